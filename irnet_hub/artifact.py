@@ -1,0 +1,170 @@
+"""The model directory: one self-describing folder per trained model.
+
+Layout (the first three files are exactly Keras 3's own directory format, the
+one ``keras.saving.save_model(model, "hf://...")`` uploads, so stock
+``keras.saving.load_model(dir)`` reads the network with no irnet_hub import)::
+
+    MODEL_DIR/
+      config.json          Keras model config
+      metadata.json        Keras version and date
+      model.weights.h5     Keras weights
+      irnet.json           featurizer, scaler, target, data, split, hyperparameters,
+                           library versions, metrics, training element counts
+      training_log.csv     one row per epoch (train/val MAE)
+      README.md            model card (optional)
+      manifest.json        sha256 and size of every other file
+
+The network embeds its scaler as fixed ``Normalization``/``Rescaling`` layers,
+so it maps raw features to the target in its unit; ``irnet.json`` records the
+same numbers so other tools (the NumPy forward pass, DLHub) can use them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from irnet_hub.errors import InvalidInputError
+
+KERAS_FILES = ("config.json", "metadata.json", "model.weights.h5")
+INFO_FILE = "irnet.json"
+LOG_FILE = "training_log.csv"
+CARD_FILE = "README.md"
+MANIFEST_FILE = "manifest.json"
+SCHEMA_VERSION = 1
+# Not part of a finished model: working state that training may leave behind.
+_NOT_IN_MANIFEST = {MANIFEST_FILE, "checkpoint", "assets"}
+
+
+def is_model_dir(path: str | Path) -> bool:
+    p = Path(path)
+    return p.is_dir() and (p / INFO_FILE).is_file() and (p / "config.json").is_file()
+
+
+def require_model_dir(path: str | Path) -> Path:
+    p = Path(path)
+    if not p.exists():
+        raise InvalidInputError(str(path), "no such model directory")
+    if not is_model_dir(p):
+        raise InvalidInputError(str(path), f"not an irnet-hub model directory (needs {INFO_FILE} and config.json)")
+    return p
+
+
+def save_model_dir(model: Any, out_dir: str | Path, info: dict[str, Any]) -> Path:
+    """Write the Keras model and ``irnet.json`` into ``out_dir`` and refresh the manifest."""
+    import keras
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    # Save into a temporary sibling first so a crash never leaves half a model.
+    with tempfile.TemporaryDirectory(dir=out) as tmp:
+        keras.saving.save_model(model, os.path.join(tmp, "m"), zipped=False)
+        for name in KERAS_FILES:
+            os.replace(os.path.join(tmp, "m", name), out / name)
+    write_info(out, info)
+    write_manifest(out)
+    return out
+
+
+def write_info(model_dir: str | Path, info: dict[str, Any]) -> None:
+    data = {"schema_version": SCHEMA_VERSION, **info}
+    _atomic_write_text(Path(model_dir) / INFO_FILE, json.dumps(data, indent=2, default=_json_default) + "\n")
+
+
+def read_info(model_dir: str | Path) -> dict[str, Any]:
+    p = require_model_dir(model_dir) / INFO_FILE
+    try:
+        return json.loads(p.read_text())
+    except json.JSONDecodeError as e:
+        raise InvalidInputError(str(p), f"corrupt model metadata ({e})") from None
+
+
+def load_keras_model(model_dir: str | Path):
+    """Load the network with stock Keras (``safe_mode=True``, no custom objects)."""
+    import keras
+
+    return keras.saving.load_model(str(require_model_dir(model_dir)), safe_mode=True, compile=False)
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def write_manifest(model_dir: str | Path) -> dict[str, dict[str, Any]]:
+    """Record sha256 and size of every file of the model (recursively)."""
+    root = Path(model_dir)
+    files = {}
+    for p in sorted(root.rglob("*")):
+        rel = p.relative_to(root).as_posix()
+        if p.is_file() and rel.split("/")[0] not in _NOT_IN_MANIFEST:
+            files[rel] = {"sha256": sha256_file(p), "size": p.stat().st_size}
+    _atomic_write_text(root / MANIFEST_FILE, json.dumps({"files": files}, indent=2) + "\n")
+    return files
+
+
+def verify_manifest(model_dir: str | Path) -> list[str]:
+    """Return the problems found (empty when every listed file matches its sha256)."""
+    root = Path(model_dir)
+    mf = root / MANIFEST_FILE
+    if not mf.is_file():
+        return [f"{MANIFEST_FILE} missing"]
+    problems = []
+    for rel, entry in json.loads(mf.read_text())["files"].items():
+        p = root / rel
+        if not p.is_file():
+            problems.append(f"{rel}: missing")
+        elif sha256_file(p) != entry["sha256"]:
+            problems.append(f"{rel}: sha256 mismatch")
+    return problems
+
+
+def copy_model_dir(src: str | Path, dst: str | Path) -> Path:
+    """Copy a model directory without its training working state."""
+    src, dst = Path(src), Path(dst)
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("checkpoint", "assets"), dirs_exist_ok=True)
+    return dst
+
+
+def library_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for pkg in ("irnet-hub", "keras", "tensorflow-cpu", "tensorflow", "jax", "torch", "numpy", "pymatgen", "matminer", "scikit-learn"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            pass
+    try:
+        import keras
+
+        out["keras_backend"] = keras.backend.backend()
+    except Exception:  # keras missing or misconfigured: versions are informative only
+        pass
+    return out
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _json_default(o: Any):
+    import numpy as np
+
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serializable: {type(o)}")
