@@ -1,0 +1,248 @@
+"""Training: featurize, standardize, fit a plain/SRNet/IRNet network, write a model directory.
+
+The paper's recipe is the default (Adam, MAE loss, learning rate 1e-4, batch
+64, early stopping with patience 200 on validation MAE, best weights restored);
+every part is a keyword argument. Works under any Keras 3 backend
+(TensorFlow, JAX, PyTorch).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from irnet_hub import artifact
+from irnet_hub.errors import InvalidInputError
+from irnet_hub.featurize import get_featurizer
+from irnet_hub.tables import FeaturizedTable, featurize_table, formula_of, load_table, split_rows
+
+
+def fit_scaler(X: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+    """Feature and target standardization fitted on training rows only."""
+    mean = np.nanmean(X, axis=0)
+    mean = np.where(np.isnan(mean), 0.0, mean)  # a feature missing in every row
+    std = np.nanstd(X, axis=0)
+    std = np.where(~np.isfinite(std) | (std < 1e-12), 1.0, std)  # constant features pass through
+    t_std = float(np.std(y)) or 1.0
+    return {
+        "feature_mean": mean.tolist(),
+        "feature_std": std.tolist(),
+        "target_mean": float(np.mean(y)),
+        "target_std": t_std,
+        "missing_values": "replaced by feature_mean before the network",
+    }
+
+
+def fill_missing(X: np.ndarray, feature_mean: np.ndarray) -> np.ndarray:
+    """Replace NaN features (elements without Magpie data) by the training mean."""
+    X = np.array(X, dtype=np.float32, copy=True)
+    bad = np.isnan(X)
+    if bad.any():
+        X[bad] = np.broadcast_to(np.asarray(feature_mean, np.float32), X.shape)[bad]
+    return X
+
+
+def element_counts(inputs: list[Any]) -> dict[str, int]:
+    """How many training compositions contain each element (for in-domain checks)."""
+    from pymatgen.core import Composition
+
+    counts: Counter[str] = Counter()
+    for item in inputs:
+        comp = getattr(item, "composition", None) or Composition(item)
+        counts.update(el.symbol for el in comp.elements)
+    return dict(sorted(counts.items()))
+
+
+def _tqdm_callback(total_epochs: int, initial: int, enabled: bool):
+    import keras
+    from tqdm.auto import tqdm
+
+    class EpochBar(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.bar = tqdm(total=total_epochs, initial=initial, unit="epoch", disable=not enabled, desc="training")
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            self.bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items() if k in ("loss", "val_mae")})
+            self.bar.update(1)
+
+        def on_train_end(self, logs=None):
+            self.bar.close()
+
+    return EpochBar()
+
+
+def train(
+    train_data: str | Path | pd.DataFrame,
+    out_dir: str | Path,
+    *,
+    val_data: str | Path | pd.DataFrame | None = None,
+    val_fraction: float = 0.1,
+    test_data: str | Path | pd.DataFrame | None = None,
+    target_name: str = "target",
+    unit: str = "",
+    featurizer: str = "magpie145",
+    architecture: str = "irnet-17",
+    epochs: int = 1000,
+    batch_size: int = 64,
+    learning_rate: float = 1e-4,
+    patience: int = 200,
+    weight_decay: float = 0.0,
+    seed: int = 0,
+    resume: bool = False,
+    progress: bool = True,
+    name: str | None = None,
+    dataset: str | None = None,
+    n_jobs: int | None = None,
+) -> dict[str, Any]:
+    """Train a network and write a self-describing model directory to ``out_dir``.
+
+    ``train_data``/``val_data``/``test_data`` are ``formula,target`` CSV paths
+    or DataFrames (or structure files for ``featurizer="ward2017"``). Without
+    ``val_data``, ``val_fraction`` of the training rows (random, ``seed``) are
+    held out for early stopping. Returns the model's ``irnet.json`` contents.
+    """
+    import keras
+
+    from irnet_hub.evaluate import regression_metrics
+    from irnet_hub.networks import build_network, parse_architecture
+
+    parse_architecture(architecture)  # fail fast on a bad string, before featurizing
+    for label, value in (("epochs", epochs), ("batch_size", batch_size), ("patience", patience)):
+        if int(value) < 1:
+            raise InvalidInputError(value, f"{label} must be a positive integer")
+    if learning_rate <= 0:
+        raise InvalidInputError(learning_rate, "learning_rate must be positive")
+    out = Path(out_dir)
+    if artifact.is_model_dir(out) and not resume:
+        raise InvalidInputError(str(out), "already holds a trained model; choose another directory or pass resume")
+
+    spec, _ = get_featurizer(featurizer)
+    kw = {"n_jobs": n_jobs} if spec.input_kind == "structure" else {}
+    started = time.perf_counter()
+
+    train_table = load_table(train_data, spec.input_kind)
+    ftrain = featurize_table(train_table, featurizer, **kw)
+    if val_data is not None:
+        fval = featurize_table(load_table(val_data, spec.input_kind), featurizer, **kw)
+        split = {"kind": "given", "val": _describe(val_data)}
+    else:
+        tr, va = split_rows(len(ftrain.X), val_fraction, seed)
+        fval = FeaturizedTable(ftrain.X[va], ftrain.y[va], [ftrain.inputs[i] for i in va], [])
+        ftrain = FeaturizedTable(ftrain.X[tr], ftrain.y[tr], [ftrain.inputs[i] for i in tr], ftrain.failures)
+        split = {"kind": "random", "val_fraction": val_fraction, "seed": seed}
+    if len(ftrain.X) < 2 or len(fval.X) < 1:
+        raise InvalidInputError(_describe(train_data), "too few valid rows to train on")
+
+    scaler = fit_scaler(ftrain.X, ftrain.y)
+    mean = np.asarray(scaler["feature_mean"])
+    Xtr, Xva = fill_missing(ftrain.X, mean), fill_missing(fval.X, mean)
+    ytr, yva = ftrain.y.astype(np.float32), fval.y.astype(np.float32)
+
+    keras.utils.set_random_seed(seed)
+    ckpt_dir = out / "checkpoint"
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    model = build_network(
+        architecture,
+        Xtr.shape[1],
+        feature_mean=mean,
+        feature_variance=np.asarray(scaler["feature_std"]) ** 2,
+        target_mean=scaler["target_mean"],
+        target_scale=scaler["target_std"],
+        seed=seed,
+    )
+    optimizer = (
+        keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay)
+        if weight_decay
+        else keras.optimizers.Adam(learning_rate)
+    )
+    model.compile(optimizer=optimizer, loss="mae", metrics=["mae"])
+    log_path = out / artifact.LOG_FILE
+    done_epochs = _logged_epochs(log_path) if resume else 0
+    callbacks = [
+        keras.callbacks.EarlyStopping(monitor="val_mae", patience=patience, restore_best_weights=True),
+        keras.callbacks.CSVLogger(str(log_path), append=resume),
+        # Resumable: model, optimizer and epoch are saved every epoch and restored on restart.
+        keras.callbacks.BackupAndRestore(str(ckpt_dir / "backup"), delete_checkpoint=True),
+        _tqdm_callback(epochs, done_epochs, progress),
+    ]
+    history = model.fit(
+        Xtr, ytr, validation_data=(Xva, yva), epochs=epochs, batch_size=batch_size,
+        shuffle=True, verbose=0, callbacks=callbacks,
+    )
+    train_seconds = time.perf_counter() - started
+    n_epochs_run = len(history.history.get("loss", []))
+
+    metrics = {"val": regression_metrics(yva, model.predict(Xva, batch_size=4096, verbose=0).ravel())}
+    test_info = None
+    if test_data is not None:
+        ftest = featurize_table(load_table(test_data, spec.input_kind), featurizer, **kw)
+        pred = model.predict(fill_missing(ftest.X, mean), batch_size=4096, verbose=0).ravel()
+        metrics["test"] = regression_metrics(ftest.y, pred)
+        test_info = _describe(test_data)
+
+    info = {
+        "name": name or out.name,
+        "architecture": architecture,
+        "n_parameters": int(model.count_params()),
+        "featurizer": {**spec.to_dict(), "labels": _labels(featurizer)},
+        "scaler": scaler,
+        "target": {"name": target_name, "unit": unit},
+        "data": {
+            "dataset": dataset,
+            "train": _describe(train_data),
+            "val": split.get("val", f"{val_fraction:.0%} of train, random (seed {seed})"),
+            "test": test_info,
+            "split": split,
+            "n_train": int(len(Xtr)),
+            "n_val": int(len(Xva)),
+            "skipped_rows": [str(f) for f in ftrain.failures[:50]],
+            "n_skipped": len(ftrain.failures),
+        },
+        "hyperparameters": {
+            "optimizer": "AdamW" if weight_decay else "Adam",
+            "loss": "mae",
+            "learning_rate": learning_rate,
+            "batch_size": batch_size,
+            "epochs_max": epochs,
+            "epochs_run": n_epochs_run,
+            "early_stopping_patience": patience,
+            "restore_best_weights": True,
+            "weight_decay": weight_decay,
+        },
+        "seed": seed,
+        "training_seconds": round(train_seconds, 1),
+        "versions": artifact.library_versions(),
+        "metrics": metrics,
+        "element_counts": element_counts(ftrain.inputs) if spec.input_kind == "composition" else {},
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    artifact.save_model_dir(model, out, info)
+    return info
+
+
+def _labels(featurizer: str) -> list[str]:
+    if featurizer == "magpie145":
+        from irnet_hub.featurize.composition import MAGPIE_LABELS
+
+        return list(MAGPIE_LABELS)
+    from irnet_hub.featurize.structure import STRUCTURE_LABELS
+
+    return list(STRUCTURE_LABELS)
+
+
+def _describe(data: Any) -> str:
+    return "<DataFrame>" if isinstance(data, pd.DataFrame) else str(data)
+
+
+def _logged_epochs(log_path: Path) -> int:
+    if not log_path.is_file():
+        return 0
+    return max(0, sum(1 for _ in log_path.open()) - 1)
