@@ -70,7 +70,7 @@ def featurize(data: str, output: str, featurizer: str, skip_invalid: bool) -> No
     from irnet_hub.tables import formula_of, load_table
 
     spec, fn = get_featurizer(featurizer)
-    table = load_table(data, spec.input_kind, target=False)
+    table = load_table(data, spec.input_kind, target=None)
     res = fn(table.inputs, errors="collect")
     if res.failures and not skip_invalid:
         raise BatchInputError(res.failures)

@@ -35,20 +35,23 @@ class Table:
         return Table([self.inputs[i] for i in rows], t, self.source, self.target_name)
 
 
-def load_table(data: str | Path | pd.DataFrame, input_kind: str = "composition", *, target: bool = True) -> Table:
+def load_table(
+    data: str | Path | pd.DataFrame, input_kind: str = "composition", *, target: bool | None = True
+) -> Table:
     """Read a ``formula,target`` CSV / DataFrame, or a structures file with targets.
 
     Structure files are pandas ``to_json(orient="split")`` frames with a
     ``structure`` column (as Matbench ships them) and the target in the last
-    other column (or a column named ``target``).
+    other column (or a column named ``target``). ``target=None`` reads the
+    target when the data has one.
     """
     if isinstance(data, pd.DataFrame):
         df, source = data, "<DataFrame>"
     else:
         source = str(data)
         if input_kind == "structure" or str(data).endswith(STRUCTURE_SUFFIXES):
-            return _load_structure_table(Path(data), target)
-        df = read_table(data, target=target)
+            return _load_structure_table(Path(data), target is not False)
+        df = read_table(data, target=bool(target))
     if input_kind == "structure":
         if "structure" not in df.columns:
             raise InvalidInputError(source, "a structure model needs a 'structure' column")
@@ -58,6 +61,8 @@ def load_table(data: str | Path | pd.DataFrame, input_kind: str = "composition",
             raise InvalidInputError(source, f"needs a 'formula' column; found {list(df.columns)}")
         inputs = list(df["formula"])
     targets = None
+    if target is None:
+        target = "target" in df.columns
     if target:
         if "target" not in df.columns:
             raise InvalidInputError(source, f"needs a 'target' column; found {list(df.columns)}")

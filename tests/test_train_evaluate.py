@@ -1,0 +1,162 @@
+"""A real training run on Materials Project bulk moduli, evaluation, baseline, save/load."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from irnet_hub import artifact
+from irnet_hub.errors import InvalidInputError
+
+BULK = "crabnet/benchmark_data/mp_bulk_modulus"
+
+
+@pytest.fixture(scope="session")
+def bulk(data_dir):
+    read = lambda s: pd.read_csv(data_dir / BULK / f"{s}.csv")  # noqa: E731
+    return read("train"), read("val"), read("test")
+
+
+@pytest.fixture(scope="session")
+def trained(bulk, tmp_path_factory):
+    from irnet_hub.train import train
+
+    tr, va, _ = bulk
+    out = tmp_path_factory.mktemp("models") / "bulk-irnet17"
+    info = train(tr, out, val_data=va, architecture="irnet-17", epochs=25, batch_size=256,
+                 learning_rate=1e-3, patience=8, target_name="bulk modulus", unit="GPa",
+                 seed=0, progress=False, dataset="mp-bulk-modulus")
+    return out, info
+
+
+def test_training_beats_mean_predictor(trained, bulk):
+    from irnet_hub.evaluate import evaluate
+
+    out, info = trained
+    tr, _, te = bulk
+    m = evaluate(out, te)
+    baseline_mae = float(np.mean(np.abs(te.target - tr.target.mean())))
+    assert m["n"] == len(te) and m["n_skipped"] == 0
+    # "clearly beats": under 60 % of the mean predictor's error on the held-out test split
+    assert m["mae"] < 0.6 * baseline_mae, (m["mae"], baseline_mae)
+    assert 0.5 < m["r2"] <= 1.0
+    assert m["rmse"] >= m["mae"] and m["p90_abs_error"] >= 0
+
+
+def test_model_directory_is_self_describing(trained):
+    out, info = trained
+    on_disk = json.loads((out / artifact.INFO_FILE).read_text())
+    assert on_disk["featurizer"]["name"] == "magpie145" and len(on_disk["featurizer"]["labels"]) == 145
+    assert on_disk["target"] == {"name": "bulk modulus", "unit": "GPa"}
+    assert len(on_disk["scaler"]["feature_mean"]) == 145
+    assert on_disk["hyperparameters"]["batch_size"] == 256
+    assert on_disk["data"]["n_train"] == 4414 and on_disk["data"]["n_val"] == 946
+    assert "keras" in on_disk["versions"] and on_disk["element_counts"]["O"] > 100
+    for name in artifact.KERAS_FILES + (artifact.LOG_FILE, artifact.MANIFEST_FILE):
+        assert (out / name).is_file(), name
+    log = pd.read_csv(out / artifact.LOG_FILE)
+    assert len(log) == on_disk["hyperparameters"]["epochs_run"] and "val_mae" in log.columns
+    assert artifact.verify_manifest(out) == []
+    (out / artifact.LOG_FILE).write_text((out / artifact.LOG_FILE).read_text() + "x\n")
+    assert artifact.verify_manifest(out) == [f"{artifact.LOG_FILE}: sha256 mismatch"]
+    artifact.write_manifest(out)
+
+
+def test_stock_keras_roundtrip_identical(trained, bulk):
+    import keras
+
+    from irnet_hub.evaluate import predict_features
+    from irnet_hub.featurize.composition import featurize_compositions
+
+    out, _ = trained
+    X = featurize_compositions(list(bulk[2].formula[:300]), errors="raise").features
+    stock = keras.saving.load_model(str(out), safe_mode=True)  # no custom objects needed
+    ours = predict_features(out, X)
+    from irnet_hub.train import fill_missing
+
+    Xf = fill_missing(X, np.asarray(artifact.read_info(out)["scaler"]["feature_mean"]))
+    np.testing.assert_array_equal(stock.predict(Xf, batch_size=4096, verbose=0).ravel(), ours)
+
+
+def test_refuses_to_overwrite_and_bad_architecture(trained, bulk, tmp_path):
+    from irnet_hub.train import train
+
+    out, _ = trained
+    with pytest.raises(InvalidInputError, match="already holds"):
+        train(bulk[0].head(50), out, progress=False)
+    with pytest.raises(InvalidInputError, match="BARx"):
+        train(bulk[0].head(50), tmp_path / "x", architecture="1024BARx-1", progress=False)
+
+
+def test_bad_training_rows_are_skipped_and_reported(bulk, tmp_path):
+    from irnet_hub.train import train
+
+    df = pd.concat([bulk[0].head(200), pd.DataFrame({"formula": ["Xx2O", "Fe2(O3"], "target": [1.0, 2.0]})])
+    info = train(df, tmp_path / "m", architecture="32BARx2-1", epochs=2, batch_size=64,
+                 patience=2, progress=False, seed=1)
+    assert info["data"]["n_skipped"] == 2
+    assert any("Xx2O" in s for s in info["data"]["skipped_rows"])
+    assert info["data"]["n_train"] + info["data"]["n_val"] == 200
+
+
+def test_resume_continues_from_checkpoint(bulk, tmp_path):
+    """An interrupted run picks up from its last epoch instead of starting again."""
+    import keras
+
+    from irnet_hub.train import train
+
+    out = tmp_path / "resumable"
+
+    class Interrupt(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 2:
+                raise KeyboardInterrupt
+
+    import irnet_hub.train as tr_mod
+
+    orig = tr_mod._tqdm_callback
+    tr_mod._tqdm_callback = lambda *a: Interrupt()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train(bulk[0].head(300), out, architecture="32BARx2-1", epochs=6, patience=50, progress=False)
+    finally:
+        tr_mod._tqdm_callback = orig
+    assert (out / "checkpoint" / "backup").is_dir()
+    assert len(pd.read_csv(out / artifact.LOG_FILE)) == 3
+    info = train(bulk[0].head(300), out, architecture="32BARx2-1", epochs=6, patience=50, progress=False, resume=True)
+    log = pd.read_csv(out / artifact.LOG_FILE)
+    assert list(log.epoch) == [0, 1, 2, 3, 4, 5]  # epochs 3..5 appended, not 0..5 again
+    assert info["hyperparameters"]["epochs_run"] == 3
+
+
+def test_baseline_random_forest(bulk):
+    from irnet_hub.baseline import baseline
+
+    tr, va, te = bulk
+    r = baseline(tr, val_data=va, test_data=te, grid={"n_estimators": [50], "max_features": [0.33, 1.0]}, seed=0)
+    assert len(r["grid"]) == 2 and r["params"]["n_estimators"] == 50
+    assert r["val"]["mae"] == min(g["val_mae"] for g in r["grid"])
+    mean_mae = float(np.mean(np.abs(te.target - tr.target.mean())))
+    assert r["test"]["mae"] < 0.6 * mean_mae and r["test"]["n"] == len(te)
+
+
+def test_metrics_definition():
+    from irnet_hub.evaluate import regression_metrics
+
+    m = regression_metrics([0.0, 1.0, 2.0, 3.0], [0.0, 1.0, 2.0, 7.0])
+    assert m["mae"] == 1.0 and m["rmse"] == 2.0 and m["n"] == 4
+    assert m["r2"] == pytest.approx(1 - 16 / 5)
+    assert m["p90_abs_error"] == pytest.approx(np.percentile([0, 0, 0, 4], 90))
+
+
+def test_plots_written(tmp_path):
+    from irnet_hub.evaluate import plot_results
+
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=200)
+    paths = plot_results(y, y + rng.normal(scale=0.1, size=200), tmp_path, unit="eV")
+    for p in paths.values():
+        assert open(p, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
