@@ -168,3 +168,35 @@ def _json_default(o: Any):
     if isinstance(o, Path):
         return str(o)
     raise TypeError(f"not JSON serializable: {type(o)}")
+
+
+# Layers that keep float32 when weights are stored in a lower precision: the
+# fixed input standardization and output rescaling hold large-magnitude numbers.
+_KEEP_FLOAT32 = {"InputLayer", "Normalization", "Rescaling"}
+
+
+def convert_weights(model_dir: str | Path, out_dir: str | Path, dtype: str = "float16") -> Path:
+    """Copy a model directory with its network's weights stored as ``dtype``.
+
+    Uses Keras's per-layer dtype policy (stock layers, no custom objects): the
+    Dense/BatchNorm layers then store and compute in ``dtype`` while
+    standardization and rescaling stay float32.
+    """
+    import keras
+
+    src, dst = require_model_dir(model_dir), Path(out_dir)
+    model = load_keras_model(src)
+    config = model.get_config()
+    for layer in config["layers"]:
+        if layer["class_name"] not in _KEEP_FLOAT32:
+            layer["config"]["dtype"] = {"module": "keras", "class_name": "DTypePolicy", "config": {"name": dtype}, "registered_name": None}
+    converted = keras.Model.from_config(config)
+    for old, new in zip(model.layers, converted.layers):
+        new.set_weights([w.astype(new.dtype if new.dtype else w.dtype) for w in old.get_weights()])
+    if dst.exists():
+        shutil.rmtree(dst)
+    copy_model_dir(src, dst)
+    info = read_info(dst)
+    info["weights_dtype"] = dtype
+    save_model_dir(converted, dst, info)
+    return dst

@@ -160,3 +160,19 @@ def test_plots_written(tmp_path):
     paths = plot_results(y, y + rng.normal(scale=0.1, size=200), tmp_path, unit="eV")
     for p in paths.values():
         assert open(p, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_float16_weights_halve_size_and_stay_close(trained, bulk, tmp_path):
+    import keras
+
+    from irnet_hub.evaluate import evaluate
+
+    out, _ = trained
+    half = artifact.convert_weights(out, tmp_path / "half", "float16")
+    assert (half / "model.weights.h5").stat().st_size < 0.55 * (out / "model.weights.h5").stat().st_size
+    net = keras.saving.load_model(str(half), safe_mode=True)
+    assert {l.dtype for l in net.layers if l.name.startswith("fc")} == {"float16"}
+    assert net.get_layer("standardize").dtype == "float32"
+    assert artifact.read_info(half)["weights_dtype"] == "float16" and artifact.verify_manifest(half) == []
+    m32, m16 = evaluate(out, bulk[2])["mae"], evaluate(half, bulk[2])["mae"]
+    assert abs(m16 - m32) / m32 < 0.02

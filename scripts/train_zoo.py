@@ -1,0 +1,141 @@
+"""Train one model of the pretrained zoo and package it under servables/<name>.
+
+    python scripts/train_zoo.py mp-bulk-modulus [--runs runs] [--epochs N] [--batch-size B] [--lr LR]
+
+Steps: build the split of the recipe (scripts/zoo_recipes.py), train the IRNet
+network (early stopping on validation only), fit the RandomForest baseline on
+the same split, score both on the test split once, try float16 weights (kept
+when the test MAE moves by < 0.5 %), write the model directory to
+runs/<name>/model and the servable to servables/<name>.
+
+Backend-agnostic: on the GPU machine run it with KERAS_BACKEND=jax.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from zoo_recipes import CPU_SETTINGS, RECIPES  # noqa: E402
+
+from irnet_hub import artifact  # noqa: E402
+from irnet_hub.data import fetch  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SPLIT_SEED = 20190804  # KDD 2019; fixed so the 90/10 split can be rebuilt by anyone
+
+
+def build_split(recipe: dict) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
+    files = recipe["files"]
+    if recipe["split"] == "given":
+        tr, va = pd.read_csv(fetch(files["train"])), pd.read_csv(fetch(files["val"]))
+        if "test" in files:
+            te = pd.read_csv(fetch(files["test"]))
+            desc = {"train": files["train"], "val": files["val"], "test": files["test"]}
+        else:
+            # Test split held out on purpose (checked independently): score on nothing we tuned on.
+            te = None
+            desc = {"train": files["train"], "val": files["val"], "test": "held out (not available offline)"}
+        return tr, va, te, desc
+    if recipe["split"] == "random-90-10":
+        df = pd.read_csv(fetch(files["all"]))
+        perm = np.random.default_rng(SPLIT_SEED).permutation(len(df))
+        n_test = len(df) // 10
+        test_idx, rest = perm[:n_test], perm[n_test:]
+        n_val = len(rest) // 10
+        val_idx, train_idx = rest[:n_val], rest[n_val:]
+        desc = {"all": files["all"], "split": f"random 90/10 train+val/test, then 90/10 train/val (numpy seed {SPLIT_SEED})",
+                "n_test": int(n_test)}
+        return df.iloc[train_idx], df.iloc[val_idx], df.iloc[test_idx], desc
+    raise SystemExit(f"split {recipe['split']!r} is not handled by this script yet")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("name", choices=sorted(RECIPES))
+    ap.add_argument("--runs", default=str(REPO / "runs"))
+    ap.add_argument("--architecture", default=CPU_SETTINGS["architecture"])
+    ap.add_argument("--epochs", type=int, default=CPU_SETTINGS["epochs"])
+    ap.add_argument("--batch-size", type=int, default=CPU_SETTINGS["batch_size"])
+    ap.add_argument("--lr", type=float, default=CPU_SETTINGS["learning_rate"])
+    ap.add_argument("--patience", type=int, default=CPU_SETTINGS["patience"])
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--rf-grid", default="small", choices=["small", "none"])
+    ap.add_argument("--no-servable", action="store_true")
+    args = ap.parse_args()
+
+    from irnet_hub.baseline import baseline
+    from irnet_hub.evaluate import evaluate
+    from irnet_hub.train import train
+
+    recipe = RECIPES[args.name]
+    tr, va, te, split_desc = build_split(recipe)
+    run = Path(args.runs) / args.name
+    model_dir = run / "model"
+    if model_dir.exists():
+        import shutil
+
+        shutil.rmtree(model_dir)
+    t0 = time.perf_counter()
+    info = train(
+        tr, model_dir, val_data=va, test_data=te, target_name=recipe["target_name"], unit=recipe["unit"],
+        featurizer=recipe.get("featurizer", "magpie145"), architecture=args.architecture, epochs=args.epochs,
+        batch_size=args.batch_size, learning_rate=args.lr, patience=args.patience, seed=args.seed,
+        name=args.name, dataset=recipe["dataset"],
+    )
+    seconds = time.perf_counter() - t0
+    n_epochs = info["hyperparameters"]["epochs_run"]
+    info["data"].update(split_desc)
+    info["training"] = {
+        "device": "CPU (2 cores)" if "cuda" not in str(info["versions"]).lower() else "GPU",
+        "wall_seconds": round(seconds, 1),
+        "samples_per_second": round(n_epochs * len(tr) / seconds, 1),
+    }
+    print(f"{args.name}: trained {n_epochs} epochs in {seconds:.0f} s; metrics {json.dumps(info['metrics'])}")
+
+    if args.rf_grid != "none":
+        rf = baseline(tr, val_data=va, test_data=te, seed=args.seed)
+        info["baseline"] = {k: rf[k] for k in ("model", "params", "val") if k in rf} | ({"test": rf["test"]} if "test" in rf else {})
+        print(f"RandomForest: {json.dumps(info['baseline'])}")
+    info["anchors"] = recipe.get("anchors", {})
+    for key in ("target_mae", "target_rule"):
+        if key in recipe:
+            info[key] = recipe[key]
+
+    # float16 weights halve the files (IRNet-17 at float32 is 22 MB > the 16 MiB limit);
+    # kept only when the score we report moves by less than 0.5 %.
+    score_split = "test" if te is not None else "val"
+    score_df = te if te is not None else va
+    half_dir = run / "model-float16"
+    artifact.convert_weights(model_dir, half_dir, "float16")
+    mae32 = info["metrics"][score_split]["mae"]
+    mae16 = evaluate(half_dir, score_df)["mae"]
+    change = abs(mae16 - mae32) / mae32
+    info["float16"] = {"split": score_split, "mae_float32": mae32, "mae_float16": mae16, "relative_change": change,
+                       "kept": bool(change < 0.005)}
+    print(f"float16: {score_split} MAE {mae32:.5g} -> {mae16:.5g} ({change:.3%})")
+    final = half_dir if change < 0.005 else model_dir
+    if final is half_dir:
+        info["metrics"][score_split + "_float32"] = info["metrics"][score_split]
+        info["metrics"][score_split] = evaluate(half_dir, score_df)
+        info["metrics"][score_split] = {k: info["metrics"][score_split][k] for k in ("mae", "rmse", "r2", "n", "p90_abs_error", "max_abs_error")}
+    artifact.write_info(final, info)
+    artifact.write_manifest(final)
+
+    if not args.no_servable:
+        from irnet_hub.hub.servable import build_servable
+
+        out = REPO / "servables" / args.name
+        build_servable(final, out)
+        print(f"servable written to {out}")
+
+
+if __name__ == "__main__":
+    main()
