@@ -128,7 +128,8 @@ def read_table(path: str | Path, *, target: bool = True) -> pd.DataFrame:
     if not p.is_file():
         raise InvalidInputError(str(path), "file not found")
     try:
-        df = pd.read_csv(p)
+        # "NaN" is sodium nitride, not a missing value: keep formula strings as written.
+        df = pd.read_csv(p, keep_default_na=False, dtype={"formula": str})
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
         raise InvalidInputError(str(path), f"not a readable CSV ({e})") from None
     if "formula" not in df.columns:

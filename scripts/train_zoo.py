@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from zoo_recipes import CPU_SETTINGS, RECIPES  # noqa: E402
 
 from irnet_hub import artifact  # noqa: E402
-from irnet_hub.data import fetch  # noqa: E402
+from irnet_hub.data import fetch, read_table  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SPLIT_SEED = 20190804  # KDD 2019; fixed so the 90/10 split can be rebuilt by anyone
@@ -35,9 +35,9 @@ SPLIT_SEED = 20190804  # KDD 2019; fixed so the 90/10 split can be rebuilt by an
 def build_split(recipe: dict) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
     files = recipe["files"]
     if recipe["split"] == "given":
-        tr, va = pd.read_csv(fetch(files["train"])), pd.read_csv(fetch(files["val"]))
+        tr, va = read_table(fetch(files["train"])), read_table(fetch(files["val"]))
         if "test" in files:
-            te = pd.read_csv(fetch(files["test"]))
+            te = read_table(fetch(files["test"]))
             desc = {"train": files["train"], "val": files["val"], "test": files["test"]}
         else:
             # Test split held out on purpose (checked independently): score on nothing we tuned on.
@@ -45,7 +45,7 @@ def build_split(recipe: dict) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame,
             desc = {"train": files["train"], "val": files["val"], "test": "held out (not available offline)"}
         return tr, va, te, desc
     if recipe["split"] == "random-90-10":
-        df = pd.read_csv(fetch(files["all"]))
+        df = read_table(fetch(files["all"]))
         perm = np.random.default_rng(SPLIT_SEED).permutation(len(df))
         n_test = len(df) // 10
         test_idx, rest = perm[:n_test], perm[n_test:]
