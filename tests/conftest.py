@@ -18,3 +18,42 @@ def data_dir() -> Path:
     if not (path / "README.md").is_file():
         raise RuntimeError(f"real data folder not found at {path}; set IRNET_DATA_DIR")
     return path
+
+
+# --- hub tests (servables, Hugging Face publish, DLHub) ---------------------------------------
+
+
+@pytest.fixture(scope="session")
+def hub_model_dir(tmp_path_factory, data_dir) -> Path:
+    """A small real model: 3 epochs of a 4-layer IRNet on 400 Materials Project bulk moduli."""
+    import pandas as pd
+
+    from irnet_hub.train import train
+
+    folder = data_dir / "crabnet" / "benchmark_data" / "mp_bulk_modulus"
+    out = tmp_path_factory.mktemp("hub") / "mp-bulk-modulus-small"
+    train(
+        pd.read_csv(folder / "train.csv").head(400),
+        out,
+        val_data=folder / "val.csv",
+        test_data=folder / "test.csv",
+        architecture="64BARx2-32BARx1-1",
+        epochs=3,
+        batch_size=128,
+        learning_rate=1e-3,
+        patience=2,
+        target_name="bulk modulus",
+        unit="GPa",
+        dataset="mp-bulk-modulus",
+        progress=False,
+    )
+    return out
+
+
+@pytest.fixture(scope="session")
+def hub_servable_dir(tmp_path_factory, hub_model_dir) -> Path:
+    """The servable folder built from ``hub_model_dir`` (treat as read-only: it is shared)."""
+    from irnet_hub.hub.servable import build_servable
+
+    return build_servable(hub_model_dir, tmp_path_factory.mktemp("servable") / "servable",
+                          anchors={"CrabNet (Wang et al. 2021)": 11.209})

@@ -1,0 +1,340 @@
+"""Model cards: a Hugging Face ``README.md`` rendered from a model's ``irnet.json``.
+
+The YAML front matter is written by :class:`huggingface_hub.ModelCardData`,
+so ``library_name``, ``tags``, ``license``, ``datasets`` and the
+``model-index`` (one ``EvalResult`` per metric and split) follow the Hub's
+schema exactly. The body says what the model is for, what it was trained on
+(data set, split, citation), its architecture, its metrics next to the
+RandomForest baseline and published anchors, its limitations, and how to cite.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, Mapping
+
+PAPER_DOI = "10.1145/3292500.3330703"
+PAPER_CITATION = (
+    "Dipendra Jha, Logan Ward, Zijiang Yang, Christopher Wolverton, Ian Foster, Wei-keng Liao, "
+    "Alok Choudhary and Ankit Agrawal. IRNet: A General Purpose Deep Residual Regression Framework "
+    "for Materials Discovery. Proceedings of the 25th ACM SIGKDD International Conference on Knowledge "
+    "Discovery & Data Mining (KDD '19), 2385-2393 (2019). https://doi.org/" + PAPER_DOI
+)
+PAPER_BIBTEX = """@inproceedings{jha2019irnet,
+  title     = {{IRNet}: A General Purpose Deep Residual Regression Framework for Materials Discovery},
+  author    = {Jha, Dipendra and Ward, Logan and Yang, Zijiang and Wolverton, Christopher and
+               Foster, Ian and Liao, Wei-keng and Choudhary, Alok and Agrawal, Ankit},
+  booktitle = {Proceedings of the 25th ACM SIGKDD International Conference on Knowledge Discovery \\& Data Mining},
+  pages     = {2385--2393},
+  year      = {2019},
+  doi       = {10.1145/3292500.3330703}
+}"""
+MAGPIE_CITATION = (
+    "Ward, Agrawal, Choudhary and Wolverton, A general-purpose machine learning framework for predicting "
+    "properties of inorganic materials, npj Comput. Mater. 2, 16028 (2016)"
+)
+WARD2017_CITATION = (
+    "Ward, Liu, Krishna, Hegde, Agrawal, Choudhary and Wolverton, Including crystal structure attributes in "
+    "machine learning models of formation energies via Voronoi tessellations, Phys. Rev. B 96, 024104 (2017)"
+)
+# Hugging Face license identifiers for the licences named in irnet_hub.data.
+_HF_LICENSES = {"CC BY 4.0": "cc-by-4.0", "MIT": "mit", "Apache-2.0": "apache-2.0"}
+# Metrics reported in the model-index, with their display names.
+_METRICS = (("mae", "MAE"), ("rmse", "RMSE"), ("r2", "R²"))
+RARE_ELEMENT_COUNT = 5  # the in-domain threshold irnet_hub.inference uses by default
+
+
+def slug(text: str) -> str:
+    """``'bulk modulus'`` -> ``'bulk-modulus'`` (Hub tags are lower-case, dash-separated)."""
+    return re.sub(r"[^a-z0-9]+", "-", str(text).lower()).strip("-") or "property"
+
+
+def dataset_entry(info: Mapping[str, Any]):
+    """The :class:`irnet_hub.data.Dataset` named by ``info['data']['dataset']``, or ``None``."""
+    from irnet_hub.data import DATASETS
+
+    name = (info.get("data") or {}).get("dataset")
+    return DATASETS.get(name) if name else None
+
+
+def card_license(info: Mapping[str, Any], license: str | None = None) -> str:
+    """The card's license: given, else the training data's licence (weights derive from the data), else MIT."""
+    if license:
+        return license
+    ds = dataset_entry(info)
+    return _HF_LICENSES.get(ds.license, "other") if ds else "mit"
+
+
+def card_data(info: Mapping[str, Any], *, license: str | None = None, repo_id: str | None = None):
+    """The :class:`huggingface_hub.ModelCardData` (front matter) for a model's ``irnet.json``."""
+    from huggingface_hub import EvalResult, ModelCardData
+
+    target = info.get("target") or {}
+    prop = target.get("name") or "target"
+    unit = target.get("unit") or ""
+    ds = dataset_entry(info)
+    data = info.get("data") or {}
+    dataset_id = data.get("dataset") or "custom"
+    dataset_name = f"{ds.database} {ds.property}" if ds else str(dataset_id)
+    featurizer = (info.get("featurizer") or {}).get("name", "magpie145")
+    metrics = info.get("metrics") or {}
+    # The test split if the model was scored on one, else the validation split.
+    split, scores = ("test", metrics["test"]) if metrics.get("test") else ("validation", metrics.get("val") or {})
+    results = []
+    for key, label in _METRICS:
+        value = scores.get(key)
+        if value is None or not math.isfinite(float(value)):
+            continue
+        results.append(
+            EvalResult(
+                task_type="tabular-regression",
+                task_name=f"{prop} regression",
+                dataset_type=str(dataset_id),
+                dataset_name=dataset_name,
+                dataset_split=split,
+                metric_type=key,
+                metric_name=f"{label} ({unit})" if unit and key != "r2" else label,
+                metric_value=round(float(value), 6),
+            )
+        )
+    tags = ["materials-science", "irnet", "regression", slug(prop), featurizer, "tabular-regression"]
+    if (info.get("featurizer") or {}).get("input_kind") == "composition":
+        tags.append("composition")
+    return ModelCardData(
+        library_name="keras",
+        pipeline_tag="tabular-regression",
+        license=card_license(info, license),
+        tags=tags,
+        datasets=[str(dataset_id)] if data.get("dataset") else None,
+        metrics=[k for k, _ in _METRICS],
+        model_name=repo_id or info.get("name"),
+        eval_results=results or None,
+    )
+
+
+def render_card(
+    info: Mapping[str, Any],
+    *,
+    anchors: Mapping[str, Any] | None = None,
+    license: str | None = None,
+    repo_id: str | None = None,
+) -> str:
+    """Render the model card (``README.md`` text with YAML front matter) for ``irnet.json`` contents.
+
+    ``anchors`` maps a published model to its test MAE on the same data (a
+    number, or a dict with ``mae`` and optionally ``note``); ``info['anchors']``
+    is used when not given. ``repo_id`` is the Hub repository the card is for.
+    """
+    data = card_data(info, license=license, repo_id=repo_id)
+    body = _body(info, anchors if anchors is not None else info.get("anchors") or {}, repo_id)
+    return f"---\n{data.to_yaml()}\n---\n\n{body}"
+
+
+# --------------------------------------------------------------------------- body
+
+
+def _fmt(x: Any) -> str:
+    if x is None:
+        return "–"
+    if isinstance(x, (int,)) and not isinstance(x, bool):
+        return str(x)
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return str(x)
+    return "–" if not math.isfinite(v) else f"{v:.4g}"
+
+
+def _source(text: Any) -> str:
+    """A data file as the card shows it: a path in backticks, an in-memory table in words."""
+    if not text:
+        return "unknown source"
+    text = str(text)
+    if text.startswith("<"):
+        return "an in-memory table"
+    return f"`{text}`" if re.search(r"[/\\]|\.(csv|json|gz|parquet)$", text) else text
+
+
+def _depth(architecture: str) -> int | None:
+    from irnet_hub.errors import InvalidInputError
+    from irnet_hub.networks import count_layers
+
+    try:
+        return count_layers(architecture)
+    except InvalidInputError:
+        return None
+
+
+def _family(architecture: str) -> str:
+    from irnet_hub.networks import ARCHITECTURES
+
+    text = ARCHITECTURES.get(architecture, architecture)
+    if "BAR" in text:
+        return "IRNet (a shortcut around every Dense-BatchNorm-ReLU sequence)"
+    if re.search(r"BAx\d+R", text):
+        return "SRNet (a shortcut around each stack of equal-width sequences)"
+    return "plain deep network (no shortcuts; the paper's baseline)"
+
+
+def _anchor_mae(value: Any) -> tuple[float | None, str]:
+    if isinstance(value, Mapping):
+        return value.get("mae"), str(value.get("note", ""))
+    return value, ""
+
+
+def _body(info: Mapping[str, Any], anchors: Mapping[str, Any], repo_id: str | None) -> str:
+    name = info.get("name", "model")
+    target = info.get("target") or {}
+    prop = target.get("name") or "target"
+    unit = target.get("unit") or ""
+    unit_txt = f" ({unit})" if unit else ""
+    feat = info.get("featurizer") or {}
+    featurizer = feat.get("name", "magpie145")
+    composition = feat.get("input_kind", "composition") == "composition"
+    data = info.get("data") or {}
+    ds = dataset_entry(info)
+    hp = info.get("hyperparameters") or {}
+    metrics = info.get("metrics") or {}
+    arch = info.get("architecture", "")
+    depth = _depth(arch)
+    where = repo_id or "ORG/NAME"
+    inputs = "chemical formulas" if composition else "crystal structures (pymatgen `Structure`)"
+
+    out: list[str] = []
+    add = out.append
+    add(f"# {name}: IRNet model for {prop}{unit_txt}\n")
+    add(
+        f"A deep residual regression network ({_family(arch).split(' (')[0]}, Jha et al., KDD 2019) that predicts "
+        f"**{prop}**{unit_txt} from {inputs}, via the {feat.get('n_features', '')} "
+        f"{'Magpie composition' if featurizer == 'magpie145' else 'Ward-2017 structure + composition'} "
+        f"attributes (`{featurizer}` v{feat.get('version', '?')}). Trained with irnet-hub, an implementation "
+        f"of [IRNet](https://doi.org/{PAPER_DOI}) on Keras 3.\n"
+    )
+
+    add("## How to use\n")
+    add("```python\nimport irnet_hub\nfrom huggingface_hub import snapshot_download\n")
+    add(f'model = irnet_hub.load(snapshot_download("{where}"))   # any local copy of this folder works too')
+    example = '["Fe2O3", "NaCl", "SiC"]' if composition else "[structure1, structure2]"
+    add(f"model.predict({example})   # DataFrame: formula, prediction, unit, model, in_domain\n```\n")
+    add(f"If `{name}` is in irnet-hub's model registry, `irnet_hub.load(\"{name}\")` and "
+        f"`irnet predict {name} ...` fetch and verify it by name.\n")
+    add(
+        "The network alone loads with stock Keras, no irnet-hub import (it maps raw features, NaN replaced by "
+        "the training mean stored in `irnet.json`, to the property in its unit):\n"
+    )
+    add(f'```python\nimport keras\nnet = keras.saving.load_model("hf://{where}")\n```\n')
+    add(
+        "`saved_model/` holds the same network as a TensorFlow SavedModel (signature `serving_default`, "
+        f"float32 input `[None, {feat.get('n_features', 'F')}]`) for TF Serving; `dlhub.json` describes the "
+        "formula -> property function for DLHub.\n"
+    )
+
+    add("## Intended use\n")
+    add(
+        f"Fast screening estimates of {prop} for {'compositions' if composition else 'structures'} similar to "
+        "the training data, e.g. to rank candidates before DFT or experiment. It is not a substitute for "
+        "calculation or measurement, and its error (below) should be weighed against the property differences "
+        "that matter to you. Predictions carry an `in_domain` flag: false when an input contains an element "
+        f"seen in fewer than {RARE_ELEMENT_COUNT} training compositions.\n"
+    )
+
+    add("## Training data and split\n")
+    if ds:
+        add(
+            f"- Data set: **{data.get('dataset')}**: {ds.property} ({ds.unit or 'dimensionless'}) from "
+            f"{ds.database}, files `{ds.folder}`; source: {ds.citation}. Licence: {ds.license}."
+        )
+    elif data.get("dataset"):
+        add(f"- Data set: **{data.get('dataset')}**")
+    else:
+        add("- Data set: user-supplied")
+    add(f"- Training rows: {data.get('n_train', '?')} ({_source(data.get('train'))})")
+    add(f"- Validation rows: {data.get('n_val', '?')} ({_source(data.get('val'))}), used for early stopping")
+    if data.get("test"):
+        test_n = (metrics.get("test") or {}).get("n")
+        add(f"- Test rows: {test_n if test_n is not None else '?'} ({_source(data.get('test'))}), scored once after training")
+    split = data.get("split") or {}
+    if split:
+        add(f"- Split: {split.get('kind', '?')}" + (f" (seed {split['seed']})" if "seed" in split else ""))
+    if data.get("n_skipped"):
+        add(f"- {data['n_skipped']} training rows could not be featurized and were skipped")
+    add("")
+
+    add("## Architecture and training\n")
+    add(f"- Family: {_family(arch)}")
+    add(f"- Architecture: `{arch}`" + (f" ({depth} layers)" if depth else ""))
+    if info.get("n_parameters"):
+        add(f"- Parameters: {int(info['n_parameters']):,}")
+    add(
+        "- Inputs are standardized inside the network (a `Normalization` layer holding the training mean and "
+        "variance) and the output is rescaled to the property's unit (`Rescaling`)."
+    )
+    if hp:
+        add(
+            f"- Optimizer {hp.get('optimizer', 'Adam')}, learning rate {_fmt(hp.get('learning_rate'))}, batch "
+            f"{hp.get('batch_size', '?')}, loss {hp.get('loss', 'mae').upper()}, early stopping on validation MAE "
+            f"(patience {hp.get('early_stopping_patience', '?')}), {hp.get('epochs_run', '?')} of at most "
+            f"{hp.get('epochs_max', '?')} epochs"
+        )
+    if info.get("seed") is not None:
+        add(f"- Seed: {info['seed']}")
+    versions = info.get("versions") or {}
+    if versions:
+        add("- Trained with " + ", ".join(f"{k} {v}" for k, v in versions.items() if k != "keras_backend")
+            + (f" (Keras backend {versions['keras_backend']})" if "keras_backend" in versions else ""))
+    add("")
+
+    add("## Metrics\n")
+    add(f"Errors in {unit or 'the property unit'}.\n")
+    add("| model | split | MAE | RMSE | R² | n |")
+    add("|---|---|---|---|---|---|")
+    for split_key, label in (("test", "test"), ("val", "validation")):
+        m = metrics.get(split_key)
+        if m:
+            add(f"| this model | {label} | {_fmt(m.get('mae'))} | {_fmt(m.get('rmse'))} | {_fmt(m.get('r2'))} | {_fmt(m.get('n'))} |")
+    baseline = info.get("baseline") or {}
+    for split_key, label in (("test", "test"), ("val", "validation")):
+        m = baseline.get(split_key)
+        if m:
+            add(f"| RandomForest baseline (same features and split) | {label} | {_fmt(m.get('mae'))} | "
+                f"{_fmt(m.get('rmse'))} | {_fmt(m.get('r2'))} | {_fmt(m.get('n'))} |")
+    for anchor, value in anchors.items():
+        mae, note = _anchor_mae(value)
+        add(f"| {anchor} (published{'; ' + note if note else ''}) | test | {_fmt(mae)} | – | – | – |")
+    if anchors:
+        add("\nPublished anchors are test MAEs reported in the literature for the same data set; "
+            "unless stated, they are on the same split.")
+    add("")
+
+    add("## Limitations\n")
+    if composition:
+        add("- **Composition only**: the model sees the formula, not the structure, so it cannot tell "
+            "polymorphs apart (e.g. diamond and graphite, or rutile and anatase TiO2, get the same prediction); "
+            "for a composition with several known phases it predicts something like the typical training value.")
+    else:
+        add("- Structure features come from a Voronoi tessellation of the relaxed structure; unrelaxed or "
+            "disordered structures are out of scope.")
+    add("- **Out-of-distribution chemistries**: accuracy holds only for materials like the training data "
+        f"({ds.database if ds else 'the training set'}); other chemistries, element combinations or property "
+        "ranges (extrapolation) can be far off without warning.")
+    add(f"- **Rare elements**: elements present in fewer than {RARE_ELEMENT_COUNT} training compositions give "
+        "unreliable predictions; `in_domain` is false for them. Elements never seen in training fall back on "
+        "mean-imputed attributes.")
+    add("- The training data are DFT (or experimental) values with their own systematic errors, which the model "
+        "inherits.")
+    add("")
+
+    add("## How to cite\n")
+    add("The IRNet paper:\n")
+    add(f"> {PAPER_CITATION}\n")
+    add(f"```bibtex\n{PAPER_BIBTEX}\n```\n")
+    add("The features:\n")
+    add(f"> {MAGPIE_CITATION if featurizer == 'magpie145' else WARD2017_CITATION}\n")
+    if ds:
+        add("The training data:\n")
+        add(f"> {ds.database}: {ds.citation}\n")
+    return "\n".join(out).rstrip() + "\n"
+
+
+__all__ = ["render_card", "card_data", "card_license", "slug", "PAPER_DOI", "PAPER_CITATION", "PAPER_BIBTEX"]
