@@ -66,8 +66,11 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=CPU_SETTINGS["batch_size"])
     ap.add_argument("--lr", type=float, default=CPU_SETTINGS["learning_rate"])
     ap.add_argument("--patience", type=int, default=CPU_SETTINGS["patience"])
+    ap.add_argument("--weight-decay", type=float, default=0.0)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--rf-grid", default="small", choices=["small", "none"])
+    ap.add_argument("--tag", default="", help="suffix of the run folder, for tuning runs")
+    ap.add_argument("--rf-grid", default="full", choices=["full", "reduced", "none"],
+                    help="full: irnet_hub.baseline.DEFAULT_GRID; reduced: 100 trees, max_features 0.33/1.0 (large sets on CPU)")
     ap.add_argument("--no-servable", action="store_true")
     args = ap.parse_args()
 
@@ -77,7 +80,7 @@ def main() -> None:
 
     recipe = RECIPES[args.name]
     tr, va, te, split_desc = build_split(recipe)
-    run = Path(args.runs) / args.name
+    run = Path(args.runs) / (args.name + (f"-{args.tag}" if args.tag else ""))
     model_dir = run / "model"
     if model_dir.exists():
         import shutil
@@ -87,7 +90,7 @@ def main() -> None:
     info = train(
         tr, model_dir, val_data=va, test_data=te, target_name=recipe["target_name"], unit=recipe["unit"],
         featurizer=recipe.get("featurizer", "magpie145"), architecture=args.architecture, epochs=args.epochs,
-        batch_size=args.batch_size, learning_rate=args.lr, patience=args.patience, seed=args.seed,
+        batch_size=args.batch_size, learning_rate=args.lr, patience=args.patience, seed=args.seed, weight_decay=args.weight_decay,
         name=args.name, dataset=recipe["dataset"],
     )
     seconds = time.perf_counter() - t0
@@ -101,7 +104,8 @@ def main() -> None:
     print(f"{args.name}: trained {n_epochs} epochs in {seconds:.0f} s; metrics {json.dumps(info['metrics'])}")
 
     if args.rf_grid != "none":
-        rf = baseline(tr, val_data=va, test_data=te, seed=args.seed)
+        grid = None if args.rf_grid == "full" else {"n_estimators": [100], "max_features": [0.33, 1.0], "min_samples_leaf": [1]}
+        rf = baseline(tr, val_data=va, test_data=te, seed=args.seed, grid=grid)
         info["baseline"] = {k: rf[k] for k in ("model", "params", "val") if k in rf} | ({"test": rf["test"]} if "test" in rf else {})
         print(f"RandomForest: {json.dumps(info['baseline'])}")
     info["anchors"] = recipe.get("anchors", {})
