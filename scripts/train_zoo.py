@@ -54,7 +54,34 @@ def build_split(recipe: dict) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame,
         desc = {"all": files["all"], "split": f"random 90/10 train+val/test, then 90/10 train/val (numpy seed {SPLIT_SEED})",
                 "n_test": int(n_test)}
         return df.iloc[train_idx], df.iloc[val_idx], df.iloc[test_idx], desc
-    raise SystemExit(f"split {recipe['split']!r} is not handled by this script yet")
+    raise SystemExit(f"split {recipe['split']!r} needs a fold: use build_fold")
+
+
+MATBENCH_SEED = 18012019  # the KFold seed Matbench uses for its 5 folds
+
+
+def build_fold(recipe: dict, fold: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
+    """Train/val/test of one of 5 folds; val is 10 % of the training folds (early stopping only)."""
+    files = recipe["files"]
+    if recipe["split"] == "matbench-5-fold":
+        folder = files["folder"]
+        tr = read_table(fetch(f"{folder}/train{fold}.csv"))
+        va = read_table(fetch(f"{folder}/val{fold}.csv"))
+        te = read_table(fetch(f"{folder}/test{fold}.csv"))
+        return tr, va, te, {"folder": folder, "fold": fold, "split": "CrabNet's matbench_cv folds"}
+    if recipe["split"] == "kfold-5":
+        from sklearn.model_selection import KFold
+
+        df = pd.read_json(fetch(files["structures"]), orient="split")
+        target_col = [c for c in df.columns if c != "structure"][-1]
+        df = pd.DataFrame({"structure": df["structure"], "target": df[target_col].astype(float)})
+        train_idx, test_idx = list(KFold(5, shuffle=True, random_state=MATBENCH_SEED).split(df))[fold]
+        perm = np.random.default_rng(SPLIT_SEED + fold).permutation(train_idx)
+        n_val = len(perm) // 10
+        desc = {"structures": files["structures"], "fold": fold,
+                "split": f"KFold(5, shuffle=True, random_state={MATBENCH_SEED}) as Matbench; val = 10 % of train folds"}
+        return df.iloc[perm[n_val:]], df.iloc[perm[:n_val]], df.iloc[test_idx], desc
+    raise SystemExit(f"split {recipe['split']!r} has no folds")
 
 
 def main() -> None:
@@ -72,20 +99,83 @@ def main() -> None:
     ap.add_argument("--rf-grid", default="full", choices=["full", "reduced", "none"],
                     help="full: irnet_hub.baseline.DEFAULT_GRID; reduced: 100 trees, max_features 0.33/1.0 (large sets on CPU)")
     ap.add_argument("--no-servable", action="store_true")
+    ap.add_argument("--fold", type=int, choices=range(5), help="k-fold recipes: train only this fold")
     args = ap.parse_args()
+
+    recipe = RECIPES[args.name]
+    run = Path(args.runs) / (args.name + (f"-{args.tag}" if args.tag else ""))
+    if recipe["split"] in ("matbench-5-fold", "kfold-5"):
+        folds = [args.fold] if args.fold is not None else list(range(5))
+        infos = []
+        for k in folds:
+            tr, va, te, desc = build_fold(recipe, k)
+            infos.append(train_one(args, recipe, tr, va, te, desc, run / f"fold{k}"))
+        final = run / "fold0" / "final"
+        if 0 in folds and len(folds) == 5:
+            maes = [i["metrics"]["test"]["mae"] for i in infos]
+            rf_maes = [i.get("baseline", {}).get("test", {}).get("mae") for i in infos]
+            info = artifact.read_info(final)
+            info["cv"] = {"folds": 5, "test_mae_per_fold": maes, "test_mae_mean": float(np.mean(maes)),
+                          "test_mae_std": float(np.std(maes)), "rf_test_mae_per_fold": rf_maes,
+                          "rf_test_mae_mean": None if None in rf_maes else float(np.mean(rf_maes)),
+                          "shipped": "fold 0"}
+            artifact.write_info(final, info)
+            artifact.write_manifest(final)
+            print(f"5-fold mean test MAE {np.mean(maes):.5g} (RF {info['cv']['rf_test_mae_mean']})")
+    else:
+        tr, va, te, desc = build_split(recipe)
+        train_one(args, recipe, tr, va, te, desc, run)
+        final = run / "final"
+
+    if not args.no_servable:
+        from irnet_hub.hub.servable import build_servable
+
+        out = REPO / "servables" / args.name
+        build_servable(final, out, overwrite=True)
+        print(f"servable written to {out}")
+
+
+def _device() -> str:
+    """Where Keras trained: the accelerator's name, or the CPU core count."""
+    import os
+
+    import keras
+
+    backend = keras.backend.backend()
+    try:
+        if backend == "jax":
+            import jax
+
+            d = jax.devices()[0]
+            if d.platform == "gpu":
+                return f"{d.device_kind} (jax)"
+        elif backend == "torch":
+            import torch
+
+            if torch.cuda.is_available():
+                return f"{torch.cuda.get_device_name(0)} (torch)"
+        elif backend == "tensorflow":
+            import tensorflow as tf
+
+            if tf.config.list_physical_devices("GPU"):
+                return "GPU (tensorflow)"
+    except Exception:  # device lookup is informative only
+        pass
+    return f"CPU ({os.cpu_count()} cores, {backend})"
+
+
+def train_one(args, recipe: dict, tr, va, te, split_desc: dict, run: Path) -> dict:
+    """Train, baseline, float16 check; the chosen model ends up in run/final."""
+    import shutil
 
     from irnet_hub.baseline import baseline
     from irnet_hub.evaluate import evaluate
     from irnet_hub.train import train
 
-    recipe = RECIPES[args.name]
-    tr, va, te, split_desc = build_split(recipe)
-    run = Path(args.runs) / (args.name + (f"-{args.tag}" if args.tag else ""))
     model_dir = run / "model"
-    if model_dir.exists():
-        import shutil
-
-        shutil.rmtree(model_dir)
+    for d in (model_dir, run / "final"):
+        if d.exists():
+            shutil.rmtree(d)
     t0 = time.perf_counter()
     info = train(
         tr, model_dir, val_data=va, test_data=te, target_name=recipe["target_name"], unit=recipe["unit"],
@@ -97,7 +187,7 @@ def main() -> None:
     n_epochs = info["hyperparameters"]["epochs_run"]
     info["data"].update(split_desc)
     info["training"] = {
-        "device": "CPU (2 cores)" if "cuda" not in str(info["versions"]).lower() else "GPU",
+        "device": _device(),
         "wall_seconds": round(seconds, 1),
         "samples_per_second": round(n_epochs * len(tr) / seconds, 1),
     }
@@ -125,20 +215,17 @@ def main() -> None:
     info["float16"] = {"split": score_split, "mae_float32": mae32, "mae_float16": mae16, "relative_change": change,
                        "kept": bool(change < 0.005)}
     print(f"float16: {score_split} MAE {mae32:.5g} -> {mae16:.5g} ({change:.3%})")
-    final = half_dir if change < 0.005 else model_dir
-    if final is half_dir:
+    final = run / "final"
+    shutil.copytree(half_dir if change < 0.005 else model_dir, final)
+    shutil.rmtree(final / "checkpoint", ignore_errors=True)
+    if info["float16"]["kept"]:
         info["metrics"][score_split + "_float32"] = info["metrics"][score_split]
         info["metrics"][score_split] = evaluate(half_dir, score_df)
         info["metrics"][score_split] = {k: info["metrics"][score_split][k] for k in ("mae", "rmse", "r2", "n", "p90_abs_error", "max_abs_error")}
     artifact.write_info(final, info)
     artifact.write_manifest(final)
 
-    if not args.no_servable:
-        from irnet_hub.hub.servable import build_servable
-
-        out = REPO / "servables" / args.name
-        build_servable(final, out)
-        print(f"servable written to {out}")
+    return info
 
 
 if __name__ == "__main__":
