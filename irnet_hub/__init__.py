@@ -18,6 +18,13 @@ _LAZY = {
     "featurize_compositions": ("irnet_hub.featurize.composition", "featurize_compositions"),
     "featurize_structures": ("irnet_hub.featurize.structure", "featurize_structures"),
     "InvalidInputError": ("irnet_hub.errors", "InvalidInputError"),
+    # The model hub: prediction with NumPy, no TensorFlow/Keras import.
+    "list_models": ("irnet_hub.hub", "list_models"),
+    "load": ("irnet_hub.hub", "load"),
+    "pull": ("irnet_hub.hub", "pull"),
+    "Predictor": ("irnet_hub.inference", "Predictor"),
+    # Stability screening: candidates -> predicted hulls -> energy above hull.
+    "screen": ("irnet_hub.screen.run", "screen"),
 }
 
 

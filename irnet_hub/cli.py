@@ -191,6 +191,232 @@ def demo() -> None:
     run_demo(echo=click.echo)
 
 
+@main.group()
+def servable() -> None:
+    """Build the folder that gets published (Keras HF layout, SavedModel, model card, DLHub description)."""
+
+
+@servable.command("build")
+@click.argument("model_dir", type=click.Path())
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Servable folder to write.")
+@click.option("--overwrite", is_flag=True, help="Replace OUT if it already holds files.")
+def servable_build(model_dir: str, out_dir: str, overwrite: bool) -> None:
+    """Build the servable of MODEL_DIR in OUT: what `irnet publish` uploads."""
+    from irnet_hub.hub.servable import build_servable
+
+    path = build_servable(model_dir, out_dir, overwrite=overwrite)
+    click.echo(f"servable written to {path}")
+
+
+@main.command()
+@click.argument("model_dir", type=click.Path())
+@click.option("--hf-repo", metavar="ORG/NAME", help="Upload to this Hugging Face Hub model repository.")
+@click.option("--private", is_flag=True, help="Create the Hub repository as private (if it does not exist yet).")
+@click.option("--revision", help="Hub branch to upload to (created from main if missing).")
+@click.option("--dlhub", is_flag=True, help="Publish to DLHub instead (Globus login).")
+def publish(model_dir: str, hf_repo: str | None, private: bool, revision: str | None, dlhub: bool) -> None:
+    """Publish MODEL_DIR to the Hugging Face Hub (--hf-repo) or to DLHub (--dlhub).
+
+    \b
+    The Hub token comes from HF_TOKEN or `hf auth login`; it is never printed.
+      irnet publish my-model --hf-repo my-lab/irnet-bulk-modulus
+      irnet publish my-model --dlhub
+    """
+    if bool(hf_repo) == dlhub:
+        raise InvalidInputError(model_dir, "choose one destination: --hf-repo ORG/NAME or --dlhub")
+    if dlhub and (private or revision):
+        raise InvalidInputError(model_dir, "--private and --revision apply to --hf-repo only")
+    if hf_repo:
+        from irnet_hub.hub.hf import publish_hf
+
+        url = publish_hf(model_dir, hf_repo, private=private, revision=revision)
+        click.echo(f"published to {url}")
+    else:
+        from irnet_hub.hub.dlhub import publish_dlhub
+
+        task = publish_dlhub(model_dir)
+        click.echo(f"submitted to DLHub: {task}")
+
+
+# --- the model hub: list / info / pull / predict (NumPy inference: no TensorFlow import) ---
+
+
+def _hub_failure(e: Exception) -> click.ClickException:
+    """A model that cannot be fetched or verified: exit 1 with the reason, no traceback."""
+    return click.ClickException(str(e))
+
+
+@main.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
+def list_cmd(as_json: bool) -> None:
+    """Registered pretrained models: name, property, unit, training data, test MAE (no network)."""
+    from irnet_hub.hub import list_models
+
+    rows = [{k: v for k, v in m.to_dict().items() if k != "files"} for m in list_models()]
+    if as_json:
+        _echo_json(rows)
+    elif not rows:
+        click.echo("no models are registered yet")
+    else:
+        cols = [("name", "NAME"), ("property", "PROPERTY"), ("unit", "UNIT"), ("training_data", "TRAINING DATA"),
+                ("test_mae", "TEST MAE")]
+        cells = [[h for _, h in cols]] + [["-" if r[k] is None else f"{r[k]:.4g}" if k == "test_mae" else str(r[k])
+                                           for k, _ in cols] for r in rows]
+        widths = [max(len(c[i]) for c in cells) for i in range(len(cols))]
+        for c in cells:
+            click.echo("  ".join(v.ljust(w) for v, w in zip(c, widths)).rstrip())
+
+
+@main.command()
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print the registry entry (or irnet.json summary) as JSON.")
+def info(name: str, as_json: bool) -> None:
+    """Details of a registered model (or a model directory): data, metrics, files, cache status."""
+    from irnet_hub.hub.cache import describe
+
+    d = describe(name)
+    if as_json:
+        _echo_json(d)
+        return
+    for key, value in d.items():
+        if isinstance(value, dict):
+            click.echo(f"{key}:")
+            for k, v in value.items():
+                click.echo(f"  {k}: {v}")
+        else:
+            click.echo(f"{key}: {value}")
+
+
+@main.command()
+@click.argument("name")
+@click.option("--revision", help="Hub revision (branch, tag or commit); default: the one the registry pins.")
+def pull(name: str, revision: str | None) -> None:
+    """Download and verify a registered model; prints the folder it is in."""
+    from irnet_hub.errors import IrnetError
+    from irnet_hub.hub import pull as pull_fn
+
+    try:
+        path = pull_fn(name, revision)
+    except InvalidInputError:
+        raise
+    except IrnetError as e:
+        raise _hub_failure(e) from None
+    click.echo(str(path))
+
+
+@main.command()
+@click.argument("model")
+@click.argument("formulas", nargs=-1)
+@click.option("-i", "--input", "input_files", multiple=True, type=click.Path(dir_okay=False),
+              help="CSV with a 'formula' column; for structure models CIF/POSCAR/pymatgen JSON files (repeatable).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="Write predictions here (JSON for *.json, else CSV) instead of printing them.")
+@click.option("--json", "fmt", flag_value="json", help="JSON list of {row, formula, prediction, unit, model, in_domain, ...}.")
+@click.option("--csv", "fmt", flag_value="csv", help="CSV with the same columns.")
+@click.option("--skip-invalid", is_flag=True, help="Predict the valid inputs and list the invalid ones on stderr.")
+@click.option("--revision", help="Hub revision of a registered model.")
+@click.option("--remote", type=click.Choice(["dlhub"]), help="Run the prediction on a remote service.")
+def predict(model, formulas, input_files, output, fmt, skip_invalid, revision, remote) -> None:
+    """Predict with MODEL (a registered name or a model directory) for FORMULA... or --input files.
+
+    Invalid inputs stop the command (exit code 2, each one named on stderr,
+    nothing written) unless --skip-invalid is given.
+    """
+    from irnet_hub.errors import IrnetError
+    from irnet_hub.hub import load
+    from irnet_hub.inference import format_predictions, read_inputs, write_predictions
+
+    if bool(formulas) == bool(input_files):
+        raise InvalidInputError(list(formulas) + list(input_files), "give formulas as arguments or --input files (one of the two)")
+    if remote:
+        # MODEL is a published DLHub servable, OWNER/NAME; the same table comes back.
+        from irnet_hub.hub.dlhub import run_remote
+
+        if revision:
+            raise InvalidInputError(revision, "--revision applies to local models, not to --remote dlhub")
+        items = read_inputs(input_files, "composition") if input_files else list(formulas)
+        df = run_remote(model, items, errors="skip" if skip_invalid else "raise")
+    else:
+        try:
+            predictor = load(model, revision)
+        except InvalidInputError:
+            raise
+        except IrnetError as e:
+            raise _hub_failure(e) from None
+        items = read_inputs(input_files, predictor.input_kind) if input_files else list(formulas)
+        df = predictor.predict(items, errors="skip" if skip_invalid else "raise")
+    for failure in df.attrs.get("failures", []):
+        click.echo(f"skipped {failure}", err=True)
+    if output:
+        write_predictions(df, output, fmt)
+        click.echo(f"wrote {len(df)} predictions to {output}", err=True)
+    else:
+        click.echo(format_predictions(df, fmt or "table").rstrip("\n"))
+
+
+# --- stability screening (irnet_hub.screen) ---
+
+
+@main.command()
+@click.option("--system", "systems", multiple=True, metavar="A-B-C",
+              help="Chemical system whose stoichiometry grid is screened, subsystems included (repeatable).")
+@click.option("--max-atoms", default=10, show_default=True, type=int, help="Atoms per formula unit on the grid.")
+@click.option("--charge-balanced", is_flag=True, help="Keep only compositions pymatgen's oxidation-state guesses balance.")
+@click.option("--prototype", "prototypes", multiple=True, metavar="NAME|TEMPLATE",
+              help="B2, L1_0, perovskite (ABO3), a template such as A2BX4, or NAME=TEMPLATE (repeatable).")
+@click.option("--sites", multiple=True, metavar="SITE=El1,El2", help="Elements of a template site, e.g. A=Li,Na,K (repeatable).")
+@click.option("--no-complete-hulls", is_flag=True,
+              help="Do not add the grid of each prototype's chemical system (its hull then has only the elements, "
+                   "the other prototypes and --known phases).")
+@click.option("--model", default="oqmd-formation-enthalpy", show_default=True,
+              help="Formation-enthalpy model (eV/atom): a registered name or a model directory.")
+@click.option("--also", multiple=True, metavar="MODEL", help="Another model to predict alongside, a column named after it (repeatable).")
+@click.option("--known", type=click.Path(dir_okay=False), help="CSV of known phases: formula, formation_enthalpy (eV/atom).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write every candidate to this .parquet or .csv file.")
+@click.option("--plot-dir", type=click.Path(file_okay=False), help="Write a hull PNG per binary/ternary system here.")
+@click.option("--top", default=20, show_default=True, help="Rows of the ranked summary printed.")
+@click.option("--workers", type=int, help="Run on a new local Dask cluster of this many worker processes.")
+@click.option("--scheduler", metavar="ADDRESS", help="Run on an existing Dask cluster (tcp://host:8786).")
+@click.option("--partition-size", default=100_000, show_default=True, help="Candidates per task.")
+@click.option("--work-dir", type=click.Path(file_okay=False),
+              help="Where partition files go (default: a temporary folder beside --output); shared by all workers.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def screen(systems, max_atoms, charge_balanced, prototypes, sites, no_complete_hulls, model, also, known, output,
+           plot_dir, top, workers, scheduler, partition_size, work_dir, quiet) -> None:
+    """Screen compositions for stability: predicted formation enthalpy -> convex hull -> energy above hull.
+
+    \b
+      irnet screen --system Li-Fe-P-O --max-atoms 12 -o screen.parquet --plot-dir plots/
+      irnet screen --prototype A2BX4 --sites A=Li,Na,K --sites B=Fe,Mn --sites X=O,S --charge-balanced
+      irnet screen --system Al-Ni-Zr --workers 8 --known known.csv --also oqmd-bandgap
+    """
+    from irnet_hub.errors import IrnetError
+    from irnet_hub.screen import screen as screen_fn
+
+    try:
+        df = screen_fn(
+            list(systems), max_atoms=max_atoms, charge_balanced=charge_balanced, prototypes=list(prototypes),
+            sites=list(sites), complete_hulls=not no_complete_hulls, model=model, also=list(also), known=known,
+            output=output, plot_dir=plot_dir, top=top, workers=workers, scheduler=scheduler,
+            partition_size=partition_size, work_dir=work_dir, progress=not quiet,
+        )
+    except InvalidInputError:
+        raise
+    except IrnetError as e:
+        raise _hub_failure(e) from None
+    n = df.attrs.get("n_candidates", len(df))
+    stable = sum(len(v) for v in df.attrs.get("hulls", {}).values())
+    click.echo(f"{n} candidates screened with {df.attrs.get('model', model)}; {stable} on the predicted hull")
+    if len(df):
+        shown = df.head(top).copy()
+        shown.insert(0, "rank", range(1, len(shown) + 1))
+        click.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    if output:
+        click.echo(f"wrote {n} candidates to {output}", err=True)
+    for system, path in df.attrs.get("plots", {}).items():
+        click.echo(f"hull plot {system}: {path}", err=True)
+
+
 def _parse_grid(text: str, cast, option: str) -> list:
     try:
         values = [cast(v) for v in text.split(",") if v.strip()]

@@ -1,0 +1,49 @@
+"""The model hub: named pretrained models, their download cache, and loading them for prediction.
+
+>>> import irnet_hub
+>>> irnet_hub.list_models()                       # registry only, no network
+>>> model = irnet_hub.load("oqmd-formation-enthalpy")   # or a model directory
+>>> model.predict(["NaCl", "Fe2O3"])
+
+Importing this package is cheap: it does not import TensorFlow, Keras or
+huggingface_hub (the latter only when a download is actually needed).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from irnet_hub.hub.cache import IntegrityError, ModelNotAvailableError, pull, resolve
+from irnet_hub.hub.registry import ModelEntry, add_entry, entry_from_model_dir, get_entry, list_models
+
+if TYPE_CHECKING:
+    from irnet_hub.inference import Predictor
+
+
+def load(name_or_path: str | Path, revision: str | None = None) -> "Predictor":
+    """Load a model for prediction: a model directory, or a registered name (pulled if needed).
+
+    Prediction runs with NumPy (:class:`irnet_hub.inference.Predictor`);
+    TensorFlow and Keras are not imported.
+    """
+    from irnet_hub.inference import Predictor
+
+    folder, name = resolve(name_or_path, revision)
+    # A pulled model was just verified against the registry's sha256; a local
+    # directory is checked against its own manifest.
+    return Predictor.from_dir(folder, name=name, verify=name is None)
+
+
+__all__ = [
+    "list_models",
+    "get_entry",
+    "load",
+    "pull",
+    "resolve",
+    "entry_from_model_dir",
+    "add_entry",
+    "ModelEntry",
+    "ModelNotAvailableError",
+    "IntegrityError",
+]

@@ -1,0 +1,373 @@
+"""Getting a registered model onto disk: local cache, Hugging Face Hub, then the repository copy.
+
+Resolution order for a registered name (:func:`pull`):
+
+1. the local cache: the Hugging Face Hub cache (``$HF_HUB_CACHE``, else
+   ``$HF_HOME/hub``, else ``~/.cache/huggingface/hub``), read directly from
+   its documented layout (``models--org--name/snapshots/<commit>/``) so a
+   cached model loads without importing ``huggingface_hub`` or touching the
+   network;
+2. the Hub, with :func:`huggingface_hub.snapshot_download` (honours
+   ``HF_ENDPOINT``, ``HF_TOKEN``, ``HF_HUB_OFFLINE`` and writes the standard
+   cache layout), skipped when ``HF_HUB_OFFLINE`` is set;
+3. the copy in the repository's ``servables/<name>/`` folder (or
+   ``$IRNET_HUB_SERVABLES/<name>``), so a fresh clone works offline.
+
+Every file is checked against the sha256 the registry pins before the model
+is used. A cached file that does not match is deleted and fetched again with
+``force_download=True``; a download that still does not match is deleted and
+refused, never used.
+
+Consistency under concurrency and interruption:
+
+* ``snapshot_download`` (huggingface_hub >= 0.23, checked in 2.4's source)
+  writes every file to a process-unique temporary file, renames it atomically
+  into ``blobs/<etag>`` and only then links ``snapshots/<commit>/<file>`` to
+  it, under a per-blob file lock; an interrupted transfer deletes its
+  temporary file. A snapshot folder can therefore lack files after an
+  interruption but never holds a partial file, and we rely on that.
+* Whether a snapshot is *complete* is decided here, by the registry's file
+  list and hashes, not by the folder's existence.
+* :func:`pull` holds one :class:`filelock.FileLock` per model and revision
+  for the whole check-download-verify sequence, so two concurrent pulls of
+  the same model (threads or processes) download it once; the second finds
+  the verified snapshot of the first.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from irnet_hub.errors import InvalidInputError, IrnetError
+from irnet_hub.hub.registry import ModelEntry, get_entry
+
+SERVABLES_ENV = "IRNET_HUB_SERVABLES"
+LIBRARY_NAME = "irnet-hub"
+_COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
+
+
+class ModelNotAvailableError(IrnetError):
+    """A registered model could be obtained from none of the cache, the Hub or ``servables/``."""
+
+
+class IntegrityError(IrnetError):
+    """Files of a model do not match the sha256 the registry pins for them."""
+
+
+# --------------------------------------------------------------------------- locations
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().upper() in {"1", "ON", "YES", "TRUE"}
+
+
+def hub_cache_dir() -> Path:
+    """The Hugging Face Hub cache folder, resolved from the environment *now*.
+
+    (huggingface_hub reads these variables once, at import; resolving them at
+    call time and passing ``cache_dir`` explicitly keeps a later change, e.g.
+    in tests, effective.)
+    """
+    for var in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
+        if os.environ.get(var):
+            return Path(os.path.expandvars(os.path.expanduser(os.environ[var])))
+    home = os.environ.get("HF_HOME") or os.path.join(os.environ.get("XDG_CACHE_HOME", "~/.cache"), "huggingface")
+    return Path(os.path.expandvars(os.path.expanduser(home))) / "hub"
+
+
+def is_offline() -> bool:
+    """``HF_HUB_OFFLINE`` (or the legacy ``TRANSFORMERS_OFFLINE``) is set."""
+    return _truthy(os.environ.get("HF_HUB_OFFLINE")) or _truthy(os.environ.get("TRANSFORMERS_OFFLINE"))
+
+
+def servables_dir() -> Path:
+    """Where the repository keeps its copies of the registered models."""
+    env = os.environ.get(SERVABLES_ENV)
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "servables"
+
+
+def _repo_folder(repo_id: str) -> str:
+    return "models--" + repo_id.replace("/", "--")
+
+
+def cached_snapshot(repo_id: str, revision: str, cache_dir: str | Path | None = None) -> Path | None:
+    """The cached snapshot folder of ``repo_id`` at ``revision``, if any (no network, no verification)."""
+    storage = Path(cache_dir or hub_cache_dir()) / _repo_folder(repo_id)
+    commit = revision if _COMMIT_RE.match(revision) else None
+    if commit is None:
+        ref = storage / "refs" / revision
+        if ref.is_file():
+            commit = ref.read_text().strip()
+    if not commit:
+        return None
+    snap = storage / "snapshots" / commit
+    return snap if snap.is_dir() else None
+
+
+# --------------------------------------------------------------------------- verification
+
+
+def verify_files(folder: str | Path, sha256: dict[str, str]) -> list[str]:
+    """Problems found checking every file of ``sha256`` in ``folder`` (empty list: all match)."""
+    from irnet_hub.artifact import sha256_file
+
+    root = Path(folder)
+    problems = []
+    for rel, expected in sorted(sha256.items()):
+        p = root / rel
+        if not p.is_file():
+            problems.append(f"{rel}: missing")
+        elif sha256_file(p) != expected:
+            problems.append(f"{rel}: sha256 mismatch")
+    return problems
+
+
+def _manifest_hashes(folder: Path) -> dict[str, str] | None:
+    """File hashes from a downloaded ``manifest.json`` (for revisions the registry does not pin)."""
+    import json
+
+    mf = folder / "manifest.json"
+    if not mf.is_file():
+        return None
+    try:
+        return {rel: f["sha256"] for rel, f in json.loads(mf.read_text())["files"].items()}
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _purge(folder: Path, problems: list[str], cache_dir: Path) -> None:
+    """Delete the mismatching files of a cached snapshot (the link and the blob it points to)."""
+    for problem in problems:
+        rel = problem.split(":")[0]
+        link = folder / rel
+        if not link.exists() and not link.is_symlink():
+            continue
+        target = link.resolve()
+        link.unlink(missing_ok=True)
+        # Only blobs inside the cache we manage are ours to delete.
+        if target != link and target.is_file() and cache_dir.resolve() in target.parents:
+            target.unlink(missing_ok=True)
+
+
+# --------------------------------------------------------------------------- pull
+
+
+def _hf_download(entry: ModelEntry, revision: str, cache_dir: Path, patterns: list[str] | None, force: bool) -> Path:
+    from huggingface_hub import snapshot_download
+
+    from irnet_hub import __version__
+
+    path = snapshot_download(
+        entry.repo_id,
+        revision=revision,
+        cache_dir=str(cache_dir),
+        library_name=LIBRARY_NAME,
+        library_version=__version__,
+        allow_patterns=patterns,
+        force_download=force,
+        # Read at call time: huggingface_hub fixes its default endpoint at import.
+        endpoint=os.environ.get("HF_ENDPOINT") or None,
+        max_workers=4,
+    )
+    return Path(path)
+
+
+_PROXY_VARS = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
+
+
+def _unreachable(endpoint: str | None, timeout: float = 3.0) -> str | None:
+    """Why the Hub endpoint cannot be reached (DNS failure, refused, timeout), or None.
+
+    huggingface_hub retries connection errors with exponential backoff (about
+    45 s in all) before giving up; without network (a fresh clone on an
+    offline machine) that would delay every fallback to ``servables/``. One
+    TCP connect tells in milliseconds. With a proxy configured a direct
+    connect proves nothing, so the check is skipped.
+    """
+    import socket
+    from urllib.parse import urlsplit
+
+    if any(os.environ.get(v) for v in _PROXY_VARS):
+        return None
+    url = urlsplit(endpoint or "https://huggingface.co")
+    host = url.hostname or "huggingface.co"
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as e:
+        return f"cannot connect to {host}:{port} ({e.strerror or e})"
+    return None
+
+
+def _from_hub(entry: ModelEntry, revision: str, expected: dict[str, str] | None, cache_dir: Path, force: bool) -> Path:
+    """Download with snapshot_download and verify; one forced re-fetch on a mismatch."""
+    patterns = sorted(expected) if expected else None
+    snap = _hf_download(entry, revision, cache_dir, patterns, force)
+    hashes = expected or _manifest_hashes(snap)
+    if hashes is None:
+        raise IntegrityError(f"{entry.name}: revision {revision} has no manifest.json to verify its files against")
+    problems = verify_files(snap, hashes)
+    if problems:
+        # Never use a mismatching file: drop it and fetch everything again from the server.
+        _purge(snap, problems, cache_dir)
+        snap = _hf_download(entry, revision, cache_dir, patterns, True)
+        hashes = expected or _manifest_hashes(snap) or hashes
+        problems = verify_files(snap, hashes)
+        if problems:
+            _purge(snap, problems, cache_dir)
+            raise IntegrityError(
+                f"{entry.name}: files downloaded from {entry.repo_id}@{revision} do not match the registry "
+                f"and were deleted ({'; '.join(problems)})"
+            )
+    return snap
+
+
+def _lock_path(cache_dir: Path, entry: ModelEntry, revision: str) -> Path:
+    safe_rev = re.sub(r"[^A-Za-z0-9._-]", "_", revision)
+    return cache_dir / ".locks" / LIBRARY_NAME / f"{_repo_folder(entry.repo_id)}.{safe_rev}.lock"
+
+
+LOCK_TIMEOUT_S = 900.0  # longest wait for another process's download of the same model
+
+
+@contextmanager
+def _model_lock(path: Path, name: str) -> Iterator[None]:
+    """Hold the per-model file lock; a read-only cache (nothing can be written there) goes unlocked."""
+    from filelock import FileLock, Timeout
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(path), timeout=LOCK_TIMEOUT_S)
+        lock.acquire()
+    except Timeout:
+        raise ModelNotAvailableError(
+            f"model {name!r}: another process has been downloading it for {LOCK_TIMEOUT_S:.0f} s "
+            f"(lock file {path}); try again, or delete the lock file if no download is running"
+        ) from None
+    except OSError:  # read-only cache: only verified reads can happen, and those need no lock
+        yield
+        return
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def pull(
+    name: str,
+    revision: str | None = None,
+    *,
+    cache_dir: str | Path | None = None,
+    force_download: bool = False,
+) -> Path:
+    """Make the registered model ``name`` available locally and return its verified folder.
+
+    ``revision`` defaults to the one the registry pins (whose sha256 are
+    checked); another revision is checked against its own ``manifest.json``.
+    Raises :class:`ModelNotAvailableError` when no source has a complete,
+    verified copy; the message says what each source answered.
+    """
+    entry = get_entry(name)
+    rev = revision or entry.revision
+    pinned = rev == entry.revision
+    expected = entry.sha256 if pinned else None
+    cache = Path(cache_dir) if cache_dir else hub_cache_dir()
+    tried: list[str] = []
+
+    with _model_lock(_lock_path(cache, entry, rev), name):
+        snap = None if force_download else cached_snapshot(entry.repo_id, rev, cache)
+        if snap is not None:
+            hashes = expected or _manifest_hashes(snap)
+            problems = verify_files(snap, hashes) if hashes else ["manifest.json: missing"]
+            if not problems:
+                return snap
+            # Incomplete (interrupted) or corrupted: the bad files go, then the Hub is asked again.
+            _purge(snap, [p for p in problems if "mismatch" in p], cache)
+            force_download = force_download or any("mismatch" in p for p in problems)
+            tried.append(f"cache {snap}: " + "; ".join(problems))
+
+        endpoint = os.environ.get("HF_ENDPOINT") or None
+        if is_offline():
+            tried.append("Hugging Face Hub: not contacted (HF_HUB_OFFLINE is set)")
+        elif (why := _unreachable(endpoint)) is not None:
+            tried.append(f"Hugging Face Hub: {why}")
+        else:
+            try:
+                return _from_hub(entry, rev, expected, cache, force_download)
+            except IntegrityError as e:
+                tried.append(f"Hugging Face Hub {entry.repo_id}@{rev}: {e}")
+            except Exception as e:  # noqa: BLE001 - any Hub failure (network, auth, 404, 5xx) falls through
+                tried.append(f"Hugging Face Hub {entry.repo_id}@{rev}: {type(e).__name__}: {_first_line(e)}")
+
+        if pinned:
+            local = servables_dir() / entry.name
+            if local.is_dir():
+                problems = verify_files(local, entry.sha256)
+                if not problems:
+                    return local
+                tried.append(f"repository copy {local}: " + "; ".join(problems))
+            else:
+                tried.append(f"repository copy {local}: not present")
+
+    raise ModelNotAvailableError(f"model {name!r} is not available:\n  " + "\n  ".join(tried))
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0] if text else ""
+
+
+def resolve(name_or_path: str | Path, revision: str | None = None) -> tuple[Path, str | None]:
+    """``(folder, registry name or None)`` for an explicit model directory or a registered name."""
+    p = Path(name_or_path)
+    if p.exists():
+        if revision is not None:
+            raise InvalidInputError(str(name_or_path), "a revision applies to registered models, not to a local directory")
+        return p, None
+    name = str(name_or_path)
+    if os.sep in name or name.startswith("."):
+        # Looks like a path (a registry name has no slashes): say so rather than query the registry.
+        raise InvalidInputError(name, "no such model directory")
+    return pull(name, revision), name
+
+
+def describe(name_or_path: str | Path) -> dict[str, Any]:
+    """What ``irnet info`` shows: a registry entry and where it is available locally, or a model
+    directory's ``irnet.json`` summary. Never downloads."""
+    p = Path(name_or_path)
+    if p.exists():
+        from irnet_hub import artifact
+
+        meta = artifact.read_info(p)
+        keep = ("name", "architecture", "target", "featurizer", "data", "metrics", "created")
+        out = {k: meta[k] for k in keep if k in meta}
+        if "featurizer" in out:
+            out["featurizer"] = {k: v for k, v in out["featurizer"].items() if k != "labels"}
+        out["path"] = str(p.resolve())
+        return out
+    entry = get_entry(str(name_or_path))
+    out = {k: v for k, v in entry.to_dict().items() if k != "files"}
+    cached = cached_snapshot(entry.repo_id, entry.revision)
+    local = servables_dir() / entry.name
+    out["cached"] = str(cached) if cached is not None else "no"
+    out["repository_copy"] = str(local) if local.is_dir() else "no"
+    out["files"] = entry.sha256
+    return out
+
+
+__all__ = [
+    "pull",
+    "resolve",
+    "describe",
+    "cached_snapshot",
+    "verify_files",
+    "hub_cache_dir",
+    "servables_dir",
+    "is_offline",
+    "ModelNotAvailableError",
+    "IntegrityError",
+]
