@@ -99,6 +99,7 @@ def main() -> None:
     ap.add_argument("--rf-grid", default="full", choices=["full", "reduced", "none"],
                     help="full: irnet_hub.baseline.DEFAULT_GRID; reduced: 100 trees, max_features 0.33/1.0 (large sets on CPU)")
     ap.add_argument("--no-servable", action="store_true")
+    ap.add_argument("--reuse", action="store_true", help="keep an already trained runs/.../model; redo the steps after training")
     ap.add_argument("--fold", type=int, choices=range(5), help="k-fold recipes: train only this fold")
     args = ap.parse_args()
 
@@ -173,17 +174,18 @@ def train_one(args, recipe: dict, tr, va, te, split_desc: dict, run: Path) -> di
     from irnet_hub.train import train
 
     model_dir = run / "model"
-    for d in (model_dir, run / "final"):
+    reuse = args.reuse and artifact.is_model_dir(model_dir)
+    for d in ([] if reuse else [model_dir]) + [run / "final"]:
         if d.exists():
             shutil.rmtree(d)
     t0 = time.perf_counter()
-    info = train(
+    info = artifact.read_info(model_dir) if reuse else train(
         tr, model_dir, val_data=va, test_data=te, target_name=recipe["target_name"], unit=recipe["unit"],
         featurizer=recipe.get("featurizer", "magpie145"), architecture=args.architecture, epochs=args.epochs,
         batch_size=args.batch_size, learning_rate=args.lr, patience=args.patience, seed=args.seed, weight_decay=args.weight_decay,
         name=args.name, dataset=recipe["dataset"],
     )
-    seconds = time.perf_counter() - t0
+    seconds = info["training_seconds"] if reuse else time.perf_counter() - t0
     n_epochs = info["hyperparameters"]["epochs_run"]
     info["data"].update(split_desc)
     info["training"] = {
@@ -195,7 +197,8 @@ def train_one(args, recipe: dict, tr, va, te, split_desc: dict, run: Path) -> di
 
     if args.rf_grid != "none":
         grid = None if args.rf_grid == "full" else {"n_estimators": [100], "max_features": [0.33, 1.0], "min_samples_leaf": [1]}
-        rf = baseline(tr, val_data=va, test_data=te, seed=args.seed, grid=grid)
+        rf = baseline(tr, val_data=va, test_data=te, seed=args.seed, grid=grid,
+                      featurizer=recipe.get("featurizer", "magpie145"))
         info["baseline"] = {k: rf[k] for k in ("model", "params", "val") if k in rf} | ({"test": rf["test"]} if "test" in rf else {})
         print(f"RandomForest: {json.dumps(info['baseline'])}")
     info["anchors"] = recipe.get("anchors", {})

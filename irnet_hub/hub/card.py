@@ -183,6 +183,50 @@ def _anchor_mae(value: Any) -> tuple[float | None, str]:
     return value, ""
 
 
+def _status(info: Mapping[str, Any], unit: str) -> str:
+    """Where the model stands against its targets, stated with the numbers (zoo runs record these)."""
+    metrics = info.get("metrics") or {}
+    split = "test" if "test" in metrics else "val"
+    ours = (metrics.get(split) or {}).get("mae")
+    lines: list[str] = []
+    cv = info.get("cv")
+    if cv:
+        done = cv.get("folds_done", list(range(cv.get("folds", 5))))
+        partial = "" if len(done) == cv.get("folds", 5) else f" (only folds {done} of {cv.get('folds', 5)} trained so far)"
+        lines.append(f"- {cv.get('folds', 5)}-fold cross-validation{partial}: mean test MAE {_fmt(cv.get('test_mae_mean'))} {unit} "
+                     f"(folds: {', '.join(_fmt(x) for x in cv.get('test_mae_per_fold', []))}); "
+                     f"RandomForest mean {_fmt(cv.get('rf_test_mae_mean'))}. This folder is the fold-0 model.")
+        ours = cv.get("test_mae_mean", ours)
+    rf = ((info.get("baseline") or {}).get(split) or {}).get("mae")
+    if cv and cv.get("rf_test_mae_mean") is not None:
+        rf = cv["rf_test_mae_mean"]
+    if ours is not None and rf is not None:
+        verdict = "beats" if ours < rf else "**does not beat**"
+        lines.append(f"- Against our RandomForest on the same split: {_fmt(ours)} vs {_fmt(rf)} {unit}: this model {verdict} it.")
+    target = info.get("target_mae")
+    if ours is not None and target is not None:
+        verdict = "met" if ours <= target else "**missed**"
+        lines.append(f"- Accuracy target MAE <= {target} {unit}: {verdict} ({_fmt(ours)}).")
+    rule = info.get("target_rule")
+    if rule and ours is not None and rf is not None and "0.70" in rule:
+        verdict = "met" if ours <= 0.70 * rf else "**missed**"
+        lines.append(f"- Accuracy target {rule}: {verdict} (ratio {_fmt(ours / rf)}).")
+    half = info.get("float16")
+    if half:
+        lines.append(f"- Weights stored as float16: {half['split']} MAE {_fmt(half['mae_float32'])} (float32) -> "
+                     f"{_fmt(half['mae_float16'])} (float16), a {half['relative_change']:.2%} change "
+                     f"({'kept' if half.get('kept') else 'not kept: float32 shipped'}; limit 0.5 %).")
+    if info.get("training"):
+        t = info["training"]
+        lines.append(f"- Trained on {t.get('device')}: {_fmt(t.get('wall_seconds'))} s wall, "
+                     f"{_fmt(t.get('samples_per_second'))} training samples/s.")
+    if info.get("notes"):
+        lines.append(f"- {info['notes']}")
+    if not lines:
+        return ""
+    return "## Status against targets\n\n" + "\n".join(lines) + "\n"
+
+
 def _body(info: Mapping[str, Any], anchors: Mapping[str, Any], repo_id: str | None) -> str:
     name = info.get("name", "model")
     target = info.get("target") or {}
@@ -306,6 +350,7 @@ def _body(info: Mapping[str, Any], anchors: Mapping[str, Any], repo_id: str | No
         add("\nPublished anchors are test MAEs reported in the literature for the same data set; "
             "unless stated, they are on the same split.")
     add("")
+    add(_status(info, unit))
 
     add("## Limitations\n")
     if composition:
