@@ -299,8 +299,12 @@ def _body(info: Mapping[str, Any], anchors: Mapping[str, Any], repo_id: str | No
         test_n = (metrics.get("test") or {}).get("n")
         add(f"- Test rows: {test_n if test_n is not None else '?'} ({_source(data.get('test'))}), scored once after training")
     split = data.get("split") or {}
-    if split:
+    if isinstance(split, str):  # a zoo recipe's description of how the split was made
+        add(f"- Split: {split}")
+    elif split:
         add(f"- Split: {split.get('kind', '?')}" + (f" (seed {split['seed']})" if "seed" in split else ""))
+    if data.get("all"):
+        add(f"- Source file (split by us): {_source(data['all'])}")
     if data.get("n_skipped"):
         add(f"- {data['n_skipped']} training rows could not be featurized and were skipped")
     add("")
