@@ -64,8 +64,6 @@ def featurize(data: str, output: str, featurizer: str, skip_invalid: bool) -> No
     Output rows keep the input's row order and carry its 'formula' (and
     'target', if present) next to the features.
     """
-    import pandas as pd
-
     from irnet_hub.featurize import get_featurizer
     from irnet_hub.tables import formula_of, load_table
 
@@ -335,7 +333,13 @@ def predict(model, formulas, input_files, output, fmt, skip_invalid, revision, r
         if revision:
             raise InvalidInputError(revision, "--revision applies to local models, not to --remote dlhub")
         items = read_inputs(input_files, "composition") if input_files else list(formulas)
-        df = run_remote(model, items, errors="skip" if skip_invalid else "raise")
+        try:
+            df = run_remote(model, items, errors="skip" if skip_invalid else "raise")
+        except IrnetError:
+            raise
+        except Exception as e:  # network, Globus auth or service errors: report, no traceback
+            click.echo(f"Error: DLHub request for {model!r} failed: {type(e).__name__}: {e}", err=True)
+            sys.exit(1)
     else:
         try:
             predictor = load(model, revision)

@@ -9,7 +9,6 @@ every part is a keyword argument. Works under any Keras 3 backend
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import time
 from collections import Counter
 from pathlib import Path
@@ -21,7 +20,7 @@ import pandas as pd
 from irnet_hub import artifact
 from irnet_hub.errors import InvalidInputError
 from irnet_hub.featurize import get_featurizer
-from irnet_hub.tables import FeaturizedTable, featurize_table, formula_of, load_table, split_rows
+from irnet_hub.tables import FeaturizedTable, featurize_table, load_table, split_rows
 
 
 def fit_scaler(X: np.ndarray, y: np.ndarray) -> dict[str, Any]:
