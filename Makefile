@@ -32,8 +32,10 @@ run: install
 test: install-test
 	$(BIN)/python -m pytest -q tests
 
+## make bench: speed/memory measurements; each writes benchmarks/RESULTS_*.md
 bench: install-test
 	$(BIN)/python benchmarks/bench_featurize.py
+	$(BIN)/python benchmarks/bench_predict.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
