@@ -17,7 +17,7 @@ from pymatgen.core import Composition
 import irnet_hub
 from irnet_hub.errors import InvalidInputError
 from irnet_hub.screen import PredictedHull, charge_balanced, enumerate_candidates, plan
-from irnet_hub.screen.candidates import formula_strings, parse_system
+from irnet_hub.screen.candidates import parse_system
 
 OQMD_HF = "crabnet/benchmark_data/OQMD_Formation_Enthalpy/val.csv"
 

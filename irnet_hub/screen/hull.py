@@ -14,7 +14,8 @@ all of a system's candidates in one place:
    the elements and any known phases). Its facets become planes, and a
    candidate's energy above the hull is its energy minus the highest plane at
    its composition (the lower hull is convex: it is the maximum of its facets'
-   planes), vectorized over any number of candidates.
+   planes), vectorized over any number of candidates; for hulls with many
+   facets each point instead walks to the facet that contains it.
 
 Stable candidates also get a *decomposition energy* (<= 0): how far below
 the hull of all other compositions they lie (Bartel et al., npj Comput.

@@ -7,12 +7,13 @@ The flow (see docs/screening.md for the memory argument):
 2. **Pass 1**, one task per partition (in this process, or on Dask workers):
    generate the partition's candidates, featurize and predict them in chunks,
    write the rows to a Parquet file in the work directory, and return only
-   the partition's lower-hull vertices per chemical system (a few dozen rows).
-3. The client merges those vertices into one pymatgen ``PhaseDiagram`` per
+   the partition's lower-hull points per chemical system, two layers deep
+   (about 1% of its candidates).
+3. The client merges those points into one pymatgen ``PhaseDiagram`` per
    system (:class:`~irnet_hub.screen.hull.PredictedHull`, exact: see hull.py).
 4. **Pass 2**, streamed by the client one partition file at a time: energy
-   above hull and stability, appended to the output file; a running top-N
-   gives the ranked summary.
+   above hull, decomposition energy and stability, appended to the output
+   file; a running top-N gives the ranked summary.
 
 Peak memory of the client is therefore one partition plus the hulls, and of a
 worker one partition, whatever the number of candidates.
@@ -175,7 +176,7 @@ def _in_domain(z: np.ndarray, a: np.ndarray, predictor: "Predictor") -> np.ndarr
 
 
 def process_partition(part: Partition, cfg: _Config, models: _Models) -> _PartResult:
-    """Pass 1 for one partition: generate, predict, write its rows, return its hull vertices."""
+    """Pass 1 for one partition: generate, predict, write its rows, return its two hull layers."""
     import pandas as pd
 
     block = generate(part)
