@@ -442,8 +442,6 @@ def screen(
     ``result.attrs`` holds ``n_candidates``, ``hulls`` (stable formulas per
     system) and ``plots``.
     """
-    import pandas as pd
-
     if workers is not None and scheduler is not None:
         raise InvalidInputError(scheduler, "give either workers (a new local cluster) or scheduler (an existing one)")
     if workers is not None and (isinstance(workers, bool) or int(workers) < 1):
