@@ -416,3 +416,25 @@ def test_local_path_wins_and_revision_needs_a_name(hub_env, model_dir):
         irnet_hub.load(model_dir, revision="main")
     with pytest.raises(InvalidInputError, match="no such model directory"):
         irnet_hub.load("./does/not/exist")
+
+
+def test_stock_keras_loads_hf_uri_from_the_hub(hub, model_dir, tmp_path):
+    """`keras.saving.load_model("hf://ORG/NAME")` (no irnet_hub import) gives the network."""
+    code = (
+        "import sys, json, numpy as np, keras\n"
+        f"m = keras.saving.load_model('hf://{REPO_ID}')\n"
+        "x = np.zeros((2, m.inputs[0].shape[-1]), 'float32')\n"
+        "print(json.dumps([sys.modules.get('irnet_hub') is None, m.count_params(), m.predict(x, verbose=0).ravel().tolist()]))\n"
+    )
+    env = {**os.environ, "HF_ENDPOINT": hub.url, "HF_HUB_CACHE": str(tmp_path / "kcache"), "TF_CPP_MIN_LOG_LEVEL": "3",
+           "HF_HUB_DISABLE_XET": "1"}
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    no_irnet, n_params, preds = json.loads(r.stdout.strip().splitlines()[-1])
+    import keras
+    import numpy as np
+
+    local = keras.saving.load_model(str(model_dir))
+    assert no_irnet and n_params == local.count_params()
+    x = np.zeros((2, local.inputs[0].shape[-1]), "float32")
+    np.testing.assert_allclose(preds, local.predict(x, verbose=0).ravel(), rtol=1e-6)
