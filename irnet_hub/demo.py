@@ -21,6 +21,11 @@ def run_demo(echo: Callable[[str], None] = print) -> None:
         model = None
     if model is not None:
         echo(model.predict(DEMO_FORMULAS).to_string(index=False))
+        test = (model.metadata.get("metrics") or {}).get("test") or {}
+        if "mae" in test:
+            unit = model.metadata["target"]["unit"]
+            echo(f"\n{DEFAULT_MODEL}: test MAE {test['mae']:.3g} {unit} on {test['n']} held-out compounds; "
+                 f"single predictions can be far off (see `irnet info {DEFAULT_MODEL}`).")
         return
 
     from irnet_hub.data import load_split
