@@ -32,23 +32,13 @@ import numpy as np
 import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import data_dir, cpu_model  # noqa: E402
 sys.path.insert(0, str(REPO))
 
 DATA_FILE = "crabnet/benchmark_data/OQMD_Bandgap/train.csv"
 
 
-def data_dir() -> Path:
-    return Path(os.environ.get("IRNET_DATA_DIR", REPO.parent / "shared" / "data"))
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def n_cores() -> int:

@@ -40,6 +40,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import data_dir, cpu_model  # noqa: E402
 sys.path.insert(0, str(REPO))
 
 DATA_FILE = "crabnet/benchmark_data/OQMD_Bandgap/train.csv"
@@ -47,18 +49,6 @@ COMMIT = "feedc0de" * 5
 NAME = "bench-irnet17"
 
 
-def data_dir() -> Path:
-    return Path(os.environ.get("IRNET_DATA_DIR", REPO.parent / "shared" / "data"))
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def build_model(out: Path, float16: bool) -> Path:

@@ -42,14 +42,13 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import data_dir  # noqa: E402
 sys.path.insert(0, str(REPO))
 
 THROUGHPUT = dict(systems=["Li-Fe-P-O"], max_atoms=37, partition_size=25_000)
 MEMORY = {"1e5": dict(systems=["Li-Fe-P-O"], max_atoms=37), "1e6": dict(systems=["Li-Fe-P-O"], max_atoms=68)}
 
-
-def data_dir() -> Path:
-    return Path(os.environ.get("IRNET_DATA_DIR", REPO.parent / "shared" / "data"))
 
 
 def bench_model() -> Path:

@@ -27,12 +27,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import data_dir  # noqa: E402
 sys.path.insert(0, str(REPO))
 
 # 16 ternaries (intermetallics and oxides/chalcogenides) and 2 binaries, each with
@@ -46,9 +47,6 @@ TRAIN_SETTINGS = dict(architecture="irnet-17", epochs=30, batch_size=256, learni
 MAX_ATOMS = 12
 KS = (1, 5, 10, 20)
 
-
-def data_dir() -> Path:
-    return Path(os.environ.get("IRNET_DATA_DIR", REPO.parent / "shared" / "data"))
 
 
 def _elements(formula: str) -> frozenset[str]:

@@ -1,0 +1,24 @@
+"""What the benchmarks share: where the data is and what machine they ran on."""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def data_dir() -> Path:
+    """``$IRNET_DATA_DIR``, else ``../shared/data`` beside the repository."""
+    return Path(os.environ.get("IRNET_DATA_DIR", REPO.parent / "shared" / "data"))
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
