@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import pandas as pd
 
 from irnet_hub.evaluate import regression_metrics
 from irnet_hub.tables import FeaturizedTable, featurize_table, load_table, split_rows
+from irnet_hub.train import fill_missing, fit_scaler
 
 # Grid searched on the validation split. The IRNet paper tuned its RandomForest by
 # grid search (Section 4.1.4); this grid covers the same knobs (forest size,
@@ -52,9 +54,9 @@ def baseline(
         tr, va = split_rows(len(ftrain.X), val_fraction, seed)
         fval = FeaturizedTable(ftrain.X[va], ftrain.y[va], [], [])
         ftrain = FeaturizedTable(ftrain.X[tr], ftrain.y[tr], [], ftrain.failures)
-    mean = np.nanmean(ftrain.X, axis=0)
-    mean = np.where(np.isnan(mean), 0.0, mean)
-    fill = lambda X: np.where(np.isnan(X), mean, X)  # noqa: E731 - same rule as the network
+    # Missing features get the same training-mean fill as the network's inputs.
+    mean = np.asarray(fit_scaler(ftrain.X, ftrain.y)["feature_mean"])
+    fill = functools.partial(fill_missing, feature_mean=mean)
 
     grid = grid or DEFAULT_GRID
     keys = list(grid)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from irnet_hub.errors import BatchInputError, InvalidInputError
+from irnet_hub.errors import BatchInputError, InvalidInputError, IrnetError
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's banner out of the output
 
@@ -26,12 +26,12 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except BatchInputError as e:
+        except InvalidInputError as e:  # the user's input (BatchInputError lists every bad row)
             click.echo(f"Error: {e}", err=True)
             sys.exit(2)
-        except InvalidInputError as e:
+        except IrnetError as e:  # e.g. a model that cannot be fetched or verified
             click.echo(f"Error: {e}", err=True)
-            sys.exit(2)
+            sys.exit(1)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -239,11 +239,6 @@ def publish(model_dir: str, hf_repo: str | None, private: bool, revision: str | 
 # --- the model hub: list / info / pull / predict (NumPy inference: no TensorFlow import) ---
 
 
-def _hub_failure(e: Exception) -> click.ClickException:
-    """A model that cannot be fetched or verified: exit 1 with the reason, no traceback."""
-    return click.ClickException(str(e))
-
-
 @main.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
 def list_cmd(as_json: bool) -> None:
@@ -290,16 +285,9 @@ def info(name: str, as_json: bool) -> None:
 @click.option("--revision", help="Hub revision (branch, tag or commit); default: the one the registry pins.")
 def pull(name: str, revision: str | None) -> None:
     """Download and verify a registered model; prints the folder it is in."""
-    from irnet_hub.errors import IrnetError
     from irnet_hub.hub import pull as pull_fn
 
-    try:
-        path = pull_fn(name, revision)
-    except InvalidInputError:
-        raise
-    except IrnetError as e:
-        raise _hub_failure(e) from None
-    click.echo(str(path))
+    click.echo(str(pull_fn(name, revision)))
 
 
 @main.command()
@@ -320,7 +308,6 @@ def predict(model, formulas, input_files, output, fmt, skip_invalid, revision, r
     Invalid inputs stop the command (exit code 2, each one named on stderr,
     nothing written) unless --skip-invalid is given.
     """
-    from irnet_hub.errors import IrnetError
     from irnet_hub.hub import load
     from irnet_hub.inference import format_predictions, read_inputs, write_predictions
 
@@ -341,12 +328,7 @@ def predict(model, formulas, input_files, output, fmt, skip_invalid, revision, r
             click.echo(f"Error: DLHub request for {model!r} failed: {type(e).__name__}: {e}", err=True)
             sys.exit(1)
     else:
-        try:
-            predictor = load(model, revision)
-        except InvalidInputError:
-            raise
-        except IrnetError as e:
-            raise _hub_failure(e) from None
+        predictor = load(model, revision)
         items = read_inputs(input_files, predictor.input_kind) if input_files else list(formulas)
         df = predictor.predict(items, errors="skip" if skip_invalid else "raise")
     for failure in df.attrs.get("failures", []):
@@ -394,20 +376,14 @@ def screen(systems, max_atoms, charge_balanced, prototypes, sites, no_complete_h
       irnet screen --prototype A2BX4 --sites A=Li,Na,K --sites B=Fe,Mn --sites X=O,S --charge-balanced
       irnet screen --system Al-Ni-Zr --workers 8 --known known.csv --also oqmd-bandgap
     """
-    from irnet_hub.errors import IrnetError
     from irnet_hub.screen import screen as screen_fn
 
-    try:
-        df = screen_fn(
-            list(systems), max_atoms=max_atoms, charge_balanced=charge_balanced, prototypes=list(prototypes),
-            sites=list(sites), complete_hulls=not no_complete_hulls, model=model, also=list(also), known=known,
-            output=output, plot_dir=plot_dir, top=top, workers=workers, scheduler=scheduler,
-            partition_size=partition_size, work_dir=work_dir, progress=not quiet,
-        )
-    except InvalidInputError:
-        raise
-    except IrnetError as e:
-        raise _hub_failure(e) from None
+    df = screen_fn(
+        list(systems), max_atoms=max_atoms, charge_balanced=charge_balanced, prototypes=list(prototypes),
+        sites=list(sites), complete_hulls=not no_complete_hulls, model=model, also=list(also), known=known,
+        output=output, plot_dir=plot_dir, top=top, workers=workers, scheduler=scheduler,
+        partition_size=partition_size, work_dir=work_dir, progress=not quiet,
+    )
     n = df.attrs.get("n_candidates", len(df))
     stable = sum(len(v) for v in df.attrs.get("hulls", {}).values())
     click.echo(f"{n} candidates screened with {df.attrs.get('model', model)}; {stable} on the predicted hull")
