@@ -265,7 +265,7 @@ def _rf_job(job: dict, bundle_dir: Path, work: Path, deadline: float) -> dict:
 
 def _worker(args):
     job, bundle_dir, work, deadline = args
-    if time.time() > deadline - 15:
+    if time.time() > deadline - (15 if job["kind"] == "rf" or job["cost"] < 2e6 else 45):
         return {"job": job, "error": "no time left"}
     try:
         fn = _rf_job if job["kind"] == "rf" else _train_job
