@@ -337,11 +337,13 @@ def predict(model, formulas, input_files, output, fmt, skip_invalid, revision, r
             raise InvalidInputError(revision, "--revision applies to local models, not to --remote dlhub")
         items = read_inputs(input_files, "composition") if input_files else list(formulas)
         df = run_remote(model, items, errors="skip" if skip_invalid else "raise")
+        failures = df.attrs.get("failures", [])
     else:
         predictor = load(model, revision)
         items = read_inputs(input_files, predictor.input_kind) if input_files else list(formulas)
-        df = predictor.predict(items, errors="skip" if skip_invalid else "raise")
-    for failure in df.attrs.get("failures", []):
+        result = predictor.predict_result(items, errors="skip" if skip_invalid else "raise")
+        df, failures = result.predictions, result.failures
+    for failure in failures:
         click.echo(f"skipped {failure}", err=True)
     if output:
         write_predictions(df, output, fmt)
