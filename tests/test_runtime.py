@@ -113,3 +113,23 @@ def test_unsupported_activation_is_refused(tmp_path, features):
     artifact.save_model_dir(keras.Model(inp, out), tmp_path / "m", {"name": "tanh"})
     with pytest.raises(UnsupportedModelError, match="Activation 'tanh' is not supported"):
         NumpyNetwork.from_dir(tmp_path / "m")
+
+
+@pytest.mark.parametrize("transform", ["log1p", "none"])
+def test_numpy_runs_the_zoo_ensemble_builder(tmp_path, features, transform):
+    """The ensembles irnet_hub.networks.build_ensemble makes (shared layers with the training model)."""
+    from irnet_hub import artifact
+    from irnet_hub.networks import build_ensemble
+    from irnet_hub.runtime import NumpyNetwork
+
+    _, model = build_ensemble("64BARx2-32BARx1-1", features.shape[1], 3, feature_mean=features.mean(0),
+                              feature_variance=features.var(0) + 1e-3, target_mean=1.0, target_scale=0.5,
+                              target_transform=transform, seed=2)
+    artifact.save_model_dir(model, tmp_path / "m", {"name": f"ens-{transform}", "ensemble_size": 3})
+    net = NumpyNetwork.from_dir(tmp_path / "m")
+    y_np = net(features)
+    y_keras = artifact.load_keras_model(tmp_path / "m").predict(features, batch_size=4096, verbose=0)
+    assert y_np.shape == y_keras.shape == (len(features), 4) and net.ensemble_size == 3
+    assert float(np.max(np.abs(y_np - y_keras))) <= 1e-5 * max(1.0, float(np.max(np.abs(y_keras))))
+    if transform == "log1p":
+        assert (y_np[:, 1:] > -1).all()  # exp(.) - 1
