@@ -68,7 +68,7 @@ def test_numpy_ensemble_equals_keras(tmp_path, features):
     assert (y_np[:, 4] < 0).any()  # the linear member is not clipped
 
 
-def test_predictor_reports_ensemble_mean_and_scaled_std(tmp_path, features):
+def test_predictor_reports_ensemble_mean_and_scaled_std(tmp_path, features, monkeypatch):
     from irnet_hub import artifact
     from irnet_hub.predictor import Predictor
     from irnet_hub.preprocessing import fit_scaler
@@ -86,6 +86,14 @@ def test_predictor_reports_ensemble_mean_and_scaled_std(tmp_path, features):
     np.testing.assert_allclose(df["prediction_std"], np.std(outputs[:, 1:], axis=1) * 2.0, rtol=1e-6)
     assert list(df.columns[:3]) == ["formula", "prediction", "prediction_std"]
     json.dumps(df["prediction_std"].tolist())  # JSON-ready
+
+    # The DLHub entry point (the remote path) returns the same float32 std
+    from irnet_hub.hub import dlhub_entry
+
+    monkeypatch.setenv(dlhub_entry.SERVABLE_DIR_ENV, str(tmp_path / "m"))
+    remote = dlhub_entry.predict(["NaCl", "Fe2O3", "MgO"])
+    assert [r["prediction_std"] for r in remote] == df["prediction_std"].tolist()
+    assert np.float32(remote[0]["prediction_std"]) == remote[0]["prediction_std"]  # exactly a float32 value
 
 
 def test_two_member_ensemble_has_no_std_column(tmp_path, features):
