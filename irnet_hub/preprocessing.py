@@ -105,6 +105,14 @@ def in_domain_by_z(z: np.ndarray, amounts: np.ndarray, counts: Mapping[str, int]
     return ~rare.any(axis=1)
 
 
+def formula_of(item: Any) -> str:
+    """A printable formula for a formula string, Composition or Structure (its reduced formula)."""
+    if isinstance(item, str):
+        return item
+    comp = getattr(item, "composition", item)
+    return getattr(comp, "reduced_formula", None) or str(item)
+
+
 # Plain formulas (Fe2O3, Al1Sm1Tm1, Fe0.62C0.00095): elements read by a regex, ~50x faster
 # than a full parse; anything else (brackets, hydrates, ...) goes through the featurizer's parser.
 _PLAIN_FORMULA = re.compile(r"^(?:[A-Z][a-z]?(?:\d+(?:\.\d*)?|\.\d+)?)+$")
@@ -159,5 +167,5 @@ def domain_flags(items: Sequence[Any], counts: Mapping[str, int],
 
 __all__ = [
     "fit_scaler", "fill_missing", "element_counts", "composition_ranges", "rare_elements", "in_domain_by_z",
-    "elements_of", "domain_flags", "MISSING_VALUES_RULE",
+    "elements_of", "domain_flags", "formula_of", "MISSING_VALUES_RULE",
 ]
