@@ -55,7 +55,7 @@ def build_model(out: Path, float16: bool) -> Path:
     """IRNet-17 trained one epoch on 5,000 OQMD band gaps (in a subprocess: keeps TF out of this one)."""
     code = f"""
 import pandas as pd
-from irnet_hub.train import train
+from irnet_hub.training import train
 from irnet_hub import artifact
 df = pd.read_csv({str(data_dir() / DATA_FILE)!r}, nrows=5500, keep_default_na=False)
 train(df.iloc[:5000], {str(out / 'f32')!r}, val_data=df.iloc[5000:], target_name="band gap", unit="eV",
@@ -126,7 +126,7 @@ def breakdown(model: Path, formulas: list[str]) -> dict[str, float]:
     import numpy as np
 
     from irnet_hub.featurize.composition import featurize_compositions
-    from irnet_hub.inference import Predictor
+    from irnet_hub.predictor import Predictor
 
     pred = Predictor.from_dir(model)
     pred.predict(formulas[:100])  # warm-up: element tables, BLAS threads

@@ -60,7 +60,7 @@ def bench_model() -> Path:
     if not (out / "irnet.json").is_file():
         import pandas as pd
 
-        from irnet_hub.train import train
+        from irnet_hub.training import train
 
         df = pd.read_csv(data_dir() / "crabnet/benchmark_data/OQMD_Formation_Enthalpy/val.csv",
                          keep_default_na=False).head(5000)
@@ -109,7 +109,7 @@ def child(spec: dict) -> dict:
     """One screen in this (fresh) process; returns timings and peak memory."""
     t_import = time.perf_counter()
     import irnet_hub
-    from irnet_hub.screen import plan
+    from irnet_hub.stability import plan
 
     t0 = time.perf_counter()
     startup = 0.0
@@ -129,15 +129,15 @@ def child(spec: dict) -> dict:
                        partition_size=spec.get("partition_size", 100_000)).partitions)
     with tempfile.TemporaryDirectory() as tmp, PeakRSS() as rss:
         t1 = time.perf_counter()
-        df = irnet_hub.screen(spec["systems"], max_atoms=spec["max_atoms"], model=spec["model"],
+        result = irnet_hub.screen(spec["systems"], max_atoms=spec["max_atoms"], model=spec["model"],
                               output=Path(tmp) / "out.parquet", top=20, workers=spec.get("workers"),
                               partition_size=spec.get("partition_size", 100_000))
         seconds = time.perf_counter() - t1
         out_mb = (Path(tmp) / "out.parquet").stat().st_size / 1e6
-    n = df.attrs["n_candidates"]
+    n = result.n_candidates
     return {"n_candidates": n, "seconds": seconds, "candidates_per_s": n / seconds, "peak_rss_mb": rss.peak / 1e6,
             "partitions": n_parts, "cluster_startup_s": startup, "output_mb": out_mb,
-            "import_s": t0 - t_import - startup, "stable": int(sum(len(v) for v in df.attrs["hulls"].values()))}
+            "import_s": t0 - t_import - startup, "stable": result.n_stable}
 
 
 def run_child(spec: dict) -> dict:
@@ -159,8 +159,8 @@ def stages(model: Path) -> dict:
 
     import irnet_hub
     from irnet_hub.featurize.composition import featurize_compositions
-    from irnet_hub.screen.candidates import formula_strings, generate, plan, system_strings
-    from irnet_hub.screen.hull import PredictedHull, fractions, hull_layers
+    from irnet_hub.stability.candidates import formula_strings, generate, plan, system_strings
+    from irnet_hub.stability.hull import PredictedHull, fractions, hull_layers
 
     p = plan(["Li-Fe-P-O"], max_atoms=37, partition_size=100_000)
     part = max(p.partitions, key=lambda q: q.raw_count)
@@ -191,7 +191,7 @@ def stages(model: Path) -> dict:
     hull.decomposition_energy(f, eah, hull.is_stable(f, eah))
     out["energy above hull (vectorized)"] = time.perf_counter() - t
     # The client's serial part of pass 2, as run.py does it for each partition file.
-    from irnet_hub.screen import run
+    from irnet_hub.stability import run
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg = run._Config(p.hull_systems, p.containing, len(p.hull_systems[0]), tmp, [])
@@ -210,7 +210,7 @@ def stages(model: Path) -> dict:
 def charge_balance_speed() -> dict:
     from pymatgen.core import Composition
 
-    from irnet_hub.screen.candidates import charge_balanced, formula_strings, generate, plan
+    from irnet_hub.stability.candidates import charge_balanced, formula_strings, generate, plan
 
     p = plan(["Li-Fe-P-O"], max_atoms=14)
     b = generate(p.partitions[0])

@@ -79,7 +79,7 @@ def train_model(model_dir: Path) -> dict:
     stamp_file = model_dir / "eval_screen_settings.json"
     if info_file.is_file() and stamp_file.is_file() and json.loads(stamp_file.read_text()) == stamp:
         return json.loads(info_file.read_text())
-    from irnet_hub.train import train
+    from irnet_hub.training import train
 
     df, n_removed = training_frame()
     print(f"training on {len(df)} OQMD rows ({n_removed} compounds of the screened systems removed)", flush=True)
@@ -119,7 +119,7 @@ def evaluate(result, known) -> dict:
     import pandas as pd
     from pymatgen.core import Composition
 
-    cand = result.copy()
+    cand = result.candidates.copy()
     cand["reduced"] = [Composition(f).reduced_formula for f in cand["formula"]]
     cand["elements"] = [frozenset(s.split("-")) for s in cand["system"]]
     per_system, matched = [], []

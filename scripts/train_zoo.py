@@ -53,7 +53,7 @@ def random_forest(recipe: zoo.Recipe, fold: int, run: Path) -> dict:
     path = run / f"rf-f{fold}.json"
     if path.is_file():
         return json.loads(path.read_text())
-    from irnet_hub.baseline import DEFAULT_GRID
+    from irnet_hub.random_forest import DEFAULT_GRID
     from sklearn.ensemble import RandomForestRegressor
 
     t0 = time.time()

@@ -12,10 +12,13 @@ import sys
 
 import pytest
 
+# Real-data layer (`pytest -m "not slow"` leaves it out): trains under the JAX backend and reloads with TensorFlow.
+pytestmark = pytest.mark.slow
+
 SCRIPT = r"""
 import json, sys
 import keras, pandas as pd
-from irnet_hub.train import train
+from irnet_hub.training import train
 from irnet_hub import artifact
 df = pd.read_csv(sys.argv[1], keep_default_na=False).head(600)
 info = train(df.iloc[:500], sys.argv[2], val_data=df.iloc[500:], architecture="64BARx2-32BAx2R-1",
@@ -39,9 +42,9 @@ def test_train_under_other_backend_and_load_with_tensorflow(backend, data_dir, t
     # identically to the NumPy forward pass used for prediction.
     import numpy as np
 
-    from irnet_hub.evaluate import predict_features
+    from irnet_hub.evaluation import predict_features
     from irnet_hub.featurize.composition import featurize_compositions
-    from irnet_hub.inference import Predictor
+    from irnet_hub.predictor import Predictor
 
     X = featurize_compositions(["NaCl", "Fe2O3", "SiC", "LiCoO2"], errors="raise").features
     keras_pred = predict_features(tmp_path / "m", X)

@@ -49,6 +49,9 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
+# Real-data layer (`pytest -m "not slow"` leaves it out): builds servables (SavedModel export) and uploads them to a local fake Hub.
+pytestmark = pytest.mark.slow
+
 TOKEN = "hf_FAKEtoken_not_a_secret_0123456789"
 # The LFS patterns of the Hub's default .gitattributes that can match a servable's files.
 LFS_PATTERNS = ("*.h5", "*.pb", "saved_model/**/*", "saved_model/*", "*.bin", "*.npz", "*.zip")
@@ -344,11 +347,11 @@ def test_publish_rejected_token_and_bad_repo(hub_model_dir, capfd, monkeypatch):
             publish_hf(hub_model_dir, "my-lab/x", token=TOKEN, endpoint=hub.url)
         assert TOKEN not in str(e.value)
 
-        # The same through the CLI: exit 2, a one-line message, no traceback, no token.
+        # The same through the CLI: exit 4 (remote failure), a one-line message, no traceback, no token.
         monkeypatch.setattr(constants, "ENDPOINT", hub.url)
         monkeypatch.setenv("HF_TOKEN", TOKEN)
         r = CliRunner().invoke(main, ["publish", str(hub_model_dir), "--hf-repo", "my-lab/x"])
-        assert r.exit_code == 2, r.output
+        assert r.exit_code == 4, r.output
         assert "token was rejected" in r.output and "Traceback" not in r.output and TOKEN not in r.output
         assert not hub.repos
     out, err = capfd.readouterr()

@@ -16,8 +16,9 @@ from pymatgen.core import Composition
 
 import irnet_hub
 from irnet_hub.errors import InvalidInputError
-from irnet_hub.screen import PredictedHull, charge_balanced, enumerate_candidates, plan
-from irnet_hub.screen.candidates import parse_system
+from irnet_hub.record import ModelRecord
+from irnet_hub.stability import PredictedHull, charge_balanced, enumerate_candidates, plan
+from irnet_hub.stability.candidates import parse_system
 
 OQMD_HF = "crabnet/benchmark_data/OQMD_Formation_Enthalpy/val.csv"
 
@@ -25,7 +26,7 @@ OQMD_HF = "crabnet/benchmark_data/OQMD_Formation_Enthalpy/val.csv"
 @pytest.fixture(scope="session")
 def screen_model_dir(tmp_path_factory, data_dir) -> Path:
     """A tiny real formation-enthalpy model: 3 epochs on 2,000 OQMD rows (~20 s on 2 cores)."""
-    from irnet_hub.train import train
+    from irnet_hub.training import train
 
     out = tmp_path_factory.mktemp("screen") / "oqmd-hf-tiny"
     df = pd.read_csv(data_dir / OQMD_HF, keep_default_na=False).sample(2000, random_state=0)
@@ -46,7 +47,7 @@ class FakeModel:
     unit = "eV/atom"
     property = "formation enthalpy"
     name = "fake"
-    metadata: dict = {}
+    record = ModelRecord(name="fake")  # no training element counts: in_domain unknown
     min_element_count = 5
 
     def predict_features(self, X):
@@ -99,7 +100,7 @@ def test_partitioning_does_not_change_the_candidates():
 def test_charge_balance_known_cases():
     cases = {"Li2O": True, "LiO3": False, "Fe3O4": True, "FeO": True, "NaCl": True, "NaCl2": False,
              "LiFePO4": True, "Li2Fe3P4O9": True, "NeO": False, "CaF": False}
-    from irnet_hub.screen.candidates import _tables
+    from irnet_hub.stability.candidates import _tables
 
     comps = [Composition(f) for f in cases]
 
@@ -182,7 +183,7 @@ def test_hull_known_by_construction():
 
 def test_large_hull_point_location_is_exact():
     """Hulls with thousands of facets locate points by walking; it must equal the max over all planes."""
-    from irnet_hub.screen.hull import _max_plane, fractions, lower_hull_vertices
+    from irnet_hub.stability.hull import _max_plane, fractions, lower_hull_vertices
 
     els = parse_system("Li-Fe-O")
     df = enumerate_candidates(["Li-Fe-O"], max_atoms=40)
@@ -202,9 +203,12 @@ def test_large_hull_point_location_is_exact():
 ])
 def test_hull_matches_phase_diagram(systems, max_atoms, partition_size):
     """The two-pass hull (partition-local layers, then one PhaseDiagram) equals pymatgen's on all candidates."""
-    df = irnet_hub.screen(systems, max_atoms=max_atoms, model=FakeModel(), partition_size=partition_size)
+    result = irnet_hub.screen(systems, max_atoms=max_atoms, model=FakeModel(), partition_size=partition_size)
+    assert isinstance(result, irnet_hub.ScreenResult) and result.model == "fake"
+    df = result.candidates
     assert (df["e_above_hull"] >= 0).all()
-    assert len(df) == df.attrs["n_candidates"] == len(enumerate_candidates(systems, max_atoms=max_atoms))
+    assert len(df) == result.n_candidates == len(enumerate_candidates(systems, max_atoms=max_atoms))
+    assert result.n_stable == int(df["is_stable"].sum()) and not df.attrs
     for system in systems:
         els = system.split("-")
         c = df[[set(s.split("-")) <= set(els) for s in df["system"]]]
@@ -238,22 +242,24 @@ def test_model_must_predict_formation_enthalpy():
 # --------------------------------------------------------------------------- real model, Dask, CLI
 
 
+@pytest.mark.slow
 def test_screen_with_real_model_also_known_and_csv(screen_model_dir, tmp_path):
     known = pd.DataFrame({"formula": ["Li2O", "NiO"], "formation_enthalpy": [-50.0, -50.0]})
     out = tmp_path / "screen.csv"
-    df = irnet_hub.screen(["Li-Ni-O"], max_atoms=6, model=screen_model_dir, also=[screen_model_dir],
-                          known=known, output=out, top=5)
-    assert len(df) == 5
-    assert df.attrs["known_on_hull"] == {"Li-Ni-O": ["Li2O", "NiO"]}
+    result = irnet_hub.screen(["Li-Ni-O"], max_atoms=6, model=screen_model_dir, also=[screen_model_dir],
+                              known=known, output=out, top=5)
+    assert len(result) == len(result.candidates) == 5
+    assert result.known_on_hull == {"Li-Ni-O": ["Li2O", "NiO"]}
     # Known phases at -50 eV/atom dominate: no Li-O or Ni-O candidate can be stable.
     full = pd.read_csv(out)
-    assert len(full) == df.attrs["n_candidates"] == len(enumerate_candidates(["Li-Ni-O"], max_atoms=6))
+    assert len(full) == result.n_candidates == len(enumerate_candidates(["Li-Ni-O"], max_atoms=6))
     assert not full.loc[full["system"].isin(["Li-O", "Ni-O"]), "is_stable"].any()
     also = irnet_hub.load(screen_model_dir).name
     assert also in full.columns  # a column named after the --also model
     np.testing.assert_allclose(full[also], full["formation_enthalpy"])
 
 
+@pytest.mark.slow
 def test_dask_two_workers_identical_to_in_process(screen_model_dir, tmp_path):
     from threadpoolctl import threadpool_limits
 
@@ -264,7 +270,8 @@ def test_dask_two_workers_identical_to_in_process(screen_model_dir, tmp_path):
         local = irnet_hub.screen(["Li-Fe-O", "Al-Ni"], output=tmp_path / "local.parquet", **kwargs)
     dask = irnet_hub.screen(["Li-Fe-O", "Al-Ni"], output=tmp_path / "dask.parquet", workers=2, **kwargs)
     assert len(plan(["Li-Fe-O", "Al-Ni"], max_atoms=9, partition_size=60).partitions) >= 4
-    pd.testing.assert_frame_equal(local, dask, check_exact=True)
+    pd.testing.assert_frame_equal(local.candidates, dask.candidates, check_exact=True)
+    assert local.hulls == dask.hulls and local.n_candidates == dask.n_candidates
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "local.parquet"),
                                   pd.read_parquet(tmp_path / "dask.parquet"), check_exact=True)
 
@@ -275,6 +282,7 @@ def irnet(*args: str) -> subprocess.CompletedProcess:
                           env=env, timeout=300)
 
 
+@pytest.mark.slow
 def test_cli_end_to_end(screen_model_dir, tmp_path):
     out, plots = tmp_path / "screen.parquet", tmp_path / "plots"
     r = irnet("screen", "--system", "Al-Ni", "--max-atoms", "8", "--model", str(screen_model_dir),
@@ -292,6 +300,7 @@ def test_cli_end_to_end(screen_model_dir, tmp_path):
     assert r.returncode == 2 and "unknown element 'Xx'" in r.stderr and "Traceback" not in r.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args,fragment", [
     (["--system", "Li-Fe-Qq"], "unknown element 'Qq'"),
     (["--system", "Fe"], "at least two elements"),

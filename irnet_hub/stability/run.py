@@ -2,7 +2,7 @@
 
 The flow (see docs/screening.md for the memory argument):
 
-1. :func:`~irnet_hub.screen.candidates.plan` splits the screen into small
+1. :func:`~irnet_hub.stability.candidates.plan` splits the screen into small
    partition descriptors; nothing is enumerated yet.
 2. **Pass 1**, one task per partition (in this process, or on Dask workers):
    generate the partition's candidates, featurize and predict them in chunks,
@@ -10,7 +10,7 @@ The flow (see docs/screening.md for the memory argument):
    the partition's lower-hull points per chemical system, two layers deep
    (about 1% of its candidates).
 3. The client merges those points into one pymatgen ``PhaseDiagram`` per
-   system (:class:`~irnet_hub.screen.hull.PredictedHull`, exact: see hull.py).
+   system (:class:`~irnet_hub.stability.hull.PredictedHull`, exact: see hull.py).
 4. **Pass 2**, streamed by the client one partition file at a time: energy
    above hull, decomposition energy and stability, appended to the output
    file; a running top-N gives the ranked summary.
@@ -31,8 +31,11 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
+from irnet_hub.constants import DEFAULT_MODEL
 from irnet_hub.errors import InvalidInputError
-from irnet_hub.screen.candidates import (
+from irnet_hub.preprocessing import in_domain_by_z
+from irnet_hub.stability.candidates import (
+    atomic_numbers,
     Partition,
     Plan,
     formula_strings,
@@ -41,20 +44,47 @@ from irnet_hub.screen.candidates import (
     system_key,
     system_strings,
 )
-from irnet_hub.screen.hull import FORMATION_ENERGY_TOL, PredictedHull, fractions, hull_layers, plot_hull
+from irnet_hub.stability.hull import FORMATION_ENERGY_TOL, PredictedHull, fractions, hull_layers, plot_hull
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from irnet_hub.inference import Predictor
+    from irnet_hub.predictor import Predictor
 
-DEFAULT_MODEL = "oqmd-formation-enthalpy"
 DEFAULT_PARTITION_SIZE = 100_000
 CHUNK = 8192  # rows featurized and predicted at once inside a partition (bounds worker memory)
 BASE_COLUMNS = ["formula", "system", "n_elements", "n_atoms", "prototype", "formation_enthalpy",
                 "e_above_hull", "decomposition_energy", "is_stable", "in_domain"]
 NEAR_HULL = 0.2  # eV/atom: candidates this close to the hull are drawn in the hull plots
 NEAR_HULL_MAX = 100  # ... at most this many per plot
+
+
+@dataclass
+class ScreenResult:
+    """What :func:`screen` returns.
+
+    ``candidates``: the ranked candidates (all, or the ``top`` ones), columns
+    :data:`BASE_COLUMNS` plus one per ``also`` model. ``n_candidates``: how
+    many were screened (all of them, also when ``top`` keeps fewer).
+    ``hulls``: system -> formulas on its predicted hull. ``known_on_hull``:
+    system -> known phases on it. ``plots``: system -> hull plot path.
+    ``model``: the formation-enthalpy model's name.
+    """
+
+    candidates: "pd.DataFrame"
+    n_candidates: int
+    hulls: dict[str, list[str]]
+    known_on_hull: dict[str, list[str]]
+    plots: dict[str, str]
+    model: str
+
+    def __len__(self) -> int:
+        return len(self.candidates)
+
+    @property
+    def n_stable(self) -> int:
+        """Formulas on a predicted hull, over all systems."""
+        return sum(len(v) for v in self.hulls.values())
 
 
 # --------------------------------------------------------------------------- models
@@ -138,10 +168,7 @@ def _groups(labels: np.ndarray):
 
 
 def _z_of(elements: Sequence[str]) -> np.ndarray:
-    from irnet_hub.screen.candidates import _tables
-
-    t = _tables()
-    return np.array([t.z_of[e] for e in elements], np.int64)
+    return atomic_numbers(elements)
 
 
 def _predict(formulas: np.ndarray, models: _Models) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -161,18 +188,10 @@ def _predict(formulas: np.ndarray, models: _Models) -> tuple[np.ndarray, list[np
 
 def _in_domain(z: np.ndarray, a: np.ndarray, predictor: "Predictor") -> np.ndarray | None:
     """False where an element was seen in fewer than ``min_element_count`` training compositions."""
-    counts = predictor.metadata.get("element_counts")
+    counts = predictor.record.element_counts
     if not counts:
         return None
-    from irnet_hub.screen.candidates import _tables
-
-    t = _tables()
-    by_z = np.zeros(len(t.symbol), np.int64)
-    for sym, c in counts.items():
-        if sym in t.z_of:
-            by_z[t.z_of[sym]] = c
-    rare = (a > 0) & (by_z[z] < predictor.min_element_count)
-    return ~rare.any(axis=1)
+    return in_domain_by_z(z, a, counts, predictor.min_element_count)
 
 
 def process_partition(part: Partition, cfg: _Config, models: _Models) -> _PartResult:
@@ -368,10 +387,9 @@ def _read_known(known: Any) -> list[tuple[str, str, float]]:
     if isinstance(known, pd.DataFrame):
         df = known
     else:
-        try:
-            df = pd.read_csv(known, keep_default_na=False)
-        except (OSError, ValueError) as e:
-            raise InvalidInputError(str(known), f"cannot read the known-phases CSV ({e})") from None
+        from irnet_hub.tables import read_csv
+
+        df = read_csv(known)  # the one CSV reader: text cells, converted below
     missing = {"formula", "formation_enthalpy"} - set(df.columns)
     if missing:
         raise InvalidInputError(str(known), f"the known-phases table needs columns formula, formation_enthalpy "
@@ -439,8 +457,9 @@ def screen(
     ``workers`` starts a local Dask cluster of that many processes,
     ``scheduler`` connects to a running one (``work_dir`` must then be on a
     filesystem the workers share); neither: everything runs in this process.
-    ``result.attrs`` holds ``n_candidates``, ``hulls`` (stable formulas per
-    system) and ``plots``.
+    Returns a :class:`ScreenResult`: the ranked table is ``result.candidates``;
+    ``n_candidates``, ``hulls`` (stable formulas per system),
+    ``known_on_hull``, ``plots`` and ``model`` are its other fields.
     """
     if workers is not None and scheduler is not None:
         raise InvalidInputError(scheduler, "give either workers (a new local cluster) or scheduler (an existing one)")
@@ -469,7 +488,7 @@ def screen(
 
 
 def _screen(the_plan: Plan, models: _Models, also_columns: list[str], known_rows, wd: Path, output, plot_dir,
-            top, workers, scheduler, progress) -> "pd.DataFrame":
+            top, workers, scheduler, progress) -> "ScreenResult":
     import pandas as pd
 
     hulls_el = the_plan.hull_systems
@@ -534,15 +553,15 @@ def _screen(the_plan: Plan, models: _Models, also_columns: list[str], known_rows
         pts = list(zip(near[h]["formula"], near[h]["formation_enthalpy"])) if h in near else []
         plots[name] = str(plot_hull(hulls[h], Path(plot_dir) / f"hull_{name}.png", near=pts))
 
-    result = _rank(pd.concat(kept, ignore_index=True)) if kept else pd.DataFrame(columns=columns)
-    result = result.reset_index(drop=True)
-    result.attrs["n_candidates"] = n_total
-    result.attrs["hulls"] = {"-".join(sorted(el)): sorted(h.stable) for el, h in zip(hulls_el, hulls)}
-    result.attrs["known_on_hull"] = {"-".join(sorted(el)): h.known_stable for el, h in zip(hulls_el, hulls)
-                                     if h.known_stable}
-    result.attrs["plots"] = plots
-    result.attrs["model"] = models.formation.name
-    return result
+    table = _rank(pd.concat(kept, ignore_index=True)) if kept else pd.DataFrame(columns=columns)
+    return ScreenResult(
+        candidates=table.reset_index(drop=True),
+        n_candidates=n_total,
+        hulls={"-".join(sorted(el)): sorted(h.stable) for el, h in zip(hulls_el, hulls)},
+        known_on_hull={"-".join(sorted(el)): h.known_stable for el, h in zip(hulls_el, hulls) if h.known_stable},
+        plots=plots,
+        model=models.formation.name,
+    )
 
 
 def _dedupe(rows: list[tuple[str, float]]) -> list[tuple[str, float]]:

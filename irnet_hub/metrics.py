@@ -1,14 +1,12 @@
-"""Metrics and plots for a trained model on labelled data."""
+"""Regression metrics, calibration metrics for ensemble uncertainties, and the paper's plots."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from irnet_hub import artifact
+from irnet_hub.files import atomic_path
 
 
 def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
@@ -27,49 +25,37 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, floa
     }
 
 
-def predict_features(model_dir: str | Path, X: np.ndarray) -> np.ndarray:
-    """Predictions of a model directory's network on raw features (stock Keras)."""
-    from irnet_hub.train import fill_missing
+def calibration_metrics(y_true: np.ndarray, y_pred: np.ndarray, y_std: np.ndarray) -> dict[str, float]:
+    """How well a predicted standard deviation describes the actual errors.
 
-    info = artifact.read_info(model_dir)
-    model = artifact.load_keras_model(model_dir)
-    Xf = fill_missing(X, np.asarray(info["scaler"]["feature_mean"]))
-    return model.predict(Xf, batch_size=4096, verbose=0).ravel()
-
-
-def evaluate(
-    model_dir: str | Path,
-    data: str | Path | pd.DataFrame,
-    *,
-    plots_dir: str | Path | None = None,
-) -> dict[str, Any]:
-    """Metrics of a model directory on a ``formula,target`` CSV (or structures file).
-
-    Rows that cannot be featurized are left out and counted in ``n_skipped``.
-    With ``plots_dir``, writes ``parity.png`` and ``error_cdf.png`` there.
+    ``coverage_1sigma``/``coverage_2sigma``: fraction of errors within 1 and 2
+    predicted standard deviations (0.683 and 0.954 for Gaussian errors of
+    exactly that spread); ``z_std``: standard deviation of ``error / std``
+    (1 when calibrated; above 1 means the uncertainty is too small);
+    ``nll``: mean Gaussian negative log-likelihood; ``miscalibration_area``:
+    mean absolute gap between expected and observed coverage over 1 %..99 %
+    central intervals. Rows with a zero or non-finite std are left out (``n``).
     """
-    from irnet_hub.tables import featurize_table, load_table
+    from scipy.stats import norm
 
-    info = artifact.read_info(model_dir)
-    feat = info["featurizer"]
-    table = load_table(data, feat["input_kind"])
-    ft = featurize_table(table, feat["name"])
-    if len(ft.X) == 0:
-        from irnet_hub.errors import InvalidInputError
-
-        raise InvalidInputError(table.source, "no valid rows to evaluate")
-    pred = predict_features(model_dir, ft.X)
-    out: dict[str, Any] = regression_metrics(ft.y, pred)
-    out.update(
-        model=info.get("name"),
-        target=info["target"]["name"],
-        unit=info["target"]["unit"],
-        data=table.source,
-        n_skipped=len(ft.failures),
-    )
-    if plots_dir is not None:
-        out["plots"] = plot_results(ft.y, pred, plots_dir, unit=info["target"]["unit"], title=str(info.get("name", "")))
-    return out
+    y_true = np.asarray(y_true, float).ravel()
+    y_pred = np.asarray(y_pred, float).ravel()
+    y_std = np.asarray(y_std, float).ravel()
+    ok = np.isfinite(y_std) & (y_std > 0) & np.isfinite(y_true) & np.isfinite(y_pred)
+    if not ok.any():
+        return {"n": 0}
+    err, std = (y_pred - y_true)[ok], y_std[ok]
+    z = err / std
+    levels = np.linspace(0.01, 0.99, 99)
+    observed = np.array([np.mean(np.abs(z) <= norm.ppf(0.5 + p / 2)) for p in levels])
+    return {
+        "n": int(ok.sum()),
+        "coverage_1sigma": float(np.mean(np.abs(z) <= 1.0)),
+        "coverage_2sigma": float(np.mean(np.abs(z) <= 2.0)),
+        "z_std": float(np.std(z)),
+        "nll": float(np.mean(0.5 * np.log(2 * np.pi * std**2) + 0.5 * z**2)),
+        "miscalibration_area": float(np.mean(np.abs(observed - levels))),
+    }
 
 
 def plot_results(y_true, y_pred, out_dir: str | Path, *, unit: str = "", title: str = "") -> dict[str, str]:
@@ -91,7 +77,8 @@ def plot_results(y_true, y_pred, out_dir: str | Path, *, unit: str = "", title: 
     ax.set(xlabel=f"DFT / reference{u}", ylabel=f"predicted{u}", title=f"{title} parity".strip(), xlim=(lo, hi), ylim=(lo, hi))
     fig.tight_layout()
     parity = out / "parity.png"
-    fig.savefig(parity)
+    with atomic_path(parity) as tmp:
+        fig.savefig(tmp, format="png")
     plt.close(fig)
 
     err = np.sort(np.abs(y_pred - y_true))
@@ -101,6 +88,10 @@ def plot_results(y_true, y_pred, out_dir: str | Path, *, unit: str = "", title: 
     ax.grid(alpha=0.3)
     fig.tight_layout()
     cdf = out / "error_cdf.png"
-    fig.savefig(cdf)
+    with atomic_path(cdf) as tmp:
+        fig.savefig(tmp, format="png")
     plt.close(fig)
     return {"parity": str(parity), "error_cdf": str(cdf)}
+
+
+__all__ = ["regression_metrics", "calibration_metrics", "plot_results"]

@@ -1,0 +1,100 @@
+"""Errors by kind and the CLI's one exit-code table (fast: no training, no network)."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from irnet_hub import errors
+from irnet_hub.cli import EXIT_CODES, exit_code, main
+
+KINDS = [
+    (errors.InvalidInputError("x", "bad"), 2),
+    (errors.BatchInputError([errors.RowFailure(0, "Xx", "unknown element")]), 2),
+    (errors.MissingDependencyError("dlhub-sdk", "pip install 'irnet-hub[dlhub]'"), 3),
+    (errors.RemoteError("Hub answered 503"), 4),
+    (errors.ModelNotAvailableError("model 'm' is not available"), 4),
+    (errors.IntegrityError("model.weights.h5: sha256 mismatch"), 5),
+    (errors.UnsupportedModelError("layer", "Dropout is not supported"), 6),
+    (errors.IrnetError("anything else"), 1),
+]
+
+
+@pytest.mark.parametrize("error,code", KINDS, ids=lambda x: type(x).__name__ if isinstance(x, Exception) else str(x))
+def test_exit_code_of_each_kind(error, code):
+    assert exit_code(error) == code
+
+
+def test_table_lists_each_code_once():
+    codes = [c for _, c in EXIT_CODES]
+    assert sorted(codes) == [1, 2, 3, 4, 5, 6]
+
+
+def test_dlhub_missing_is_a_dependency_error_not_bad_input():
+    from irnet_hub.hub.dlhub_meta import DLHubUnavailableError
+    from irnet_hub.hub.hf import PublishError
+
+    assert exit_code(DLHubUnavailableError("dlhub-sdk", "not installed")) == 3
+    assert exit_code(PublishError("org/x", "upload failed (503)")) == 4
+
+
+@pytest.mark.parametrize("error,code", [(errors.IntegrityError("oqmd: sha256 mismatch"), 5),
+                                        (errors.ModelNotAvailableError("not available"), 4)])
+def test_demo_reports_the_failure_instead_of_training_something_else(monkeypatch, error, code):
+    import irnet_hub.hub
+
+    def fail(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(irnet_hub.hub, "load", fail)
+    r = CliRunner().invoke(main, ["demo"])
+    assert r.exit_code == code, r.output
+    assert str(error) in r.output and "training" not in r.output.lower()
+
+
+def test_install_without_servables_says_how_to_get_the_model(monkeypatch, tmp_path):
+    """A wheel install has no servables/ folder: the message names the model, the cache and the remedies."""
+    from irnet_hub.hub import cache
+
+    monkeypatch.delenv(cache.SERVABLES_ENV, raising=False)
+    monkeypatch.setattr(cache, "servables_dir", lambda: tmp_path / "site-packages" / "servables")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    with pytest.raises(errors.ModelNotAvailableError) as e:
+        cache.pull("mp-bulk-modulus")
+    text = str(e.value)
+    assert "'mp-bulk-modulus'" in text and "no servables/ folder" in text and "wheel install" in text
+    assert str(cache.hub_cache_dir()) in text and "irnet pull mp-bulk-modulus" in text
+    assert "IRNET_HUB_SERVABLES" in text
+
+
+@pytest.mark.slow
+def test_real_wheel_install_without_servables(tmp_path):
+    """Build the wheel, install it (not editable) into a folder, and ask for a model offline."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    dist, target = tmp_path / "dist", tmp_path / "site"
+    pip = [sys.executable, "-m", "pip", "-q", "--disable-pip-version-check"]
+    r = subprocess.run([*pip, "wheel", "--no-deps", "-w", str(dist), str(repo)], capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    (wheel,) = dist.glob("irnet_hub-*.whl")
+    r = subprocess.run([*pip, "install", "--no-deps", "--target", str(target), str(wheel)], capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    env = {k: v for k, v in os.environ.items() if k != "IRNET_HUB_SERVABLES"}
+    env.update(PYTHONPATH=str(target), HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf"), TF_CPP_MIN_LOG_LEVEL="3")
+    code = "import irnet_hub.cli, sys; assert irnet_hub.cli.__file__.startswith(sys.argv.pop(1)); irnet_hub.cli.main()"
+    r = subprocess.run([sys.executable, "-c", code, str(target), "predict", "mp-bulk-modulus", "NaCl"],
+                       cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 4, r.stderr[-3000:]
+    assert "'mp-bulk-modulus' is not available" in r.stderr and "a wheel install ships none" in r.stderr
+    assert str(tmp_path / "hf" / "hub") in r.stderr and "irnet pull mp-bulk-modulus" in r.stderr
+    assert "Traceback" not in r.stderr
+    # the wheel carries the vendored DLHub schemas
+    assert (target / "irnet_hub" / "hub" / "dlhub_schemas" / "servable" / "argument_type.json").is_file()
