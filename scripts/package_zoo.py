@@ -67,7 +67,7 @@ def cv_summary(recipe: zoo.Recipe, results: list[tuple[Path, dict]], run: Path) 
     }  # fmt: skip
 
 
-def package(name: str, runs: Path) -> Path:
+def package(name: str, runs: Path, servables: Path | None = None) -> Path:
     import keras
 
     from irnet_hub import artifact
@@ -181,9 +181,11 @@ def package(name: str, runs: Path) -> Path:
                           "test": {k: v for k, v in evaluate(mdir, test_df).items() if k in keep}}  # fmt: skip
         artifact.write_info(mdir, record)
         artifact.write_manifest(mdir)
-        out = REPO / "servables" / name
+        out = (servables or REPO / "servables") / name
         build_servable(mdir, out, overwrite=True, repo_id=f"{HF_ORG}/{name}", anchors=record.anchors)
-    add_entry(entry_from_model_dir(out, repo_id=f"{HF_ORG}/{name}", revision="main", description=recipe.target_name))
+    if servables is None:  # the shipped zoo: register it
+        add_entry(entry_from_model_dir(out, repo_id=f"{HF_ORG}/{name}", revision="main",
+                                       description=recipe.target_name))
     sizes = sorted(((p.stat().st_size, p.relative_to(out).as_posix()) for p in out.rglob("*") if p.is_file()), reverse=True)
     print(f"{out}: {sum(s for s, _ in sizes) / 2**20:.2f} MiB (largest {sizes[0][1]} {sizes[0][0] / 2**20:.2f} MiB); "
           f"test MAE {record.metrics['test']['mae']:.5g} (run {chosen_dir.name}: {chosen['test_mae']:.5g}); "
@@ -195,9 +197,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("names", nargs="+", choices=sorted(zoo.RECIPES))
     ap.add_argument("--runs", type=Path, default=REPO / "runs")
+    ap.add_argument("--out", type=Path, help="write NAME/ here instead of servables/ (and do not register it)")
     args = ap.parse_args()
     for name in args.names:
-        package(name, args.runs)
+        package(name, args.runs, args.out)
 
 
 if __name__ == "__main__":

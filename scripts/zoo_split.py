@@ -1,11 +1,11 @@
-"""Write the train/val/test CSVs a zoo model was trained and scored on.
+"""Write the train/val/test files a shipped model was trained and scored on.
 
-    python scripts/zoo_split.py oqmd-formation-enthalpy --out splits/   [--fold K]
+    python scripts/zoo_split.py servables/oqmd-formation-enthalpy --out splits/
 
-For recipes whose split we made (the 51k-row OQMD files, the structure folds),
-this rebuilds it exactly (fixed seeds in scripts/train_zoo.py), so that
+The split is rebuilt from the model's own record (``data.split`` in
+irnet.json, see irnet_hub.zoo.rebuild_split), so that
 `irnet evaluate servables/NAME --data splits/NAME/test.csv --json` reproduces
-the MAE in the model card.
+the test MAE in the model card.
 """
 
 from __future__ import annotations
@@ -14,31 +14,26 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_zoo import build_fold, build_split  # noqa: E402
-from zoo_recipes import RECIPES  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from irnet_hub import artifact, zoo  # noqa: E402
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("name", choices=sorted(RECIPES))
-    ap.add_argument("--out", default="splits")
-    ap.add_argument("--fold", type=int, default=0)
+    ap.add_argument("model_dir", type=Path)
+    ap.add_argument("--out", type=Path, default=Path("splits"))
     args = ap.parse_args()
-    recipe = RECIPES[args.name]
-    if recipe["split"] in ("matbench-5-fold", "kfold-5"):
-        tr, va, te, _ = build_fold(recipe, args.fold)
-    else:
-        tr, va, te, _ = build_split(recipe)
-    out = Path(args.out) / args.name
+    record = artifact.read_record(args.model_dir)
+    split = zoo.rebuild_split(record.data.split)
+    out = args.out / (record.name or args.model_dir.name)
     out.mkdir(parents=True, exist_ok=True)
-    for split, df in (("train", tr), ("val", va), ("test", te)):
-        if df is None:
-            continue
+    for part in ("train", "val", "test"):
+        df = getattr(split, part)
         if "structure" in df.columns:
-            df.to_json(out / f"{split}.json.gz", orient="split")
+            df[["structure", "target"]].to_json(out / f"{part}.json.gz", orient="split")
         else:
-            df.to_csv(out / f"{split}.csv", index=False)
+            df[["formula", "target"]].to_csv(out / f"{part}.csv", index=False)
     print(f"wrote {out}")
 
 

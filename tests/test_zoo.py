@@ -1,0 +1,86 @@
+"""The zoo's own code path, end to end on real data: recipe -> split record -> train_zoo -> package_zoo."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from irnet_hub import zoo
+from irnet_hub.networks import count_layers, parse_architecture, resolve_architecture
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_width_factor_keeps_depth_and_shortcuts():
+    assert resolve_architecture("irnet-17/4").startswith("256BARx4-128BARx3")
+    assert count_layers("irnet-17/4") == count_layers("irnet-17") == 17
+    assert [g.residual for g in parse_architecture("srnet-48/8")[0]] == [g.residual for g in parse_architecture("srnet-48")[0]]
+    from irnet_hub.errors import InvalidInputError
+
+    for bad in ("irnet-17/0", "irnet-17/x", "nonet-17/2"):
+        with pytest.raises(InvalidInputError):
+            resolve_architecture(bad)
+
+
+def test_learning_rate_schedule_warms_up_then_decays_to_zero():
+    lrs = [zoo.learning_rate_at(e, 20, 1e-3, 3) for e in range(21)]
+    assert lrs[0] < lrs[1] < lrs[2] < lrs[3] == pytest.approx(1e-3)
+    assert all(a >= b for a, b in zip(lrs[3:], lrs[4:])) and lrs[20] == pytest.approx(0.0)
+
+
+def test_std_scale_calibrates_validation_errors():
+    rng = np.random.default_rng(0)
+    members = rng.normal(size=(5000, 3)) * 0.1
+    y = members.mean(axis=1) + rng.normal(size=5000) * 0.5  # errors much larger than the spread
+    scale = zoo.calibrate_std_scale(members, y)
+    within = np.abs(members.mean(axis=1) - y) <= members.std(axis=1) * scale
+    assert within.mean() == pytest.approx(0.683, abs=0.01)
+
+
+@pytest.mark.slow
+def test_split_record_rebuilds_the_same_rows(data_dir, monkeypatch):
+    monkeypatch.setenv("IRNET_DATA_DIR", str(data_dir))
+    for name in ("oqmd-formation-enthalpy", "mp-e-above-hull", "matbench-expt-gap"):
+        a = zoo.build_split(name, 0)
+        b = zoo.rebuild_split(json.loads(json.dumps(a.record)))  # through JSON, as in irnet.json
+        for part in ("train", "val", "test"):
+            assert getattr(a, part)["formula"].tolist() == getattr(b, part)["formula"].tolist()
+        # no row in two parts
+        parts = [set(getattr(a, p).index) for p in ("train", "val", "test")]
+        if a.record["kind"] == "random-90-10":
+            assert not (parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2])
+
+
+@pytest.mark.slow
+def test_train_zoo_then_package_a_small_ensemble(tmp_path, data_dir):
+    """Two epochs of the bulk-modulus recipe at width /16; resumable run folder; a servable that verifies."""
+    env = {"IRNET_DATA_DIR": str(data_dir), "PATH": str(Path(sys.executable).parent), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    runs = tmp_path / "runs"
+    cmd = [sys.executable, str(REPO / "scripts" / "train_zoo.py"), "mp-bulk-modulus", "--width", "16",
+           "--epochs", "2", "--no-rf", "--runs", str(runs)]
+    subprocess.run(cmd, check=True, env=env, capture_output=True, text=True)
+    run = runs / "mp-bulk-modulus" / "w16-f0"
+    result = json.loads((run / "result.json").read_text())
+    assert result["epochs_run"] == 2 and result["job"]["members"] == 3
+    again = subprocess.run(cmd, check=True, env=env, capture_output=True, text=True)
+    assert "done, skipped" in again.stdout  # finished steps are not redone
+
+    out = tmp_path / "servables"
+    subprocess.run([sys.executable, str(REPO / "scripts" / "package_zoo.py"), "mp-bulk-modulus", "--runs", str(runs),
+                    "--out", str(out)], check=True, env=env, capture_output=True, text=True)
+    from irnet_hub import artifact
+    from irnet_hub.predictor import Predictor
+
+    folder = out / "mp-bulk-modulus"
+    assert artifact.verify_manifest(folder) == []
+    record = artifact.read_record(folder)
+    assert record.ensemble_size == 3 and record.std_scale > 0 and record.output_rules.non_negative
+    assert record.data.split["kind"] == "given" and record.metrics["test"]["n"] == 947
+    assert record.metrics["test"]["mae"] == pytest.approx(result["test_mae"], rel=1e-4)
+    df = Predictor.from_dir(folder).predict(["NaCl", "Fe2O3"])
+    assert (df["prediction"] > 0).all() and (df["prediction_std"] > 0).all()  # log target: positive
