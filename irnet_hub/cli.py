@@ -15,23 +15,54 @@ from pathlib import Path
 
 import click
 
-from irnet_hub.errors import BatchInputError, InvalidInputError, IrnetError
+from irnet_hub.errors import (
+    BatchInputError,
+    DependencyError,
+    IntegrityError,
+    InvalidInputError,
+    IrnetError,
+    RemoteError,
+    UnsupportedFormatError,
+)
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's banner out of the output
 
+# One exit code per kind of error (README, "Exit codes"); the first matching class wins.
+EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
+    (InvalidInputError, 2),
+    (DependencyError, 3),
+    (RemoteError, 4),
+    (IntegrityError, 5),
+    (UnsupportedFormatError, 6),
+    (IrnetError, 1),
+)
+
+
+def exit_code(error: BaseException) -> int:
+    """The exit code the CLI uses for ``error``."""
+    for kind, code in EXIT_CODES:
+        if isinstance(error, kind):
+            return code
+    return 1
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    # Warnings meant for the user (irnet's own, or a library's) as one line, without source locations.
+    click.echo(f"Warning: {message}", err=True)
+
 
 class _Group(click.Group):
-    """A click group that reports bad input cleanly instead of with a traceback."""
+    """A click group that reports errors by kind (exit code from EXIT_CODES) instead of with a traceback."""
 
     def invoke(self, ctx: click.Context):
+        import warnings
+
+        warnings.showwarning = _show_warning
         try:
             return super().invoke(ctx)
-        except InvalidInputError as e:  # the user's input (BatchInputError lists every bad row)
+        except IrnetError as e:  # BatchInputError lists every bad row
             click.echo(f"Error: {e}", err=True)
-            sys.exit(2)
-        except IrnetError as e:  # e.g. a model that cannot be fetched or verified
-            click.echo(f"Error: {e}", err=True)
-            sys.exit(1)
+            sys.exit(exit_code(e))
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -49,7 +80,25 @@ def main() -> None:
 
 
 def _echo_json(obj) -> None:
-    click.echo(json.dumps(obj, indent=None, default=str))
+    # Strict JSON (RFC 8259): a non-finite number becomes null, never the non-standard NaN/Infinity tokens.
+    click.echo(json.dumps(_finite_or_none(obj), indent=None, default=str, allow_nan=False))
+
+
+def _finite_or_none(obj):
+    import math
+
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite_or_none(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite_or_none(v) for v in obj]
+    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):  # numpy scalars
+        try:
+            return _finite_or_none(obj.item())
+        except (TypeError, ValueError):
+            return obj
+    return obj
 
 
 @main.command()
@@ -58,7 +107,8 @@ def _echo_json(obj) -> None:
 @click.option("--featurizer", type=click.Choice(["magpie145", "ward2017"]), default="magpie145", show_default=True,
               help="magpie145: 145 composition attributes; ward2017: Voronoi structure + composition attributes.")
 @click.option("--skip-invalid", is_flag=True, help="Featurize the valid rows and list the invalid ones, instead of stopping.")
-def featurize(data: str, output: str, featurizer: str, skip_invalid: bool) -> None:
+@click.option("--force", is_flag=True, help="Replace the output even if it is read-only or not a regular file.")
+def featurize(data: str, output: str, featurizer: str, skip_invalid: bool, force: bool) -> None:
     """Compute features for DATA: a CSV with a 'formula' column, or a structures JSON.
 
     Output rows keep the input's row order and carry its 'formula' (and
@@ -67,16 +117,20 @@ def featurize(data: str, output: str, featurizer: str, skip_invalid: bool) -> No
     from irnet_hub.featurize import get_featurizer
     from irnet_hub.tables import formula_of, load_table
 
+    from irnet_hub.files import resolve_output
+
+    resolve_output(output, force=force)  # before the work: a bad -o is reported at once
     spec, fn = get_featurizer(featurizer)
     table = load_table(data, spec.input_kind, target=None)
     res = fn(table.inputs, errors="collect")
-    if res.failures and not skip_invalid:
+    if res.failures and (not skip_invalid or len(res.rows) == 0):
+        # --skip-invalid with no valid row left is a failure too: nothing is written.
         raise BatchInputError(res.failures)
     df = res.to_frame()
     df.insert(0, "formula", [formula_of(table.inputs[i]) for i in res.rows])
     if table.targets is not None:
         df.insert(1, "target", table.targets[res.rows])
-    _write_frame(df, output)
+    _write_frame(df, output, force=force)
     for f in res.failures:
         click.echo(f"skipped {f}", err=True)
     click.echo(f"wrote {len(df)} rows x {len(res.labels)} features to {output}", err=True)
@@ -127,11 +181,12 @@ def train(train_data, out_dir, val_data, val_fraction, test_data, target_name, u
 @click.option("--data", required=True, type=click.Path(dir_okay=False), help="CSV 'formula,target' to score.")
 @click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON object with the metrics.")
 @click.option("--plots", "plots_dir", type=click.Path(file_okay=False), help="Write parity.png and error_cdf.png here.")
-def evaluate(model_dir: str, data: str, as_json: bool, plots_dir: str | None) -> None:
+@click.option("--no-verify", is_flag=True, help="Skip the integrity check of MODEL_DIR (manifest, sha256, finite weights).")
+def evaluate(model_dir: str, data: str, as_json: bool, plots_dir: str | None, no_verify: bool) -> None:
     """Score MODEL_DIR on labelled DATA: MAE, RMSE, R^2, n, 90th-percentile error."""
     from irnet_hub.evaluate import evaluate as evaluate_fn
 
-    m = evaluate_fn(model_dir, data, plots_dir=plots_dir)
+    m = evaluate_fn(model_dir, data, plots_dir=plots_dir, verify=not no_verify)
     if as_json:
         _echo_json(m)
         return
@@ -139,7 +194,7 @@ def evaluate(model_dir: str, data: str, as_json: bool, plots_dir: str | None) ->
     click.echo(f"{m['model']} on {m['data']} ({m['n']} rows, {m['n_skipped']} skipped)")
     for key in ("mae", "rmse", "p90_abs_error"):
         click.echo(f"  {key:14s} {m[key]:.4g} {unit}")
-    click.echo(f"  {'r2':14s} {m['r2']:.4f}")
+    click.echo(f"  {'r2':14s} {m['r2']:.4f}" if m["r2"] == m["r2"] else f"  {'r2':14s} undefined (constant targets)")
     for name, path in m.get("plots", {}).items():
         click.echo(f"  {name} plot: {path}")
 
@@ -198,11 +253,12 @@ def servable() -> None:
 @click.argument("model_dir", type=click.Path())
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Servable folder to write.")
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it already holds files.")
-def servable_build(model_dir: str, out_dir: str, overwrite: bool) -> None:
+@click.option("--no-verify", is_flag=True, help="Skip the integrity check of MODEL_DIR (manifest, sha256, finite weights).")
+def servable_build(model_dir: str, out_dir: str, overwrite: bool, no_verify: bool) -> None:
     """Build the servable of MODEL_DIR in OUT: what `irnet publish` uploads."""
     from irnet_hub.hub.servable import build_servable
 
-    path = build_servable(model_dir, out_dir, overwrite=overwrite)
+    path = build_servable(model_dir, out_dir, overwrite=overwrite, verify=not no_verify)
     click.echo(f"servable written to {path}")
 
 
@@ -302,7 +358,9 @@ def pull(name: str, revision: str | None) -> None:
 @click.option("--skip-invalid", is_flag=True, help="Predict the valid inputs and list the invalid ones on stderr.")
 @click.option("--revision", help="Hub revision of a registered model.")
 @click.option("--remote", type=click.Choice(["dlhub"]), help="Run the prediction on a remote service.")
-def predict(model, formulas, input_files, output, fmt, skip_invalid, revision, remote) -> None:
+@click.option("--no-verify", is_flag=True, help="Skip the integrity check of a model directory (your own training output).")
+@click.option("--force", is_flag=True, help="Replace the output even if it is read-only or not a regular file.")
+def predict(model, formulas, input_files, output, fmt, skip_invalid, revision, remote, no_verify, force) -> None:
     """Predict with MODEL (a registered name or a model directory) for FORMULA... or --input files.
 
     Invalid inputs stop the command (exit code 2, each one named on stderr,
@@ -313,6 +371,10 @@ def predict(model, formulas, input_files, output, fmt, skip_invalid, revision, r
 
     if bool(formulas) == bool(input_files):
         raise InvalidInputError(list(formulas) + list(input_files), "give formulas as arguments or --input files (one of the two)")
+    if output:
+        from irnet_hub.files import resolve_output
+
+        resolve_output(output, force=force)  # a bad -o is reported before any work
     if remote:
         # MODEL is a published DLHub servable, OWNER/NAME; the same table comes back.
         from irnet_hub.hub.dlhub import run_remote
@@ -325,16 +387,19 @@ def predict(model, formulas, input_files, output, fmt, skip_invalid, revision, r
         except IrnetError:
             raise
         except Exception as e:  # network, Globus auth or service errors: report, no traceback
-            click.echo(f"Error: DLHub request for {model!r} failed: {type(e).__name__}: {e}", err=True)
-            sys.exit(1)
+            raise RemoteError(f"DLHub request for {model!r} failed: {type(e).__name__}: {e}") from None
     else:
-        predictor = load(model, revision)
+        predictor = load(model, revision, verify=not no_verify)
         items = read_inputs(input_files, predictor.input_kind) if input_files else list(formulas)
         df = predictor.predict(items, errors="skip" if skip_invalid else "raise")
-    for failure in df.attrs.get("failures", []):
+    failures = df.attrs.get("failures", [])
+    if failures and len(failures) >= len(df):
+        # --skip-invalid with every row invalid: a failure (exit 2), and nothing is written.
+        raise BatchInputError(failures)
+    for failure in failures:
         click.echo(f"skipped {failure}", err=True)
     if output:
-        write_predictions(df, output, fmt)
+        write_predictions(df, output, fmt, force=force)
         click.echo(f"wrote {len(df)} predictions to {output}", err=True)
     else:
         click.echo(format_predictions(df, fmt or "table").rstrip("\n"))
@@ -407,15 +472,14 @@ def _parse_grid(text: str, cast, option: str) -> list:
     return values
 
 
-def _write_frame(df, output: str) -> None:
-    """Write atomically: a temporary file renamed into place, so no half file is left."""
-    out = Path(output)
-    tmp = out.with_name(f".{out.name}.tmp")
-    if out.suffix == ".parquet":
-        df.to_parquet(tmp)
+def _write_frame(df, output: str, *, force: bool = False) -> None:
+    """Write atomically beside the real target (irnet_hub.files), so no half file is left."""
+    from irnet_hub.files import write_with
+
+    if Path(output).suffix == ".parquet":
+        write_with(output, lambda tmp: df.to_parquet(tmp), force=force)
     else:
-        df.to_csv(tmp, index=False)
-    os.replace(tmp, out)
+        write_with(output, lambda tmp: df.to_csv(tmp, index=False), force=force)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,30 @@ class IrnetError(Exception):
     """Base class of irnet-hub's own errors."""
 
 
+# Errors by kind; the CLI maps each kind to its exit code (irnet_hub.cli.EXIT_CODES):
+# 2 input, 3 dependency, 4 remote, 5 integrity, 6 unsupported format, 1 any other IrnetError.
+
+
+class DependencyError(IrnetError):
+    """An optional dependency that this operation needs is not installed."""
+
+
+class RemoteError(IrnetError):
+    """A remote service (the Hugging Face Hub, DLHub) could not be reached or refused the request."""
+
+
+class IntegrityError(IrnetError):
+    """Model files are damaged: missing, not matching their sha256, or holding non-finite numbers."""
+
+
+class UnsupportedFormatError(IrnetError):
+    """A model (or file) in a format this version of irnet-hub cannot read."""
+
+
+class IrnetWarning(UserWarning):
+    """Something the user should know about a result that is still usable (shown once, no traceback)."""
+
+
 class InvalidInputError(IrnetError, ValueError):
     """An input (formula, structure, file, option) that cannot be used.
 
@@ -44,7 +68,7 @@ class BatchInputError(InvalidInputError):
     def __init__(self, failures: list[RowFailure]):
         self.failures = list(failures)
         lines = "\n".join(f"  {f}" for f in self.failures[:20])
-        more = f"\n  ... and {len(self.failures) - 20} more" if len(self.failures) > 20 else ""
+        more = f"\n  ... and {len(self.failures) - 20} more invalid row(s) not shown" if len(self.failures) > 20 else ""
         IrnetError.__init__(self, f"{len(self.failures)} invalid input(s):\n{lines}{more}")
         self.input = [f.input for f in self.failures]
         self.reason = "invalid rows"

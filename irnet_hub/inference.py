@@ -418,15 +418,10 @@ class Predictor:
 
     @classmethod
     def from_dir(cls, model_dir: str | Path, *, name: str | None = None, verify: bool = True) -> "Predictor":
-        """Load a model directory. With ``verify``, files listed in its manifest must match their sha256."""
+        """Load a model directory, checked by :func:`irnet_hub.artifact.check_model_dir` unless ``verify=False``."""
         from irnet_hub import artifact
 
-        path = artifact.require_model_dir(model_dir)
-        if verify and (path / artifact.MANIFEST_FILE).is_file():
-            needed = {"config.json", "model.weights.h5", artifact.INFO_FILE}
-            problems = [p for p in artifact.verify_manifest(path) if p.split(":")[0] in needed]
-            if problems:
-                raise InvalidInputError(str(path), "model files do not match manifest.json: " + "; ".join(problems))
+        path = artifact.check_model_dir(model_dir, verify=verify)
         info = artifact.read_info(path)
         for key in ("scaler", "featurizer", "target"):
             if key not in info:

@@ -37,7 +37,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
-from irnet_hub.errors import InvalidInputError, IrnetError
+from irnet_hub.errors import DependencyError, InvalidInputError, IrnetError
 
 DLHUB_FILE = "dlhub.json"
 TF_DLHUB_FILE = "saved_model/dlhub.json"
@@ -66,8 +66,12 @@ _LICENSE_URIS = {"CC BY 4.0": "https://creativecommons.org/licenses/by/4.0/"}
 RUNTIME_LIBRARIES = ("numpy", "pandas", "h5py", "pymatgen", "matminer")
 
 
-class DLHubUnavailableError(InvalidInputError):
-    """dlhub-sdk (and its pydantic-1 stack) is not installed (an InvalidInputError so the CLI reports it cleanly)."""
+class DLHubUnavailableError(DependencyError):
+    """dlhub-sdk (and its pydantic-1 stack) is not installed (a DependencyError: exit code 3)."""
+
+    def __init__(self, input: object, reason: str):
+        self.input, self.reason = input, reason
+        super().__init__(f"{input}: {reason}")
 
 
 def _require_sdk() -> None:
@@ -382,7 +386,7 @@ def _servable_folder(model_dir: str | Path) -> Iterator[Path]:
     from irnet_hub import artifact
     from irnet_hub.hub.servable import build_servable, is_servable
 
-    src = artifact.require_model_dir(model_dir)
+    src = artifact.check_model_dir(model_dir)  # a servable published as is must be intact too
     if is_servable(src) and (src / DLHUB_FILE).is_file():
         yield src
         return
