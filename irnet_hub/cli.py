@@ -17,23 +17,24 @@ import click
 
 from irnet_hub.errors import (
     BatchInputError,
-    DependencyError,
     IntegrityError,
     InvalidInputError,
     IrnetError,
+    MissingDependencyError,
     RemoteError,
-    UnsupportedFormatError,
+    UnsupportedModelError,
 )
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's banner out of the output
 
-# One exit code per kind of error (README, "Exit codes"); the first matching class wins.
+# One exit code per kind of error (irnet_hub.errors); the first matching class wins, so the
+# kinds that also derive from InvalidInputError come before it.
 EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
+    (MissingDependencyError, 3),
+    (UnsupportedModelError, 6),
     (InvalidInputError, 2),
-    (DependencyError, 3),
     (RemoteError, 4),
     (IntegrityError, 5),
-    (UnsupportedFormatError, 6),
     (IrnetError, 1),
 )
 
@@ -158,7 +159,7 @@ def featurize(data: str, output: str, featurizer: str, skip_invalid: bool, force
 def train(train_data, out_dir, val_data, val_fraction, test_data, target_name, unit, featurizer, architecture,
           epochs, batch_size, learning_rate, patience, weight_decay, seed, resume, as_json) -> None:
     """Train a network on TRAIN_DATA (CSV 'formula,target') and write a model directory."""
-    from irnet_hub.train import train as train_fn
+    from irnet_hub.training import train as train_fn
 
     info = train_fn(
         train_data, out_dir, val_data=val_data, val_fraction=val_fraction, test_data=test_data,
@@ -184,7 +185,7 @@ def train(train_data, out_dir, val_data, val_fraction, test_data, target_name, u
 @click.option("--no-verify", is_flag=True, help="Skip the integrity check of MODEL_DIR (manifest, sha256, finite weights).")
 def evaluate(model_dir: str, data: str, as_json: bool, plots_dir: str | None, no_verify: bool) -> None:
     """Score MODEL_DIR on labelled DATA: MAE, RMSE, R^2, n, 90th-percentile error."""
-    from irnet_hub.evaluate import evaluate as evaluate_fn
+    from irnet_hub.evaluation import evaluate as evaluate_fn
 
     m = evaluate_fn(model_dir, data, plots_dir=plots_dir, verify=not no_verify)
     if as_json:
@@ -213,7 +214,7 @@ def evaluate(model_dir: str, data: str, as_json: bool, plots_dir: str | None, no
 def baseline(train_data, val_data, val_fraction, test_data, featurizer, n_estimators, max_features,
              min_samples_leaf, seed, as_json) -> None:
     """RandomForest reference model (the paper's baseline) on the same features and split."""
-    from irnet_hub.baseline import baseline as baseline_fn
+    from irnet_hub.random_forest import baseline as baseline_fn
 
     grid = {
         "n_estimators": _parse_grid(n_estimators, int, "--n-estimators"),
@@ -441,7 +442,7 @@ def screen(systems, max_atoms, charge_balanced, prototypes, sites, no_complete_h
       irnet screen --prototype A2BX4 --sites A=Li,Na,K --sites B=Fe,Mn --sites X=O,S --charge-balanced
       irnet screen --system Al-Ni-Zr --workers 8 --known known.csv --also oqmd-bandgap
     """
-    from irnet_hub.screen import screen as screen_fn
+    from irnet_hub.stability import screen as screen_fn
 
     df = screen_fn(
         list(systems), max_atoms=max_atoms, charge_balanced=charge_balanced, prototypes=list(prototypes),

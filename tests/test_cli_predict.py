@@ -132,9 +132,9 @@ def test_list_info_pull(env):
     assert Path(r.stdout.strip()) == Path(env["IRNET_HUB_SERVABLES"]) / NAME
 
 
-def test_pull_failure_is_exit_4_without_traceback(env, tmp_path):
+def test_pull_failure_is_exit_1_without_traceback(env, tmp_path):
     r = irnet({**env, "IRNET_HUB_SERVABLES": str(tmp_path)}, "pull", NAME)
-    assert r.returncode == 4  # a remote failure (errors.RemoteError)
+    assert r.returncode == 1
     assert "not available" in r.stderr and "HF_HUB_OFFLINE" in r.stderr and "Traceback" not in r.stderr
 
 

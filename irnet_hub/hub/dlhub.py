@@ -37,7 +37,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
-from irnet_hub.errors import DependencyError, InvalidInputError, IrnetError
+from irnet_hub.errors import InvalidInputError, IrnetError, MissingDependencyError
 
 DLHUB_FILE = "dlhub.json"
 TF_DLHUB_FILE = "saved_model/dlhub.json"
@@ -66,12 +66,8 @@ _LICENSE_URIS = {"CC BY 4.0": "https://creativecommons.org/licenses/by/4.0/"}
 RUNTIME_LIBRARIES = ("numpy", "pandas", "h5py", "pymatgen", "matminer")
 
 
-class DLHubUnavailableError(DependencyError):
-    """dlhub-sdk (and its pydantic-1 stack) is not installed (a DependencyError: exit code 3)."""
-
-    def __init__(self, input: object, reason: str):
-        self.input, self.reason = input, reason
-        super().__init__(f"{input}: {reason}")
+class DLHubUnavailableError(MissingDependencyError):
+    """dlhub-sdk (and its pydantic-1 stack) is not installed (a MissingDependencyError: exit code 3)."""
 
 
 def _require_sdk() -> None:
