@@ -94,7 +94,8 @@ def load_keras_model(model_dir: str | Path, *, verify: bool = True):
     """
     import keras
 
-    path = check_model_dir(model_dir, verify=verify)
+    # verify=False here is an internal caller that has checked the folder already: no warning.
+    path = check_model_dir(model_dir) if verify else require_model_dir(model_dir)
     return keras.saving.load_model(str(path), safe_mode=True, compile=False)
 
 

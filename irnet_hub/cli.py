@@ -401,7 +401,9 @@ def predict(model, formulas, input_files, output, fmt, skip_invalid, revision, r
         click.echo(f"skipped {failure}", err=True)
     if output:
         write_predictions(df, output, fmt, force=force)
-        click.echo(f"wrote {len(df)} predictions to {output}", err=True)
+        n_ok = int(df["prediction"].notna().sum())
+        click.echo(f"wrote {n_ok} predictions" + (f" and {len(df) - n_ok} skipped rows" if n_ok < len(df) else "")
+                   + f" to {output}", err=True)
     else:
         click.echo(format_predictions(df, fmt or "table").rstrip("\n"))
 

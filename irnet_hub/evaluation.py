@@ -27,14 +27,23 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, floa
     }
 
 
-def predict_features(model_dir: str | Path, X: np.ndarray) -> np.ndarray:
-    """Predictions of a model directory's network on raw features (stock Keras)."""
+def predict_features(model_dir: str | Path, X: np.ndarray, *, verify: bool = True) -> np.ndarray:
+    """Predictions of a model directory's network on raw features (stock Keras); column 0 for an ensemble.
+
+    The folder is checked first (:func:`irnet_hub.artifact.check_model_dir`); a
+    non-finite prediction raises :class:`~irnet_hub.errors.IntegrityError`.
+    """
     from irnet_hub.training import fill_missing
 
     info = artifact.read_info(model_dir)
-    model = artifact.load_keras_model(model_dir)
+    model = artifact.load_keras_model(model_dir, verify=verify)
     Xf = fill_missing(X, np.asarray(info["scaler"]["feature_mean"]))
-    return model.predict(Xf, batch_size=4096, verbose=0).ravel()
+    out = np.asarray(model.predict(Xf, batch_size=4096, verbose=0))
+    pred = out.reshape(len(Xf), -1)[:, 0]
+    from irnet_hub.output_rules import check_finite
+
+    check_finite(pred, str(model_dir))
+    return pred
 
 
 def evaluate(
@@ -42,6 +51,7 @@ def evaluate(
     data: str | Path | pd.DataFrame,
     *,
     plots_dir: str | Path | None = None,
+    verify: bool = True,
 ) -> dict[str, Any]:
     """Metrics of a model directory on a ``formula,target`` CSV (or structures file).
 
@@ -50,6 +60,8 @@ def evaluate(
     """
     from irnet_hub.tables import featurize_table, load_table
 
+    # The integrity check comes first: a damaged folder must not produce metrics at all.
+    artifact.check_model_dir(model_dir, verify=verify)
     info = artifact.read_info(model_dir)
     feat = info["featurizer"]
     table = load_table(data, feat["input_kind"])
@@ -58,7 +70,7 @@ def evaluate(
         from irnet_hub.errors import InvalidInputError
 
         raise InvalidInputError(table.source, "no valid rows to evaluate")
-    pred = predict_features(model_dir, ft.X)
+    pred = predict_features(model_dir, ft.X, verify=False)  # checked above
     out: dict[str, Any] = regression_metrics(ft.y, pred)
     out.update(
         model=info.get("name"),

@@ -22,7 +22,7 @@ import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Literal, Sequence
+from typing import Any, Iterable, Literal, Mapping, Sequence
 
 import numpy as np
 
@@ -450,13 +450,31 @@ class Predictor:
 
     # -- prediction -----------------------------------------------------------------------
 
-    def predict_features(self, X: np.ndarray, batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
-        """Predictions for raw feature rows (NaN features are replaced by the training mean)."""
+    def network_outputs(self, X: np.ndarray, batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
+        """Raw network outputs (n, 1) or, for an ensemble, (n, 1 + k): NaN features get the training mean.
+
+        Non-finite outputs raise :class:`~irnet_hub.errors.IntegrityError`: they are never passed on.
+        """
+        from irnet_hub.output_rules import check_finite
+
         X = np.array(X, dtype=np.float32, copy=True)
         bad = np.isnan(X)
         if bad.any():
             X[bad] = np.broadcast_to(self._feature_mean, X.shape)[bad]
-        return self.network(X, batch_size=batch_size)[:, 0]
+        out = self.network(X, batch_size=batch_size)
+        check_finite(out, self.name)
+        return out
+
+    def predict_features(self, X: np.ndarray, batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
+        """Predictions (the ensemble mean, column 0) for raw feature rows; no output rules applied."""
+        return self.network_outputs(X, batch_size=batch_size)[:, 0]
+
+    @property
+    def output_rules(self):
+        """The :class:`~irnet_hub.output_rules.OutputRules` this model's predictions obey."""
+        from irnet_hub.output_rules import rules_for
+
+        return rules_for(self._info)
 
     def predict(
         self,
@@ -468,26 +486,37 @@ class Predictor:
     ):
         """Predict the property for each input; returns a pandas DataFrame.
 
-        ``errors="raise"`` (default): any invalid input raises
-        :class:`~irnet_hub.errors.BatchInputError` naming each one and why,
-        and nothing is predicted. ``errors="skip"``: the valid rows are
-        predicted and the invalid ones are listed in
-        ``result.attrs["failures"]`` (a list of
-        :class:`~irnet_hub.errors.RowFailure`). The frame's index is the
-        input's row number, so skipped rows leave gaps. ``progress=None``
-        shows a progress bar for inputs of :data:`PROGRESS_MIN_ROWS` rows or more.
+        The result's index is the input's: a Series' or DataFrame's index, a
+        list's positions (named ``row``), so ``df["pred"] = model.predict(df)["prediction"]``
+        lines up row by row. ``errors="raise"`` (default): any invalid input
+        raises :class:`~irnet_hub.errors.BatchInputError` naming each one and
+        why, and nothing is predicted. ``errors="skip"``: invalid rows keep
+        their label with a NaN prediction and the reason in ``note``; they are
+        also listed in ``result.attrs["failures"]`` (a list of
+        :class:`~irnet_hub.errors.RowFailure`, ``row`` = position).
+
+        Columns: ``formula``, ``prediction``, ``prediction_std`` (ensembles of
+        3 or more members: std of the members x the model's ``std_scale``,
+        float32), ``unit``, ``model``, ``in_domain``, ``rare_elements`` and
+        ``note`` (why a value was fixed by an output rule, why a row is out of
+        domain or skipped). Output rules (:mod:`irnet_hub.output_rules`): a
+        formation-energy model gives exactly 0 for an element; a non-negative
+        property is never below 0. ``progress=None`` shows a progress bar for
+        inputs of :data:`PROGRESS_MIN_ROWS` rows or more.
         """
         import pandas as pd
 
+        from irnet_hub.output_rules import apply_rules
+
         if errors not in ("raise", "skip"):
             raise InvalidInputError(errors, "errors must be 'raise' or 'skip'")
-        items = self._as_items(inputs)
+        labels, items = self._as_items(inputs)
         n = len(items)
         show = (n >= PROGRESS_MIN_ROWS) if progress is None else bool(progress)
         featurize = self._featurize_fn()
 
         rows_out: list[np.ndarray] = []
-        preds_out: list[np.ndarray] = []
+        outs: list[np.ndarray] = []
         failures: list[RowFailure] = []
         from tqdm.auto import tqdm
 
@@ -502,28 +531,50 @@ class Predictor:
                     continue
                 if len(res.rows):
                     rows_out.append(np.asarray(res.rows, dtype=np.int64) + start)
-                    preds_out.append(self.predict_features(res.features, batch_size=batch_size))
+                    outs.append(self.network_outputs(res.features, batch_size=batch_size))
                 bar.update(len(chunk))
         if failures and errors == "raise":
             raise BatchInputError(failures)
 
         rows = np.concatenate(rows_out) if rows_out else np.zeros(0, np.int64)
-        preds = np.concatenate(preds_out).astype(np.float64) if preds_out else np.zeros(0)
+        out = np.concatenate(outs) if outs else np.zeros((0, self.network_width), np.float32)
         kept = [items[i] for i in rows]
-        in_domain, rare = self._domain(kept)
-        df = pd.DataFrame(
-            {
-                "formula": [_formula_of(x) for x in kept],
-                "prediction": preds,
-                "unit": self.unit,
-                "model": self.name,
-                "in_domain": pd.array(in_domain, dtype="boolean"),
-                "rare_elements": rare,
-            },
-            index=pd.Index(rows, name="row"),
-        )
+        dom = self._domain(kept)
+        members = out[:, 1:]
+        std = None
+        if members.shape[1] >= 3:
+            std = (np.std(members, axis=1) * np.float32(self._info.get("std_scale", 1.0))).astype(np.float32)
+        pred, std, rule_notes = apply_rules(out[:, 0].astype(np.float64), dom["n_elements"], self.output_rules,
+                                            std=std, property_name=self.property)
+
+        # Every input row, in input order, under its own label; skipped rows hold NaN and the reason.
+        prediction = np.full(n, np.nan)
+        prediction[rows] = pred
+        in_domain = pd.array([pd.NA] * n, dtype="boolean")
+        if len(rows):
+            in_domain[rows] = pd.array(dom["in_domain"], dtype="boolean")
+        rare = [""] * n
+        note = [""] * n
+        for j, i in enumerate(rows):
+            rare[i] = dom["rare"][j]
+            note[i] = "; ".join(t for t in (rule_notes[j], dom["note"][j]) if t)
+        for f in failures:
+            note[f.row] = f"skipped: {f.reason}"
+        columns: dict[str, Any] = {"formula": [_formula_of(x) for x in items], "prediction": prediction}
+        if std is not None:
+            full_std = np.full(n, np.nan, dtype=np.float32)
+            full_std[rows] = std
+            columns["prediction_std"] = full_std
+        columns.update(unit=self.unit, model=self.name, in_domain=in_domain, rare_elements=rare, note=note)
+        df = pd.DataFrame(columns, index=labels)
         df.attrs["failures"] = failures
         return df
+
+    @property
+    def network_width(self) -> int:
+        """Columns of the network's output: 1, or 1 + k for an ensemble of k members (irnet.json ``ensemble_size``)."""
+        k = int(self._info.get("ensemble_size", 1) or 1)
+        return 1 + k if k > 1 else 1
 
     def _featurize_fn(self):
         from irnet_hub.featurize import get_featurizer
@@ -538,11 +589,12 @@ class Predictor:
                                         f"network takes {self.network.n_features}")
         return lambda chunk: fn(chunk, errors="collect", progress=False)
 
-    def _as_items(self, inputs: Any) -> list[Any]:
-        """Normalize the accepted input forms to a list of formulas/Compositions/Structures."""
+    def _as_items(self, inputs: Any):
+        """(labels, items): the accepted input forms as a list, and the index the result keeps."""
         import pandas as pd
 
         column = "structure" if self.input_kind == "structure" else "formula"
+        labels = None
         if isinstance(inputs, pd.DataFrame):
             if column in inputs.columns:
                 values = list(inputs[column])
@@ -550,40 +602,78 @@ class Predictor:
                 values = list(inputs["formula"])
             else:
                 raise InvalidInputError("<DataFrame>", f"needs a {column!r} column; found {list(inputs.columns)}")
+            labels = inputs.index
+        elif isinstance(inputs, pd.Series):
+            values, labels = list(inputs), inputs.index
         elif isinstance(inputs, str) or _is_structure(inputs) or _is_composition(inputs):
             values = [inputs]
-        elif isinstance(inputs, Iterable):  # list, tuple, Series, array, generator
-            values = list(inputs)
-        else:
+        elif isinstance(inputs, np.ndarray):
+            if inputs.ndim == 0:  # np.array("NaCl"): one formula
+                values = [inputs.item()]
+            elif inputs.ndim == 1:
+                values = inputs.tolist()
+            else:
+                raise InvalidInputError(f"array of shape {inputs.shape}", "expected a 1-d array of formulas")
+        elif isinstance(inputs, (bytes, Mapping)) or not isinstance(inputs, Iterable):
             raise InvalidInputError(inputs, "expected formulas, Compositions or Structures (a list, Series or DataFrame)")
+        else:  # list, tuple, generator
+            values = list(inputs)
         if self.input_kind == "composition":
             # A composition model predicts a Structure from its composition.
             values = [v.composition if _is_structure(v) else v for v in values]
-        return values
+        if labels is None:
+            labels = pd.RangeIndex(len(values), name="row")
+        return labels, values
 
-    def _domain(self, items: list[Any]) -> tuple[list[Any], list[str]]:
-        """``in_domain`` and the rare elements of each input, from the training element counts."""
+    def _domain(self, items: list[Any]) -> dict[str, list[Any]]:
+        """Per item: ``in_domain``, rare elements, number of elements and a note.
+
+        Out of domain: an element seen in fewer than ``min_element_count``
+        training compositions, or a stoichiometry outside the training
+        ``composition_ranges`` (atoms per formula unit, smallest element fraction).
+        """
+        from irnet_hub.output_rules import composition_ranges_for, element_amounts, stoichiometry
+
         counts, k = self._element_counts, self.min_element_count
-        if not counts:  # the model did not record them (e.g. structure models): unknown
-            return [None] * len(items), [""] * len(items)
-        flags, rare_all = [], []
-        cache: dict[Any, tuple[bool, str]] = {}
+        ranges = composition_ranges_for(self._info)
+        out: dict[str, list[Any]] = {"in_domain": [], "rare": [], "n_elements": [], "note": []}
+        cache: dict[Any, tuple[Any, str, int, str]] = {}
         for item in items:
             key = item if isinstance(item, str) else None
             if key is not None and key in cache:
-                flag, rare = cache[key]
+                flag, rare, n_el, note = cache[key]
             else:
-                elements = _elements_of(item)
-                if elements is None:
-                    flag, rare = None, ""
+                amounts = element_amounts(item)
+                if amounts is None:
+                    flag, rare, n_el, note = None, "", 0, ""
                 else:
-                    low = [e for e in elements if counts.get(e, 0) < k]
-                    flag, rare = (not low), ",".join(low)
+                    notes = []
+                    low = [e for e in amounts if counts.get(e, 0) < k] if counts else []
+                    if counts and low:
+                        notes.append(f"rare in training: {','.join(low)}")
+                    iso = [e for e in amounts if e in ("D", "T")]
+                    if iso:
+                        notes.append(f"{'/'.join(iso)} (hydrogen isotope) has the features of H: predicted as H")
+                    atoms, frac = stoichiometry(amounts.values())
+                    stoich_bad = False
+                    if ranges:
+                        if atoms > ranges["max_atoms_per_formula_unit"] * (1 + 1e-9):
+                            stoich_bad = True
+                            notes.append(f"{atoms:g} atoms per formula unit, training had at most "
+                                         f"{ranges['max_atoms_per_formula_unit']:g}")
+                        if frac < ranges["min_fraction"] * (1 - 1e-9):
+                            stoich_bad = True
+                            notes.append(f"element fraction {frac:.3g}, training had none below {ranges['min_fraction']:.3g}")
+                    known = bool(counts) or bool(ranges)
+                    flag = (not low and not stoich_bad) if known else None
+                    rare, n_el, note = ",".join(low), len(amounts), "; ".join(notes)
                 if key is not None:
-                    cache[key] = (flag, rare)
-            flags.append(flag)
-            rare_all.append(rare)
-        return flags, rare_all
+                    cache[key] = (flag, rare, n_el, note)
+            out["in_domain"].append(flag)
+            out["rare"].append(rare)
+            out["n_elements"].append(n_el)
+            out["note"].append(note)
+        return out
 
 
 def _is_structure(x: Any) -> bool:
@@ -676,14 +766,14 @@ def prediction_records(df) -> list[dict[str, Any]]:
     out = []
     cols = list(df.columns)
     for row, values in zip(df.index.tolist(), df.itertuples(index=False, name=None)):
-        rec: dict[str, Any] = {"row": int(row)}
+        rec: dict[str, Any] = {"row": row if isinstance(row, (int, str)) else str(row)}
         for c, v in zip(cols, values):
             if c == "in_domain":
                 v = None if v is None or v is pd.NA else bool(v)
             elif isinstance(v, np.generic):
                 v = v.item()
             if isinstance(v, float) and not np.isfinite(v):
-                v = None  # JSON has no NaN/inf
+                v = None  # JSON has no NaN/inf; only skipped rows (note says why) have no prediction
             rec[c] = v
         out.append(rec)
     return out
@@ -698,25 +788,19 @@ def format_predictions(df, fmt: Literal["json", "csv", "table"]) -> str:
     return df.to_string(index=False) if len(df) else "(no predictions)"
 
 
-def write_predictions(df, path: str | Path, fmt: Literal["json", "csv", "table"] | None = None) -> Path:
-    """Write predictions atomically (temporary file, then rename): never a half-written file.
+def write_predictions(df, path: str | Path, fmt: Literal["json", "csv", "table"] | None = None, *,
+                      force: bool = False) -> Path:
+    """Write predictions atomically beside the real target (:mod:`irnet_hub.files`): never a half-written
+    file, a symlink followed, a device or read-only file refused without ``force``.
 
     ``fmt`` defaults to JSON for ``*.json`` and CSV otherwise.
     """
-    import os
-    import tempfile
+    from irnet_hub.files import write_text
 
     out = Path(path)
     fmt = fmt or ("json" if out.suffix.lower() == ".json" else "csv")
     text = format_predictions(df, fmt)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent if str(out.parent) else ".")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text if text.endswith("\n") else text + "\n")
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text(out, text if text.endswith("\n") else text + "\n", force=force)
     return out
 
 

@@ -20,6 +20,7 @@ import pandas as pd
 from irnet_hub import artifact
 from irnet_hub.errors import InvalidInputError
 from irnet_hub.featurize import get_featurizer
+from irnet_hub.output_rules import composition_ranges
 from irnet_hub.tables import FeaturizedTable, featurize_table, load_table, split_rows
 
 
@@ -221,10 +222,20 @@ def train(
         "versions": artifact.library_versions(),
         "metrics": metrics,
         "element_counts": element_counts(ftrain.inputs) if spec.input_kind == "composition" else {},
+        # Stoichiometry seen in training (in-domain rule) and the physical output rules, stated.
+        "composition_ranges": composition_ranges(ftrain.inputs),
+        "output_rules": _output_rules(target_name),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
     artifact.save_model_dir(model, out, info)
     return info
+
+
+def _output_rules(target_name: str) -> dict[str, bool]:
+    from irnet_hub.output_rules import rules_for
+
+    r = rules_for({"target": {"name": target_name}})
+    return {"elements_are_zero": r.elements_are_zero, "non_negative": r.non_negative}
 
 
 def _labels(featurizer: str) -> list[str]:

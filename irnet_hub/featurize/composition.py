@@ -185,6 +185,20 @@ def _get_tables() -> _Tables:
 _OPEN, _CLOSE = "([{", ")]}"
 
 
+_MAX_NESTING = 10  # deeper nesting is not chemistry; pymatgen's recursive parser fails with an unhelpful message
+
+
+def _nesting_depth(text: str) -> int:
+    depth = deepest = 0
+    for ch in text:
+        if ch in _OPEN:
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in _CLOSE:
+            depth -= 1
+    return deepest
+
+
 def _check_brackets(text: str) -> str | None:
     """Reason why the brackets of ``text`` do not balance, or None."""
     stack: list[str] = []
@@ -214,6 +228,14 @@ def _parse_string(item: str) -> Composition:
     text = item.strip()
     if not text:
         raise InvalidInputError(item, "empty formula")
+    # pymatgen ignores whitespace, so "Fe2O3\tNaCl" (two formulas pasted into one cell) would be
+    # predicted as one compound: whitespace inside a formula is refused instead.
+    if any(ch.isspace() for ch in text):
+        ws = next(ch for ch in text if ch.isspace())
+        raise InvalidInputError(item, f"whitespace ({ws!r}) inside a formula; give one formula per row "
+                                      "(several formulas pasted together?)")
+    if _nesting_depth(text) > _MAX_NESTING:
+        raise InvalidInputError(item, f"brackets nested more than {_MAX_NESTING} deep")
     reason = _check_brackets(text)
     if reason:
         raise InvalidInputError(item, reason)
