@@ -64,6 +64,14 @@ class _Group(click.Group):
         except IrnetError as e:  # BatchInputError lists every bad row
             click.echo(f"Error: {e}", err=True)
             sys.exit(exit_code(e))
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit, KeyboardInterrupt):
+            raise
+        except Exception as e:  # a bug, not the user's fault: one line, exit 1; IRNET_DEBUG=1 shows the traceback
+            if os.environ.get("IRNET_DEBUG"):
+                raise
+            click.echo(f"Error: internal error {type(e).__name__}: {e} (please report it; IRNET_DEBUG=1 shows "
+                       "the traceback)", err=True)
+            sys.exit(1)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

@@ -122,26 +122,62 @@ def fetch(relpath: str, *, download: bool = True, timeout: float = 60.0) -> Path
     return path
 
 
+def sniff_separator(path: str | Path) -> str:
+    """The column separator of a table file: ',' unless the header line is tab- or semicolon-separated."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            header = f.readline()
+    except OSError:
+        return ","
+    if "," in header:
+        return ","
+    for sep in ("\t", ";"):
+        if sep in header:
+            return sep
+    return ","
+
+
+def rows_text(rows, limit: int = 10) -> str:
+    """Row numbers for a message: '0, 3, 7' or '0, 3, ... (25 rows in all)'; plain ints, never np.int64(...)."""
+    rows = [int(r) if not isinstance(r, str) else r for r in rows]
+    shown = ", ".join(str(r) for r in rows[:limit])
+    return shown + (f", ... ({len(rows)} rows in all)" if len(rows) > limit else "")
+
+
+def check_targets(values, source: str, labels=None) -> None:
+    """Refuse NaN and infinite targets (exit 2), naming the rows: metrics and JSON need finite numbers."""
+    import numpy as np
+
+    v = np.asarray(values, dtype=float)
+    bad = ~np.isfinite(v)
+    if bad.any():
+        idx = np.flatnonzero(bad)
+        rows = [labels[i] for i in idx] if labels is not None else idx
+        kinds = "infinite" if np.isinf(v[bad]).all() else "non-numeric, missing or infinite"
+        raise InvalidInputError(source, f"{kinds} target in rows {rows_text(rows)}")
+
+
 def read_table(path: str | Path, *, target: bool = True) -> pd.DataFrame:
-    """Read a ``formula,target`` CSV (``target`` optional when ``target=False``)."""
+    """Read a ``formula,target`` CSV (``target`` optional when ``target=False``).
+
+    A tab- or semicolon-separated file is recognised by its header line.
+    """
     p = Path(path)
     if not p.is_file():
         raise InvalidInputError(str(path), "file not found")
     try:
         # "NaN" is sodium nitride, not a missing value: keep formula strings as written.
-        df = pd.read_csv(p, keep_default_na=False, dtype={"formula": str})
+        df = pd.read_csv(p, keep_default_na=False, dtype={"formula": str}, sep=sniff_separator(p))
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
         raise InvalidInputError(str(path), f"not a readable CSV ({e})") from None
     if "formula" not in df.columns:
-        raise InvalidInputError(str(path), f"needs a 'formula' column; found {list(df.columns)}")
+        raise InvalidInputError(str(path), f"needs a 'formula' column (comma-, tab- or semicolon-separated "
+                                           f"header); found {list(df.columns)}")
     if target:
         if "target" not in df.columns:
             raise InvalidInputError(str(path), f"needs a 'target' column; found {list(df.columns)}")
         values = pd.to_numeric(df["target"], errors="coerce")
-        bad = values.isna() & df["target"].notna() | df["target"].isna()
-        if bad.any():
-            rows = list(df.index[bad][:5])
-            raise InvalidInputError(str(path), f"non-numeric or missing target in rows {rows}")
+        check_targets(values.to_numpy(float), str(path), list(df.index))
         df["target"] = values.astype(float)
     return df
 

@@ -750,7 +750,9 @@ def read_inputs(paths: Sequence[str | Path], input_kind: str = "composition") ->
             items.extend(load_structures(p))
             continue
         try:
-            df = pd.read_csv(p, dtype=str, keep_default_na=False, na_values=[])
+            from irnet_hub.data import sniff_separator
+
+            df = pd.read_csv(p, dtype=str, keep_default_na=False, na_values=[], sep=sniff_separator(p))
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
             raise InvalidInputError(str(path), f"not a readable CSV ({e})") from None
         if "formula" not in df.columns:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from irnet_hub.data import read_table
+from irnet_hub.data import check_targets, read_table
 from irnet_hub.errors import InvalidInputError
 
 STRUCTURE_SUFFIXES = (".json", ".json.gz")
@@ -67,9 +67,7 @@ def load_table(
         if "target" not in df.columns:
             raise InvalidInputError(source, f"needs a 'target' column; found {list(df.columns)}")
         targets = pd.to_numeric(df["target"], errors="coerce").to_numpy(float)
-        if np.isnan(targets).any():
-            bad = list(np.flatnonzero(np.isnan(targets))[:5])
-            raise InvalidInputError(source, f"non-numeric or missing target in rows {bad}")
+        check_targets(targets, source, list(df.index))
     return Table(inputs, targets, source)
 
 
@@ -84,7 +82,12 @@ def _load_structure_table(path: Path, target: bool) -> Table:
         raise InvalidInputError(str(path), f"not a pandas split-oriented JSON frame ({e})") from None
     if "structure" not in df.columns:
         raise InvalidInputError(str(path), f"needs a 'structure' column; found {list(df.columns)}")
-    structures = [s if isinstance(s, Structure) else Structure.from_dict(s) for s in df["structure"]]
+    structures = []
+    for i, s in enumerate(df["structure"]):
+        try:
+            structures.append(s if isinstance(s, Structure) else Structure.from_dict(s))
+        except Exception as e:  # noqa: BLE001 - any malformed structure dict: name the row
+            raise InvalidInputError(f"{path} row {i}", f"not a pymatgen Structure ({type(e).__name__}: {e})") from None
     targets, name = None, "target"
     if target:
         others = [c for c in df.columns if c != "structure"]
@@ -92,6 +95,7 @@ def _load_structure_table(path: Path, target: bool) -> Table:
             raise InvalidInputError(str(path), "no target column next to 'structure'")
         name = "target" if "target" in others else others[-1]
         targets = pd.to_numeric(df[name], errors="coerce").to_numpy(float)
+        check_targets(targets, str(path), list(df.index))
     return Table(structures, targets, str(path), name)
 
 
