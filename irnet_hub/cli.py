@@ -443,8 +443,12 @@ def predict(model, formulas, input_files, output, fmt, skip_invalid, revision, r
 @click.option("--work-dir", type=click.Path(file_okay=False),
               help="Where partition files go (default: a temporary folder beside --output); shared by all workers.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--max-candidates", type=int, default=None,
+              help="Refuse screens estimated above this many candidates (default 50,000,000).")
+@click.option("--no-verify", is_flag=True, help="Skip the integrity check of a model directory (your own training output).")
+@click.option("--force", is_flag=True, help="Replace the output even if it is read-only or not a regular file.")
 def screen(systems, max_atoms, charge_balanced, prototypes, sites, no_complete_hulls, model, also, known, output,
-           plot_dir, top, workers, scheduler, partition_size, work_dir, quiet) -> None:
+           plot_dir, top, workers, scheduler, partition_size, work_dir, quiet, max_candidates, no_verify, force) -> None:
     """Screen compositions for stability: predicted formation enthalpy -> convex hull -> energy above hull.
 
     \b
@@ -458,7 +462,8 @@ def screen(systems, max_atoms, charge_balanced, prototypes, sites, no_complete_h
         list(systems), max_atoms=max_atoms, charge_balanced=charge_balanced, prototypes=list(prototypes),
         sites=list(sites), complete_hulls=not no_complete_hulls, model=model, also=list(also), known=known,
         output=output, plot_dir=plot_dir, top=top, workers=workers, scheduler=scheduler,
-        partition_size=partition_size, work_dir=work_dir, progress=not quiet,
+        partition_size=partition_size, work_dir=work_dir, progress=not quiet, max_candidates=max_candidates,
+        verify=not no_verify, force=force,
     )
     n = df.attrs.get("n_candidates", len(df))
     stable = sum(len(v) for v in df.attrs.get("hulls", {}).values())

@@ -98,6 +98,25 @@ def atomic_output(path: str | os.PathLike[str], *, force: bool = False) -> Itera
         raise
 
 
+def new_temp_beside(real: Path) -> Path:
+    """A new empty temporary file next to ``real`` (a path from :func:`resolve_output`), for streamed writes."""
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{real.name}.", suffix=".tmp", dir=real.parent)
+    except OSError as e:
+        raise InvalidInputError(str(real), f"cannot write in {str(real.parent)!r} ({e.strerror})") from None
+    os.close(fd)
+    return Path(tmp_name)
+
+
+def commit_temp(tmp: Path, real: Path) -> None:
+    """Give ``tmp`` the permissions of a normally written file and rename it onto ``real``."""
+    mode = stat.S_IMODE(real.stat().st_mode) if real.is_file() else (0o666 & ~_umask())
+    os.chmod(tmp, mode)
+    if real.exists() and not real.is_file():
+        os.unlink(real)  # only reachable with force (resolve_output refused it otherwise)
+    os.replace(tmp, real)
+
+
 def write_text(path: str | os.PathLike[str], text: str, *, force: bool = False, encoding: str = "utf-8") -> Path:
     """Write ``text`` to ``path`` atomically (see :func:`atomic_output`); returns the real path written."""
     with atomic_output(path, force=force) as tmp:
@@ -120,4 +139,4 @@ def write_with(path: str | os.PathLike[str], writer: Callable[[Path], object], *
     return Path(os.path.realpath(path))
 
 
-__all__ = ["resolve_output", "atomic_output", "write_text", "write_bytes", "write_with"]
+__all__ = ["resolve_output", "atomic_output", "new_temp_beside", "commit_temp", "write_text", "write_bytes", "write_with"]
