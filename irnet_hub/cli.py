@@ -375,6 +375,8 @@ def predict(model, formulas, input_files, output, fmt, skip_invalid, revision, r
     Invalid inputs stop the command (exit code 2, each one named on stderr,
     nothing written) unless --skip-invalid is given.
     """
+    import numpy as np
+
     from irnet_hub.hub import load
     from irnet_hub.inference import format_predictions, read_inputs, write_predictions
 
@@ -407,11 +409,14 @@ def predict(model, formulas, input_files, output, fmt, skip_invalid, revision, r
         raise BatchInputError(failures)
     for failure in failures:
         click.echo(f"skipped {failure}", err=True)
+    if failures:
+        # The CLI writes the predicted rows (each with its input row number); skipped ones are on stderr.
+        keep = np.ones(len(df), dtype=bool)
+        keep[[f.row for f in failures]] = False
+        df = df[keep]
     if output:
         write_predictions(df, output, fmt, force=force)
-        n_ok = int(df["prediction"].notna().sum())
-        click.echo(f"wrote {n_ok} predictions" + (f" and {len(df) - n_ok} skipped rows" if n_ok < len(df) else "")
-                   + f" to {output}", err=True)
+        click.echo(f"wrote {len(df)} predictions to {output}", err=True)
     else:
         click.echo(format_predictions(df, fmt or "table").rstrip("\n"))
 

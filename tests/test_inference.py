@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from irnet_hub.errors import BatchInputError, InvalidInputError
+from irnet_hub.errors import IntegrityError, BatchInputError, InvalidInputError
 
 REPO = Path(__file__).resolve().parents[1]
 BULK = "crabnet/benchmark_data/mp_bulk_modulus/train.csv"
@@ -189,7 +189,10 @@ def test_invalid_inputs_raise_or_skip(model_dir):
     assert isinstance(err.value, InvalidInputError)
 
     df = model.predict(bad, errors="skip")
-    assert df["formula"].tolist() == ["NaCl", "MgO"] and df.index.tolist() == [0, 4]
+    # Skipped rows keep their place and label, with NaN and the reason (issue 11).
+    assert df["formula"].tolist() == bad and df.index.tolist() == [0, 1, 2, 3, 4]
+    assert df["prediction"].notna().tolist() == [True, False, False, False, True]
+    assert df["note"][1].startswith("skipped: unknown element") and df["note"][0] == ""
     assert [(f.row, f.input) for f in df.attrs["failures"]] == [(1, "Xx2"), (2, ""), (3, "Fe(O")]
     with pytest.raises(InvalidInputError, match="errors must be"):
         model.predict(["NaCl"], errors="ignore")
@@ -204,7 +207,8 @@ def test_batches_and_row_numbers_across_chunks(model_dir, data_dir):
     whole = model.predict(formulas, errors="skip", batch_size=100_000)
     chunked = model.predict(formulas, errors="skip", batch_size=700)
     assert [f.row for f in chunked.attrs["failures"]] == [1234]
-    assert chunked.index.tolist() == whole.index.tolist() == [i for i in range(2500) if i != 1234]
+    assert chunked.index.tolist() == whole.index.tolist() == list(range(2500))  # skipped rows keep their place
+    assert np.isnan(chunked["prediction"][1234]) and chunked["note"][1234].startswith("skipped:")
     # Different batch sizes only change float32 rounding inside BLAS.
     scale = float(np.max(np.abs(whole["prediction"])))
     np.testing.assert_allclose(chunked["prediction"], whole["prediction"], rtol=0, atol=1e-5 * scale)
@@ -217,7 +221,7 @@ def test_corrupt_local_model_is_refused(model_dir, tmp_path):
     data = bytearray((copy / "model.weights.h5").read_bytes())
     data[len(data) // 2] ^= 0xFF
     (copy / "model.weights.h5").write_bytes(bytes(data))
-    with pytest.raises(InvalidInputError, match="sha256 mismatch"):
+    with pytest.raises(IntegrityError, match="sha256 mismatch"):
         Predictor.from_dir(copy)
 
 
