@@ -1,9 +1,8 @@
 """The ``irnet`` command line: one command per user task, each a few lines over the Python API.
 
-Every command turns an :class:`~irnet_hub.errors.InvalidInputError` into a
-one-line (or one-per-input) message on stderr and exit code 2, never a
-traceback. Heavy libraries are imported inside commands so ``irnet --help``
-stays fast.
+Every irnet-hub error becomes a one-line (or one-per-input) message on stderr
+and the exit code of its kind in :data:`EXIT_CODES`, never a traceback. Heavy
+libraries are imported inside commands so ``irnet --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import click
 
+from irnet_hub.constants import DEFAULT_FEATURIZER, DEFAULT_MODEL, FEATURIZERS
 from irnet_hub.errors import (
     BatchInputError,
     IntegrityError,
@@ -27,24 +27,21 @@ from irnet_hub.errors import (
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's banner out of the output
 
-# One exit code per kind of error (irnet_hub.errors); the first matching class wins, so the
-# kinds that also derive from InvalidInputError come before it.
-EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
-    (MissingDependencyError, 3),
-    (UnsupportedModelError, 6),
-    (InvalidInputError, 2),
-    (RemoteError, 4),
-    (IntegrityError, 5),
-    (IrnetError, 1),
+# The one exit-code table (documented in README.md). Looked up in this order, so the more
+# specific kinds (which also derive from InvalidInputError) win over plain bad input.
+EXIT_CODES: tuple[tuple[type[IrnetError], int], ...] = (
+    (MissingDependencyError, 3),  # an optional dependency is not installed
+    (RemoteError, 4),  # Hugging Face Hub, DLHub or Globus failed or could not be reached
+    (IntegrityError, 5),  # a file does not match the sha256 it is pinned to
+    (UnsupportedModelError, 6),  # a model format (layer, irnet.json schema) this version cannot read
+    (InvalidInputError, 2),  # bad user input: formula, file, option (BatchInputError names every row)
+    (IrnetError, 1),  # any other irnet-hub error
 )
 
 
-def exit_code(error: BaseException) -> int:
-    """The exit code the CLI uses for ``error``."""
-    for kind, code in EXIT_CODES:
-        if isinstance(error, kind):
-            return code
-    return 1
+def exit_code(error: IrnetError) -> int:
+    """The CLI exit code of an irnet-hub error (see :data:`EXIT_CODES`)."""
+    return next(code for kind, code in EXIT_CODES if isinstance(error, kind))
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
@@ -53,7 +50,7 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 
 class _Group(click.Group):
-    """A click group that reports errors by kind (exit code from EXIT_CODES) instead of with a traceback."""
+    """A click group that reports irnet-hub errors as one message and an exit code, not a traceback."""
 
     def invoke(self, ctx: click.Context):
         import warnings
@@ -113,7 +110,7 @@ def _finite_or_none(obj):
 @main.command()
 @click.argument("data", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", type=click.Path(dir_okay=False), required=True, help="CSV (or .parquet) to write.")
-@click.option("--featurizer", type=click.Choice(["magpie145", "ward2017"]), default="magpie145", show_default=True,
+@click.option("--featurizer", type=click.Choice(FEATURIZERS), default=DEFAULT_FEATURIZER, show_default=True,
               help="magpie145: 145 composition attributes; ward2017: Voronoi structure + composition attributes.")
 @click.option("--skip-invalid", is_flag=True, help="Featurize the valid rows and list the invalid ones, instead of stopping.")
 @click.option("--force", is_flag=True, help="Replace the output even if it is read-only or not a regular file.")
@@ -153,7 +150,7 @@ def featurize(data: str, output: str, featurizer: str, skip_invalid: bool, force
 @click.option("--test", "test_data", type=click.Path(dir_okay=False), help="Optional test CSV, scored once after training.")
 @click.option("--target-name", default="target", show_default=True, help="Property name, e.g. 'band gap'.")
 @click.option("--unit", default="", help="Unit of the target, e.g. eV or GPa.")
-@click.option("--featurizer", type=click.Choice(["magpie145", "ward2017"]), default="magpie145", show_default=True)
+@click.option("--featurizer", type=click.Choice(FEATURIZERS), default=DEFAULT_FEATURIZER, show_default=True)
 @click.option("--architecture", "-a", default="irnet-17", show_default=True,
               help="plain-17/24/48, srnet-17/24/48, irnet-17/24/48 or a string such as '1024BARx4-512BARx3-1'.")
 @click.option("--epochs", default=1000, show_default=True)
@@ -213,7 +210,7 @@ def evaluate(model_dir: str, data: str, as_json: bool, plots_dir: str | None, no
 @click.option("--val", "val_data", type=click.Path(dir_okay=False), help="Validation CSV (model selection).")
 @click.option("--val-fraction", default=0.1, show_default=True)
 @click.option("--test", "test_data", type=click.Path(dir_okay=False), help="Test CSV, scored with the selected forest.")
-@click.option("--featurizer", type=click.Choice(["magpie145", "ward2017"]), default="magpie145", show_default=True)
+@click.option("--featurizer", type=click.Choice(FEATURIZERS), default=DEFAULT_FEATURIZER, show_default=True)
 @click.option("--n-estimators", default="100,200", show_default=True, help="Comma-separated grid.")
 @click.option("--max-features", default="0.33,1.0", show_default=True, help="Comma-separated grid (fractions).")
 @click.option("--min-samples-leaf", default="1,3", show_default=True, help="Comma-separated grid.")
@@ -242,12 +239,7 @@ def baseline(train_data, val_data, val_fraction, test_data, featurizer, n_estima
 
 @main.command()
 def demo() -> None:
-    """The quick-start job: predict a few formulas with the default model.
-
-    Until a pretrained default model ships, trains a small IRNet on the
-    Materials Project bulk-modulus set (the data folder must be reachable:
-    IRNET_DATA_DIR) and predicts with it.
-    """
+    """The quick-start job: predict a few formulas with the default model (oqmd-formation-enthalpy)."""
     from irnet_hub.demo import run_demo
 
     run_demo(echo=click.echo)
@@ -378,7 +370,7 @@ def predict(model, formulas, input_files, output, fmt, skip_invalid, revision, r
     import numpy as np
 
     from irnet_hub.hub import load
-    from irnet_hub.inference import format_predictions, read_inputs, write_predictions
+    from irnet_hub.prediction_io import format_predictions, read_inputs, write_predictions
 
     if bool(formulas) == bool(input_files):
         raise InvalidInputError(list(formulas) + list(input_files), "give formulas as arguments or --input files (one of the two)")
@@ -393,27 +385,23 @@ def predict(model, formulas, input_files, output, fmt, skip_invalid, revision, r
         if revision:
             raise InvalidInputError(revision, "--revision applies to local models, not to --remote dlhub")
         items = read_inputs(input_files, "composition") if input_files else list(formulas)
-        try:
-            df = run_remote(model, items, errors="skip" if skip_invalid else "raise")
-        except IrnetError:
-            raise
-        except Exception as e:  # network, Globus auth or service errors: report, no traceback
-            raise RemoteError(f"DLHub request for {model!r} failed: {type(e).__name__}: {e}") from None
+        df = run_remote(model, items, errors="skip" if skip_invalid else "raise")
     else:
         predictor = load(model, revision, verify=not no_verify)
         items = read_inputs(input_files, predictor.input_kind) if input_files else list(formulas)
         df = predictor.predict(items, errors="skip" if skip_invalid else "raise")
     failures = df.attrs.get("failures", [])
-    if failures and len(failures) >= len(df):
+    if failures and len(df) == len(items):
+        # A local Predictor keeps skipped rows (NaN, with the reason); the CLI writes the predicted
+        # rows, each with its input row number, and lists the skipped ones on stderr.
+        keep = np.ones(len(df), dtype=bool)
+        keep[[f.row for f in failures]] = False
+        df = df[keep]
+    if failures and len(df) == 0:
         # --skip-invalid with every row invalid: a failure (exit 2), and nothing is written.
         raise BatchInputError(failures)
     for failure in failures:
         click.echo(f"skipped {failure}", err=True)
-    if failures:
-        # The CLI writes the predicted rows (each with its input row number); skipped ones are on stderr.
-        keep = np.ones(len(df), dtype=bool)
-        keep[[f.row for f in failures]] = False
-        df = df[keep]
     if output:
         write_predictions(df, output, fmt, force=force)
         click.echo(f"wrote {len(df)} predictions to {output}", err=True)
@@ -435,7 +423,7 @@ def predict(model, formulas, input_files, output, fmt, skip_invalid, revision, r
 @click.option("--no-complete-hulls", is_flag=True,
               help="Do not add the grid of each prototype's chemical system (its hull then has only the elements, "
                    "the other prototypes and --known phases).")
-@click.option("--model", default="oqmd-formation-enthalpy", show_default=True,
+@click.option("--model", default=DEFAULT_MODEL, show_default=True,
               help="Formation-enthalpy model (eV/atom): a registered name or a model directory.")
 @click.option("--also", multiple=True, metavar="MODEL", help="Another model to predict alongside, a column named after it (repeatable).")
 @click.option("--known", type=click.Path(dir_okay=False), help="CSV of known phases: formula, formation_enthalpy (eV/atom).")
@@ -463,23 +451,22 @@ def screen(systems, max_atoms, charge_balanced, prototypes, sites, no_complete_h
     """
     from irnet_hub.stability import screen as screen_fn
 
-    df = screen_fn(
+    result = screen_fn(
         list(systems), max_atoms=max_atoms, charge_balanced=charge_balanced, prototypes=list(prototypes),
         sites=list(sites), complete_hulls=not no_complete_hulls, model=model, also=list(also), known=known,
         output=output, plot_dir=plot_dir, top=top, workers=workers, scheduler=scheduler,
         partition_size=partition_size, work_dir=work_dir, progress=not quiet, max_candidates=max_candidates,
         verify=not no_verify, force=force,
     )
-    n = df.attrs.get("n_candidates", len(df))
-    stable = sum(len(v) for v in df.attrs.get("hulls", {}).values())
-    click.echo(f"{n} candidates screened with {df.attrs.get('model', model)}; {stable} on the predicted hull")
+    df, n = result.candidates, result.n_candidates
+    click.echo(f"{n} candidates screened with {result.model}; {result.n_stable} on the predicted hull")
     if len(df):
         shown = df.head(top).copy()
         shown.insert(0, "rank", range(1, len(shown) + 1))
         click.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     if output:
         click.echo(f"wrote {n} candidates to {output}", err=True)
-    for system, path in df.attrs.get("plots", {}).items():
+    for system, path in result.plots.items():
         click.echo(f"hull plot {system}: {path}", err=True)
 
 
@@ -495,12 +482,14 @@ def _parse_grid(text: str, cast, option: str) -> list:
 
 def _write_frame(df, output: str, *, force: bool = False) -> None:
     """Write atomically beside the real target (irnet_hub.files), so no half file is left."""
-    from irnet_hub.files import write_with
+    from irnet_hub.files import atomic_path
 
-    if Path(output).suffix == ".parquet":
-        write_with(output, lambda tmp: df.to_parquet(tmp), force=force)
-    else:
-        write_with(output, lambda tmp: df.to_csv(tmp, index=False), force=force)
+    out = Path(output)
+    with atomic_path(out, force=force) as tmp:
+        if out.suffix == ".parquet":
+            df.to_parquet(tmp)
+        else:
+            df.to_csv(tmp, index=False)
 
 
 if __name__ == "__main__":

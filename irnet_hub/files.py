@@ -1,13 +1,19 @@
-"""The one safe writer for the files irnet-hub produces (``-o`` outputs, model metadata, tables).
+"""The one atomic and safe file writer: every file irnet-hub writes appears whole or not at all.
 
-Every output goes through :func:`atomic_output`:
+:func:`atomic_write` writes text or bytes; :func:`atomic_path` gives a
+temporary path for writers that need a file name (pandas, pyarrow, NumPy,
+matplotlib) and moves it into place when the block succeeds. Both write a
+uniquely named temporary file in the folder of the *real* destination
+(symlinks are followed, so ``-o link.csv`` writes the file the link points
+to and the link stays; ``os.replace`` is atomic only within one file
+system), flush it to disk, rename it over the destination, and remove the
+temporary file if anything fails, so a crash or Ctrl-C never leaves a
+half-written or stray file under the final name.
 
-* the real target is written, not a symlink pointing at it: the path is
-  resolved first, and the temporary file is made *next to the real target*,
-  so the final ``os.replace`` is a rename within one filesystem and a reader
-  never sees half a file;
-* a target that is not a regular file (a device such as ``/dev/full``, a
-  FIFO, a folder) or is read-only is refused unless ``force=True``: a typo
+Safety (issue 11), checked by :func:`resolve_output` before anything is written:
+
+* a destination that is not a regular file (a device such as ``/dev/full``,
+  a FIFO, a folder) or is read-only is refused unless ``force=True``: a typo
   in ``-o`` must not replace something that was not an output;
 * the new file gets the permissions a plain ``open(path, "w")`` would give
   (``0o666`` minus the umask), or the old file's mode when one is replaced,
@@ -18,12 +24,13 @@ Every output goes through :func:`atomic_output`:
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import stat
 import tempfile
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 from irnet_hub.errors import InvalidInputError
 
@@ -65,37 +72,86 @@ def resolve_output(path: str | os.PathLike[str], *, force: bool = False) -> Path
     return real
 
 
-@contextmanager
-def atomic_output(path: str | os.PathLike[str], *, force: bool = False) -> Iterator[Path]:
-    """Yield a temporary path beside the real target; on success it replaces the target atomically.
+def _temp_in(real: Path, suffix: str = ".tmp") -> tuple[int, Path]:
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{real.name[:60]}.", suffix=suffix, dir=real.parent)
+    except OSError as e:
+        raise InvalidInputError(str(real), f"cannot write in {str(real.parent)!r} ({e.strerror})") from None
+    return fd, Path(tmp)
 
-    On any error (or KeyboardInterrupt) the temporary file is removed and the
-    old target is left untouched.
+
+def _replace(tmp: Path, real: Path) -> None:
+    _keep_mode(real, tmp)
+    if real.exists() and not stat.S_ISREG(real.stat().st_mode):
+        os.unlink(real)  # only reachable with force: resolve_output refused it otherwise
+    os.replace(tmp, real)
+
+
+def atomic_write(path: str | Path, data: str | bytes, *, encoding: str = "utf-8", fsync: bool = True,
+                 force: bool = False) -> Path:
+    """Write ``data`` (text or bytes) to ``path`` atomically; returns ``path``.
+
+    Text is written with ``newline=""`` (exactly the characters given).
     """
     real = resolve_output(path, force=force)
-    old_mode = None
-    if real.exists():
-        st = real.stat()
-        if stat.S_ISREG(st.st_mode):
-            old_mode = stat.S_IMODE(st.st_mode)
+    fd, tmp = _temp_in(real)
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{real.name}.", suffix=".tmp", dir=real.parent)
-    except OSError as e:
-        raise InvalidInputError(str(path), f"cannot write in {str(real.parent)!r} ({e.strerror})") from None
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        yield tmp
-        mode = old_mode if old_mode is not None else (0o666 & ~_umask())
-        os.chmod(tmp, mode)
-        if not real.exists() or stat.S_ISREG(real.stat().st_mode):
-            os.replace(tmp, real)
-        else:  # forced: a device or FIFO is unlinked first (rename over it is what was asked)
-            os.unlink(real)
-            os.replace(tmp, real)
+        if isinstance(data, bytes):
+            f = os.fdopen(fd, "wb")
+        else:
+            f = os.fdopen(fd, "w", encoding=encoding, newline="")
+        with f:
+            f.write(data)
+            if fsync:
+                f.flush()
+                os.fsync(f.fileno())
+        _replace(tmp, real)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    return Path(path)
+
+
+def atomic_write_json(path: str | Path, obj: Any, *, indent: int | None = 2, **kwargs: Any) -> Path:
+    """``json.dumps(obj)`` plus a final newline, written atomically."""
+    return atomic_write(path, json.dumps(obj, indent=indent, **kwargs) + "\n")
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path, *, suffix: str | None = None, force: bool = False) -> Iterator[Path]:
+    """A temporary path beside the real ``path``; moved onto it when the block exits without error.
+
+    ``suffix`` (default: that of ``path``) keeps writers that choose a format
+    by file extension working::
+
+        with atomic_path("out.parquet") as tmp:
+            df.to_parquet(tmp)
+    """
+    real = resolve_output(path, force=force)
+    fd, tmp = _temp_in(real, suffix=".tmp" + (real.suffix if suffix is None else suffix))
+    os.close(fd)
+    try:
+        yield tmp
+        _replace(tmp, real)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+# The names the CLI's output code uses.
+atomic_output = atomic_path
+
+
+def write_text(path: str | os.PathLike[str], text: str, *, force: bool = False) -> Path:
+    """Write ``text`` to ``path`` atomically (see :func:`atomic_write`)."""
+    return atomic_write(path, text, force=force)
+
+
+def write_with(path: str | os.PathLike[str], writer: Callable[[Path], object], *, force: bool = False) -> Path:
+    """Call ``writer(tmp_path)`` (e.g. ``df.to_parquet``) and move the result onto ``path`` atomically."""
+    with atomic_path(path, force=force) as tmp:
+        writer(tmp)
+    return Path(path)
 
 
 def new_temp_beside(real: Path) -> Path:
@@ -110,33 +166,19 @@ def new_temp_beside(real: Path) -> Path:
 
 def commit_temp(tmp: Path, real: Path) -> None:
     """Give ``tmp`` the permissions of a normally written file and rename it onto ``real``."""
-    mode = stat.S_IMODE(real.stat().st_mode) if real.is_file() else (0o666 & ~_umask())
+    _replace(tmp, real)
+
+
+def _keep_mode(out: Path, tmp: Path) -> None:
+    # mkstemp creates 0600 files; give the result the permissions a plain open() would
+    # (those of an existing regular file, or 0666 minus the umask).
+    try:
+        st = out.stat()
+        mode = stat.S_IMODE(st.st_mode) if stat.S_ISREG(st.st_mode) else 0o666 & ~_umask()
+    except FileNotFoundError:
+        mode = 0o666 & ~_umask()
     os.chmod(tmp, mode)
-    if real.exists() and not real.is_file():
-        os.unlink(real)  # only reachable with force (resolve_output refused it otherwise)
-    os.replace(tmp, real)
 
 
-def write_text(path: str | os.PathLike[str], text: str, *, force: bool = False, encoding: str = "utf-8") -> Path:
-    """Write ``text`` to ``path`` atomically (see :func:`atomic_output`); returns the real path written."""
-    with atomic_output(path, force=force) as tmp:
-        with open(tmp, "w", encoding=encoding, newline="") as f:
-            f.write(text)
-    return Path(os.path.realpath(path))
-
-
-def write_bytes(path: str | os.PathLike[str], data: bytes, *, force: bool = False) -> Path:
-    """Write ``data`` to ``path`` atomically; returns the real path written."""
-    with atomic_output(path, force=force) as tmp:
-        tmp.write_bytes(data)
-    return Path(os.path.realpath(path))
-
-
-def write_with(path: str | os.PathLike[str], writer: Callable[[Path], object], *, force: bool = False) -> Path:
-    """Call ``writer(tmp_path)`` (e.g. ``df.to_parquet``) and move the result onto ``path`` atomically."""
-    with atomic_output(path, force=force) as tmp:
-        writer(tmp)
-    return Path(os.path.realpath(path))
-
-
-__all__ = ["resolve_output", "atomic_output", "new_temp_beside", "commit_temp", "write_text", "write_bytes", "write_with"]
+__all__ = ["atomic_write", "atomic_write_json", "atomic_path", "atomic_output", "resolve_output", "write_text",
+           "write_with", "new_temp_beside", "commit_temp"]

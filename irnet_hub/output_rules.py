@@ -24,10 +24,8 @@ training sets of the shipped models (:data:`SHIPPED_COMPOSITION_RANGES`).
 
 from __future__ import annotations
 
-import math
-import re
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -60,12 +58,24 @@ class OutputRules:
     derived: bool = False
 
 
-def rules_for(info: Mapping[str, Any]) -> OutputRules:
-    """The output rules of a model: its ``output_rules`` record, or derived from the property name."""
-    rec = info.get("output_rules")
+def _section(info: Any, key: str) -> Any:
+    """``info[key]`` of a ModelRecord (None when its irnet.json did not set it) or a plain dict."""
+    if hasattr(info, "has"):  # irnet_hub.record.ModelRecord
+        if not info.has(key):
+            return None
+        value = getattr(info, key, None)
+        return value.to_dict() if hasattr(value, "to_dict") else value
+    return info.get(key) if isinstance(info, Mapping) else None
+
+
+def rules_for(info: Any) -> OutputRules:
+    """The output rules of a model (a ModelRecord or ``irnet.json`` dict): its ``output_rules``,
+    or, for records written before that field existed, derived from the property name."""
+    rec = _section(info, "output_rules")
     if isinstance(rec, Mapping):
         return OutputRules(bool(rec.get("elements_are_zero", False)), bool(rec.get("non_negative", False)))
-    name = str((info.get("target") or {}).get("name", "")).lower()
+    target = _section(info, "target") or {}
+    name = str(target.get("name", "") if isinstance(target, Mapping) else "").lower()
     if "log" in name.split() or "log10" in name or "log(" in name:
         return OutputRules(derived=True)
     return OutputRules(
@@ -75,84 +85,15 @@ def rules_for(info: Mapping[str, Any]) -> OutputRules:
     )
 
 
-def composition_ranges_for(info: Mapping[str, Any]) -> dict[str, float] | None:
+def composition_ranges_for(info: Any) -> dict[str, float] | None:
     """``{"max_atoms_per_formula_unit", "min_fraction"}`` the model was trained on, if known."""
-    rec = info.get("composition_ranges")
-    if isinstance(rec, Mapping) and "max_atoms_per_formula_unit" in rec and "min_fraction" in rec:
+    rec = _section(info, "composition_ranges")
+    if isinstance(rec, Mapping) and rec.get("max_atoms_per_formula_unit") is not None \
+            and rec.get("min_fraction") is not None:
         return {"max_atoms_per_formula_unit": float(rec["max_atoms_per_formula_unit"]),
                 "min_fraction": float(rec["min_fraction"])}
-    return SHIPPED_COMPOSITION_RANGES.get(str(info.get("name", "")))
-
-
-def stoichiometry(amounts: Iterable[float]) -> tuple[float, float]:
-    """(atoms per formula unit, smallest element fraction) of one composition's element amounts.
-
-    Integer amounts are reduced by their common divisor (Li2O2 is 2 atoms per
-    formula unit, like LiO); fractional amounts (Fe0.62C0.00095) are taken as written.
-    """
-    a = [float(x) for x in amounts if float(x) > 0]
-    if not a:
-        return math.nan, math.nan
-    total = sum(a)
-    if all(abs(x - round(x)) < 1e-9 for x in a):
-        g = 0
-        for x in a:
-            g = math.gcd(g, int(round(x)))
-        total = total / max(g, 1)
-    return total, min(a) / sum(a)
-
-
-def composition_ranges(compositions: Iterable[Any]) -> dict[str, float]:
-    """Stoichiometry seen in training: the largest atoms per formula unit and the smallest element fraction.
-
-    ``compositions``: formulas, pymatgen Compositions or Structures (unreadable ones are ignored).
-    """
-    max_atoms, min_frac = 0.0, 1.0
-    for item in compositions:
-        amounts = element_amounts(item)
-        if amounts is None:
-            continue
-        atoms, frac = stoichiometry(amounts.values())
-        if math.isfinite(atoms):
-            max_atoms, min_frac = max(max_atoms, atoms), min(min_frac, frac)
-    return {"max_atoms_per_formula_unit": max_atoms, "min_fraction": min_frac}
-
-
-_PLAIN = re.compile(r"^(?:[A-Z][a-z]?(?:\d+(?:\.\d*)?|\.\d+)?)+$")
-_TOKEN = re.compile(r"([A-Z][a-z]?)(\d+(?:\.\d*)?|\.\d+)?")
-
-
-def element_amounts(item: Any) -> dict[str, float] | None:
-    """Element -> amount of a formula, Composition or Structure (None when it cannot be read)."""
-    if isinstance(item, str):
-        text = item.strip()
-        if _PLAIN.match(text):  # the common case, ~50x faster than a full parse
-            out: dict[str, float] = {}
-            for sym, amt in _TOKEN.findall(text):
-                out[sym] = out.get(sym, 0.0) + (float(amt) if amt else 1.0)
-            return out
-        from irnet_hub.featurize.composition import parse_composition
-
-        try:
-            item = parse_composition(text)
-        except (ValueError, KeyError, TypeError):
-            return None
-    comp = getattr(item, "composition", item)
-    comp = getattr(comp, "element_composition", None)  # pymatgen Composition (species -> elements)
-    if comp is None:
-        return None
-    return {e.symbol: float(v) for e, v in comp.items()}
-
-
-def out_of_range(atoms: np.ndarray, min_fraction: np.ndarray, ranges: Mapping[str, float] | None) -> np.ndarray:
-    """True where a composition's stoichiometry lies outside the training ``ranges`` (never with no ranges)."""
-    atoms, min_fraction = np.asarray(atoms, float), np.asarray(min_fraction, float)
-    if not ranges:
-        return np.zeros(atoms.shape, dtype=bool)
-    # A little slack: a training set's extreme itself is in range.
-    return (atoms > ranges["max_atoms_per_formula_unit"] * (1 + 1e-9)) | (
-        min_fraction < ranges["min_fraction"] * (1 - 1e-9)
-    )
+    name = getattr(info, "name", None) if hasattr(info, "has") else (info.get("name") if isinstance(info, Mapping) else None)
+    return SHIPPED_COMPOSITION_RANGES.get(str(name or ""))
 
 
 def apply_rules(
@@ -194,10 +135,10 @@ def check_finite(values: np.ndarray, source: str) -> None:
                              "its weights are probably damaged")
 
 
-def describe_rules(info: Mapping[str, Any]) -> str:
+def describe_rules(info: Any) -> str:
     """Markdown for a model card: which output rules apply and what in-domain means for this model."""
     rules = rules_for(info)
-    prop = str((info.get("target") or {}).get("name", "the property"))
+    prop = str((_section(info, "target") or {}).get("name") or "the property")
     lines = []
     if rules.elements_are_zero:
         lines.append(f"- **Elements are zero.** A pure element has {prop} exactly 0 (by definition), "
@@ -217,6 +158,5 @@ def describe_rules(info: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["OutputRules", "rules_for", "composition_ranges_for", "composition_ranges", "stoichiometry",
-           "element_amounts", "out_of_range", "apply_rules", "check_finite", "describe_rules",
+__all__ = ["OutputRules", "rules_for", "composition_ranges_for", "apply_rules", "check_finite", "describe_rules",
            "SHIPPED_COMPOSITION_RANGES"]

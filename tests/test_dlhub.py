@@ -76,7 +76,7 @@ def test_every_dlhub_json_validates_offline(hub_servable_dir, monkeypatch):
     import requests
     from dlhub_sdk.utils.schemas import _schema_repo, validate_against_dlhub_schema
 
-    from irnet_hub.hub.dlhub import _schema_bundle, validate_description
+    from irnet_hub.hub.dlhub_meta import _schema_bundle, validate_description
 
     paths = _descriptions(hub_servable_dir)
     assert [p.relative_to(hub_servable_dir).as_posix() for p in paths] == ["dlhub.json", "saved_model/dlhub.json"]
@@ -120,7 +120,7 @@ def test_every_dlhub_json_validates_offline(hub_servable_dir, monkeypatch):
 
 def test_description_contents(hub_servable_dir):
     from irnet_hub import artifact
-    from irnet_hub.hub.dlhub import PAPER_DOI, load_description
+    from irnet_hub.hub.dlhub_meta import PAPER_DOI, load_description
 
     info = artifact.read_info(hub_servable_dir)
     doc = json.loads((hub_servable_dir / "dlhub.json").read_text())
@@ -167,7 +167,7 @@ def test_description_contents(hub_servable_dir):
 
 def test_entry_point_runs_from_the_unpacked_folder_alone(hub_servable_dir, hub_model_dir, tmp_path):
     """Like a DLHub worker: only the files dlhub.json lists, unpacked in the working directory."""
-    from irnet_hub.inference import load_dir
+    from irnet_hub.predictor import load_dir
 
     doc = json.loads((hub_servable_dir / "dlhub.json").read_text())
     work = tmp_path / "home"
@@ -216,7 +216,7 @@ class FakeGlobus:
     """Local imitation of Globus Auth/Search/Compute, DLHub's signed-URL API, S3 and the ingest Lambda."""
 
     def __init__(self, workdir: Path):
-        from irnet_hub.hub.dlhub import _schema_bundle
+        from irnet_hub.hub.dlhub_meta import _schema_bundle
 
         self.workdir = workdir
         self.schemas = _schema_bundle()["schemas"]
@@ -434,7 +434,7 @@ def _client():
 
 def test_publish_and_run_through_dlhub_client(fake_globus, hub_servable_dir, hub_model_dir, capfd, monkeypatch):
     from irnet_hub.hub.dlhub import publish_dlhub, run_remote
-    from irnet_hub.inference import load_dir
+    from irnet_hub.predictor import load_dir
 
     client = _client()
     container_id = publish_dlhub(hub_servable_dir, client)

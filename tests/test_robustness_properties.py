@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from irnet_hub.errors import InvalidInputError
 from irnet_hub.featurize.composition import featurize_compositions, parse_composition
-from irnet_hub.output_rules import element_amounts
+from irnet_hub.preprocessing import element_amounts
 
 # Elements with Magpie data that pymatgen also knows (Z 1..86 without the noble gases' oddities is
 # not needed: all of these have element data in the Magpie tables).

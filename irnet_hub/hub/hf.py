@@ -33,8 +33,8 @@ from typing import Any, Mapping
 from irnet_hub.errors import InvalidInputError, IrnetError, RemoteError
 
 
-class PublishError(InvalidInputError):
-    """The Hub refused the upload (authentication, permissions, bad repository name, ...)."""
+class PublishError(RemoteError):
+    """The Hub refused or failed the upload (authentication, permissions, a 5xx, ...): exit code 4."""
 
 
 def _check_repo_id(repo_id: str) -> str:
@@ -82,7 +82,7 @@ def publish_hf(
 
     repo_id = _check_repo_id(repo_id)
     src = artifact.check_model_dir(model_dir)
-    info = artifact.read_info(src)
+    record = artifact.read_record(src)
     # Without a network the upload cannot succeed: say so before the (slow) servable build.
     why = _unreachable(endpoint or os.environ.get("HF_ENDPOINT") or None)
     if why is not None:
@@ -100,7 +100,7 @@ def publish_hf(
                 folder_path=str(folder),
                 repo_type="model",
                 revision=revision,
-                commit_message=commit_message or f"Upload IRNet model {info.get('name', src.name)} (irnet-hub {irnet_hub.__version__})",
+                commit_message=commit_message or f"Upload IRNet model {record.name or src.name} (irnet-hub {irnet_hub.__version__})",
             )
         except HfHubHTTPError as e:
             status = getattr(getattr(e, "response", None), "status_code", None)
