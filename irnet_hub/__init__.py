@@ -31,6 +31,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "load": ("irnet_hub.hub", "load"),
     "pull": ("irnet_hub.hub", "pull"),
     "Predictor": ("irnet_hub.predictor", "Predictor"),
+    "PredictionResult": ("irnet_hub.predictor", "PredictionResult"),
     "ModelRecord": ("irnet_hub.record", "ModelRecord"),
     # Stability screening: candidates -> predicted hulls -> energy above hull.
     "screen": ("irnet_hub.stability.run", "screen"),
@@ -46,7 +47,7 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysers only
     from irnet_hub.featurize.structure import featurize_structures
     from irnet_hub.hub import list_models, load, pull
     from irnet_hub.networks import build_network
-    from irnet_hub.predictor import Predictor
+    from irnet_hub.predictor import PredictionResult, Predictor
     from irnet_hub.random_forest import baseline
     from irnet_hub.record import ModelRecord
     from irnet_hub.stability.run import ScreenResult, screen

@@ -367,8 +367,6 @@ def predict(model, formulas, input_files, output, fmt, skip_invalid, revision, r
     Invalid inputs stop the command (exit code 2, each one named on stderr,
     nothing written) unless --skip-invalid is given.
     """
-    import numpy as np
-
     from irnet_hub.hub import load
     from irnet_hub.prediction_io import format_predictions, read_inputs, write_predictions
 
@@ -386,17 +384,14 @@ def predict(model, formulas, input_files, output, fmt, skip_invalid, revision, r
             raise InvalidInputError(revision, "--revision applies to local models, not to --remote dlhub")
         items = read_inputs(input_files, "composition") if input_files else list(formulas)
         df = run_remote(model, items, errors="skip" if skip_invalid else "raise")
+        failures = df.attrs.get("failures", [])
     else:
         predictor = load(model, revision, verify=not no_verify)
         items = read_inputs(input_files, predictor.input_kind) if input_files else list(formulas)
-        df = predictor.predict(items, errors="skip" if skip_invalid else "raise")
-    failures = df.attrs.get("failures", [])
-    if failures and len(df) == len(items):
+        result = predictor.predict_result(items, errors="skip" if skip_invalid else "raise")
         # A local Predictor keeps skipped rows (NaN, with the reason); the CLI writes the predicted
         # rows, each with its input row number, and lists the skipped ones on stderr.
-        keep = np.ones(len(df), dtype=bool)
-        keep[[f.row for f in failures]] = False
-        df = df[keep]
+        df, failures = result.predicted, result.failures
     if failures and len(df) == 0:
         # --skip-invalid with every row invalid: a failure (exit 2), and nothing is written.
         raise BatchInputError(failures)

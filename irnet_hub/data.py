@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from irnet_hub.errors import InvalidInputError
+from irnet_hub.errors import IntegrityError, InvalidInputError, RemoteError
+from irnet_hub.files import atomic_write
 
 CRABNET_RAW = "https://raw.githubusercontent.com/anthony-wang/CrabNet/master/data/"
 AVIARY_RAW = "https://raw.githubusercontent.com/CompRhys/aviary/main/tests/data/"
@@ -107,79 +108,22 @@ def fetch(relpath: str, *, download: bool = True, timeout: float = 60.0) -> Path
         raise InvalidInputError(relpath, f"not found under {data_dir()} (set IRNET_DATA_DIR)")
     url = source_url(relpath)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".part")
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as r, open(tmp, "wb") as f:
-            f.write(r.read())
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            payload = r.read()
     except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise InvalidInputError(relpath, f"not under {data_dir()} and download from {url} failed: {e}") from None
+        raise RemoteError(f"{relpath}: not under {data_dir()} and download from {url} failed: {e}") from None
     expected = _checksums().get(relpath)
-    if expected and hashlib.sha256(tmp.read_bytes()).hexdigest() != expected:
-        tmp.unlink(missing_ok=True)
-        raise InvalidInputError(relpath, f"downloaded file from {url} does not match its sha256")
-    os.replace(tmp, path)
-    return path
-
-
-def sniff_separator(path: str | Path) -> str:
-    """The column separator of a table file: ',' unless the header line is tab- or semicolon-separated."""
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            header = f.readline()
-    except OSError:
-        return ","
-    if "," in header:
-        return ","
-    for sep in ("\t", ";"):
-        if sep in header:
-            return sep
-    return ","
-
-
-def rows_text(rows, limit: int = 10) -> str:
-    """Row numbers for a message: '0, 3, 7' or '0, 3, ... (25 rows in all)'; plain ints, never np.int64(...)."""
-    rows = [int(r) if not isinstance(r, str) else r for r in rows]
-    shown = ", ".join(str(r) for r in rows[:limit])
-    return shown + (f", ... ({len(rows)} rows in all)" if len(rows) > limit else "")
-
-
-def check_targets(values, source: str, labels=None) -> None:
-    """Refuse NaN and infinite targets (exit 2), naming the rows: metrics and JSON need finite numbers."""
-    import numpy as np
-
-    v = np.asarray(values, dtype=float)
-    bad = ~np.isfinite(v)
-    if bad.any():
-        idx = np.flatnonzero(bad)
-        rows = [labels[i] for i in idx] if labels is not None else idx
-        kinds = "infinite" if np.isinf(v[bad]).all() else "non-numeric, missing or infinite"
-        raise InvalidInputError(source, f"{kinds} target in rows {rows_text(rows)}")
+    if expected and hashlib.sha256(payload).hexdigest() != expected:
+        raise IntegrityError(f"{relpath}: downloaded file from {url} does not match its sha256 {expected}")
+    return atomic_write(path, payload)
 
 
 def read_table(path: str | Path, *, target: bool = True) -> pd.DataFrame:
-    """Read a ``formula,target`` CSV (``target`` optional when ``target=False``).
+    """Read a ``formula,target`` CSV (the one reader: :func:`irnet_hub.tables.read_table`)."""
+    from irnet_hub.tables import read_table as _read
 
-    A tab- or semicolon-separated file is recognised by its header line.
-    """
-    p = Path(path)
-    if not p.is_file():
-        raise InvalidInputError(str(path), "file not found")
-    try:
-        # "NaN" is sodium nitride, not a missing value: keep formula strings as written.
-        df = pd.read_csv(p, keep_default_na=False, dtype={"formula": str}, sep=sniff_separator(p))
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        raise InvalidInputError(str(path), f"not a readable CSV ({e})") from None
-    if "formula" not in df.columns:
-        raise InvalidInputError(str(path), f"needs a 'formula' column (comma-, tab- or semicolon-separated "
-                                           f"header); found {list(df.columns)}")
-    if target:
-        if "target" not in df.columns:
-            raise InvalidInputError(str(path), f"needs a 'target' column; found {list(df.columns)}")
-        values = pd.to_numeric(df["target"], errors="coerce")
-        check_targets(values.to_numpy(float), str(path), list(df.index))
-        df["target"] = values.astype(float)
-    return df
+    return _read(path, target=target)
 
 
 def load_split(name: str, split: str, fold: int | None = None) -> pd.DataFrame:

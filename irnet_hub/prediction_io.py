@@ -8,7 +8,7 @@ from typing import Any, Literal, Sequence
 
 import numpy as np
 
-from irnet_hub.errors import InvalidInputError
+from irnet_hub.files import atomic_write
 
 
 def read_inputs(paths: Sequence[str | Path], input_kind: str = "composition") -> list[Any]:
@@ -16,31 +16,12 @@ def read_inputs(paths: Sequence[str | Path], input_kind: str = "composition") ->
 
     Formulas are read as text (``NaN``, sodium nitride, stays a formula; an
     empty cell is reported as an empty formula). Structure files are CIF,
-    POSCAR/CONTCAR, pymatgen JSON or a Matbench-style frame
-    (:func:`irnet_hub.featurize.structure.load_structures`).
+    POSCAR/CONTCAR, pymatgen JSON or a Matbench-style frame. Both go through
+    the one table reader, :func:`irnet_hub.tables.read_inputs`.
     """
-    import pandas as pd
+    from irnet_hub.tables import read_inputs as _read
 
-    items: list[Any] = []
-    for path in paths:
-        p = Path(path)
-        if not p.is_file():
-            raise InvalidInputError(str(path), "file not found")
-        if input_kind == "structure":
-            from irnet_hub.featurize.structure import load_structures
-
-            items.extend(load_structures(p))
-            continue
-        try:
-            from irnet_hub.data import sniff_separator
-
-            df = pd.read_csv(p, dtype=str, keep_default_na=False, na_values=[], sep=sniff_separator(p))
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-            raise InvalidInputError(str(path), f"not a readable CSV ({e})") from None
-        if "formula" not in df.columns:
-            raise InvalidInputError(str(path), f"needs a 'formula' column; found {list(df.columns)}")
-        items.extend(df["formula"].tolist())
-    return items
+    return _read(list(paths), input_kind)
 
 
 def prediction_records(df) -> list[dict[str, Any]]:

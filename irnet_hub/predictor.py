@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import sys
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Literal, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Literal, Mapping
 
 import numpy as np
 
@@ -23,12 +24,46 @@ from irnet_hub.preprocessing import domain_report, fill_missing
 from irnet_hub.record import INFO_FILE, ModelRecord, as_record
 from irnet_hub.runtime import DEFAULT_BATCH_SIZE, NumpyNetwork
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 # An element seen in fewer training compositions than this makes a prediction out of domain.
 DEFAULT_MIN_ELEMENT_COUNT = MIN_ELEMENT_COUNT
 # Inputs at or above this many rows get a progress bar by default.
 PROGRESS_MIN_ROWS = 20_000
 # Ensembles of at least this many members report a prediction_std column.
 MIN_MEMBERS_FOR_STD = 3
+
+
+@dataclass
+class PredictionResult:
+    """Predictions and the inputs that could not be predicted.
+
+    ``predictions``: the DataFrame :meth:`Predictor.predict` returns (index =
+    the input's labels; every input row, a skipped one with NaN and the reason
+    in ``note``). ``failures``: one :class:`~irnet_hub.errors.RowFailure` (row
+    = position, input, reason) per invalid input, in input order.
+    """
+
+    predictions: "pd.DataFrame"
+    failures: list[RowFailure] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.predictions)
+
+    @property
+    def predicted(self) -> "pd.DataFrame":
+        """Only the rows that were predicted (skipped rows dropped), labels kept."""
+        import numpy as np
+
+        keep = np.ones(len(self.predictions), dtype=bool)
+        keep[[f.row for f in self.failures]] = False
+        return self.predictions[keep]
+
+    @property
+    def ok(self) -> bool:
+        """Whether every input was predicted."""
+        return not self.failures
 
 
 class Predictor:
@@ -140,7 +175,8 @@ class Predictor:
         raises :class:`~irnet_hub.errors.BatchInputError` naming each one and
         why, and nothing is predicted. ``errors="skip"``: invalid rows keep
         their label with a NaN prediction and the reason in ``note``; they are
-        also listed in ``result.attrs["failures"]`` (a list of
+        also listed in ``frame.attrs["failures"]`` and, with
+        :meth:`predict_result`, in ``result.failures`` (a list of
         :class:`~irnet_hub.errors.RowFailure`, ``row`` = position).
 
         Columns: ``formula``, ``prediction``, ``prediction_std`` (ensembles of
@@ -151,6 +187,22 @@ class Predictor:
         formation-energy model gives exactly 0 (std 0) for an element; a
         non-negative property is never below 0. ``progress=None`` shows a
         progress bar for inputs of :data:`PROGRESS_MIN_ROWS` rows or more.
+        """
+        return self.predict_result(inputs, errors=errors, batch_size=batch_size, progress=progress).predictions
+
+    def predict_result(
+        self,
+        inputs: Any,
+        *,
+        errors: Literal["raise", "skip"] = "skip",
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        progress: bool | None = None,
+    ) -> PredictionResult:
+        """Like :meth:`predict`, but returns a :class:`PredictionResult`: the predictions (every input
+        row, skipped ones with NaN and the reason in ``note``) and the failures.
+
+        Defaults to ``errors="skip"``: invalid inputs are listed in
+        ``result.failures`` (their row, input and reason) instead of raising.
         """
         import pandas as pd
 
@@ -212,7 +264,7 @@ class Predictor:
         columns.update(unit=self.unit, model=self.name, in_domain=in_domain, rare_elements=rare, note=note)
         df = pd.DataFrame(columns, index=labels)
         df.attrs["failures"] = failures
-        return df
+        return PredictionResult(df, failures)
 
     def _featurize_fn(self):
         from irnet_hub.featurize import get_featurizer
@@ -299,4 +351,4 @@ def load_dir(model_dir: str | Path, *, name: str | None = None, verify: bool = T
     return Predictor.from_dir(model_dir, name=name, verify=verify)
 
 
-__all__ = ["Predictor", "load_dir", "DEFAULT_MIN_ELEMENT_COUNT", "PROGRESS_MIN_ROWS"]
+__all__ = ["Predictor", "PredictionResult", "load_dir", "DEFAULT_MIN_ELEMENT_COUNT", "PROGRESS_MIN_ROWS"]

@@ -13,7 +13,7 @@ the client talks to:
 * DLHub's ``GET /api/v1/publish/signed_url``, the S3 form upload it points to,
   and the search-writer Lambda that ingests the servable's metadata;
 * ``raw.githubusercontent.com`` for the DLHub JSON schemas (served from the
-  copies in ``irnet_hub/hub/dlhub_schemas.json``).
+  unchanged upstream copies in ``irnet_hub/hub/dlhub_schemas/``).
 
 Globus SDK clients are pointed at it with ``GLOBUS_SDK_SERVICE_URL_*``, Globus
 Compute by patching its URL lookup, and the hard-coded ``requests`` URLs of
@@ -548,3 +548,18 @@ def test_run_remote_rejects_bad_input_before_any_request():
         run_remote("a/b", [], NoClient())
     with pytest.raises(BatchInputError, match="Xx"):
         run_remote("a/b", ["NaCl", "Xx3"], NoClient())
+
+
+def test_vendored_schemas_are_the_upstream_files_unchanged():
+    """The schemas are byte-for-byte DLHub-Argonne/dlhub_schemas at the recorded commit."""
+    import hashlib
+
+    from irnet_hub.hub import dlhub_meta
+
+    folder = Path(dlhub_meta.__file__).with_name(dlhub_meta.SCHEMA_DIR)
+    source = json.loads((folder / "SOURCE.json").read_text())
+    assert len(source["commit"]) == 40 and source["repository"].endswith("DLHub-Argonne/dlhub_schemas")
+    for name in source["files"]:
+        assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == source["sha256"][name], name
+    argument_type = json.loads((folder / "servable" / "argument_type.json").read_text())
+    assert "draft-07" in argument_type["$schema"]

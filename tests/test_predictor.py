@@ -198,6 +198,13 @@ def test_invalid_inputs_raise_or_skip(model_dir):
     with pytest.raises(InvalidInputError, match="errors must be"):
         model.predict(["NaCl"], errors="ignore")
 
+    result = model.predict_result(bad)  # the typed form: predictions and failures side by side
+    assert isinstance(result, irnet_hub.PredictionResult) and not result.ok and len(result) == 2
+    assert [(f.row, f.input) for f in result.failures] == [(1, "Xx2"), (2, ""), (3, "Fe(O")]
+    assert "unknown element" in result.failures[0].reason
+    assert result.predictions["formula"].tolist() == ["NaCl", "MgO"]
+    assert model.predict_result(["NaCl"]).ok
+
 
 def test_batches_and_row_numbers_across_chunks(model_dir, data_dir):
     import irnet_hub

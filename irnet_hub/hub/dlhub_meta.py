@@ -23,7 +23,8 @@ sources as ``IsDerivedFrom`` and the feature definitions as ``References``.
 
 dlhub-sdk validates a description against JSON schemas it downloads from
 GitHub; :func:`validate_description` does the same validation offline against
-copies of those schemas shipped in ``dlhub_schemas.json``.
+unchanged copies of those schemas vendored in ``dlhub_schemas/`` (upstream
+commit recorded in ``dlhub_schemas/SOURCE.json``).
 
 ``dlhub_sdk`` is an optional dependency (``pip install irnet-hub[dlhub]``; it
 needs pydantic 1); it is imported only inside these functions.
@@ -44,6 +45,8 @@ from irnet_hub.constants import PAPER_CITATION, PAPER_DOI
 from irnet_hub.record import FeaturizerInfo, ModelRecord, as_record
 
 DLHUB_FILE = "dlhub.json"
+# Unchanged copies of github.com/DLHub-Argonne/dlhub_schemas (commit in SOURCE.json).
+SCHEMA_DIR = "dlhub_schemas"
 TF_DLHUB_FILE = "saved_model/dlhub.json"
 ENTRY_MODULE = "irnet_hub.hub.dlhub_entry"
 ENTRY_FUNCTION = "predict"
@@ -278,7 +281,11 @@ def describe_tensorflow(saved_model_dir: str | Path, info: ModelRecord | Mapping
 
 @lru_cache(maxsize=1)
 def _schema_bundle() -> dict[str, Any]:
-    return json.loads(Path(__file__).with_name("dlhub_schemas.json").read_text())
+    """The vendored upstream schemas (``dlhub_schemas/``, unchanged) and where they come from."""
+    folder = Path(__file__).with_name(SCHEMA_DIR)
+    source = json.loads((folder / "SOURCE.json").read_text())
+    schemas = {name: json.loads((folder / name).read_text()) for name in source["files"]}
+    return {"base_url": source["base_url"], "commit": source["commit"], "schemas": schemas}
 
 
 def schema_store() -> dict[str, Any]:
