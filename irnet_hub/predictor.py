@@ -49,7 +49,8 @@ class PredictionResult:
     failures: list[RowFailure] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.predictions)
+        """The number of rows predicted (skipped rows not counted)."""
+        return len(self.predictions) - len(self.failures)
 
     @property
     def predicted(self) -> "pd.DataFrame":

@@ -202,7 +202,8 @@ def test_invalid_inputs_raise_or_skip(model_dir):
     assert isinstance(result, irnet_hub.PredictionResult) and not result.ok and len(result) == 2
     assert [(f.row, f.input) for f in result.failures] == [(1, "Xx2"), (2, ""), (3, "Fe(O")]
     assert "unknown element" in result.failures[0].reason
-    assert result.predictions["formula"].tolist() == ["NaCl", "MgO"]
+    assert result.predicted["formula"].tolist() == ["NaCl", "MgO"]
+    assert result.predictions["formula"].tolist() == bad  # every row keeps its place (issue 11)
     assert model.predict_result(["NaCl"]).ok
 
 
