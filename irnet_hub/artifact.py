@@ -195,10 +195,10 @@ def check_model_dir(model_dir: str | Path, *, verify: bool = True) -> Path:
     screen, serve, Keras loading). Returns the folder.
 
     The folder must be a model directory whose ``manifest.json`` lists every
-    file the model needs (:data:`REQUIRED_FILES`) with a matching sha256;
-    every other listed file that is present must match too (a pulled model
-    may leave out the SavedModel export, so listed-but-absent extras are
-    allowed); the weights must be finite. Any failure raises
+    file the model needs (:data:`REQUIRED_FILES`) with a matching sha256, and
+    the weights must be finite. Other listed files (card, DLHub description,
+    SavedModel export) are not read to predict: a changed one is a warning,
+    an absent one (a pull leaves out the SavedModel) is fine. Any failure raises
     :class:`~irnet_hub.errors.IntegrityError` (exit code 5). ``verify=False``
     skips all of it with a warning (for one's own training output).
     """
@@ -210,16 +210,23 @@ def check_model_dir(model_dir: str | Path, *, verify: bool = True) -> Path:
                       "can be wrong without any error", IrnetWarning, stacklevel=2)
         return path
     hashes = _read_manifest(path)
-    problems = []
+    problems, changed = [], []
     for rel, expected in sorted(hashes.items()):
         p = path / rel
         if not p.is_file():
             if rel in REQUIRED_FILES:
                 problems.append(f"{rel}: missing")
         elif sha256_file(p) != expected:
-            problems.append(f"{rel}: sha256 mismatch (damaged or changed after the manifest was written)")
+            if rel in REQUIRED_FILES:
+                problems.append(f"{rel}: sha256 mismatch (damaged or changed after the manifest was written)")
+            else:
+                changed.append(rel)
     if problems:
         raise IntegrityError(f"{path}: model files do not match {MANIFEST_FILE}: " + "; ".join(problems))
+    if changed:
+        # Descriptions a host rewrites (DLHub's dlhub.json), a card edited by hand: never read to predict.
+        warnings.warn(f"{path}: {', '.join(changed)} differ from {MANIFEST_FILE} (not used for predictions)",
+                      IrnetWarning, stacklevel=2)
     check_finite_weights(path / "model.weights.h5")
     return path
 

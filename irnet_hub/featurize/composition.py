@@ -188,6 +188,15 @@ _OPEN, _CLOSE = "([{", ")]}"
 _MAX_NESTING = 10  # deeper nesting is not chemistry; pymatgen's recursive parser fails with an unhelpful message
 
 
+def _parse_reason(exc: Exception) -> str:
+    """pymatgen's parse error in words a user can act on."""
+    text = str(exc)
+    if "could not convert string to float" in text:
+        bad = text.rsplit(":", 1)[-1].strip()
+        return f"malformed amount {bad} (amounts are numbers such as 2, 0.5 or 1e-3, after an element or a bracket)"
+    return f"cannot parse formula ({text})"
+
+
 def _nesting_depth(text: str) -> int:
     depth = deepest = 0
     for ch in text:
@@ -248,7 +257,7 @@ def _parse_string(item: str) -> Composition:
     try:
         raw = tokenize(text) if tokenize is not None else {}
     except (ValueError, TypeError) as exc:
-        raise InvalidInputError(item, f"cannot parse formula ({exc})") from None
+        raise InvalidInputError(item, _parse_reason(exc)) from None
     for sym, amt in raw.items():
         if not math.isfinite(amt):
             raise InvalidInputError(item, f"amount of {sym} is not a finite number")
@@ -263,7 +272,7 @@ def _parse_string(item: str) -> Composition:
     try:
         comp = Composition(text)
     except (ValueError, TypeError, KeyError) as exc:
-        raise InvalidInputError(item, f"cannot parse formula ({exc})") from None
+        raise InvalidInputError(item, _parse_reason(exc)) from None
     _check_elements(comp, item)
     return comp
 
