@@ -7,10 +7,8 @@ libraries are imported inside commands so ``irnet --help`` stays fast.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-from pathlib import Path
 
 import click
 
@@ -24,6 +22,7 @@ from irnet_hub.errors import (
     RemoteError,
     UnsupportedModelError,
 )
+from irnet_hub.files import resolve_output
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's banner out of the output
 
@@ -44,30 +43,25 @@ def exit_code(error: IrnetError) -> int:
     return next(code for kind, code in EXIT_CODES if isinstance(error, kind))
 
 
-def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    # Warnings meant for the user (irnet's own, or a library's) as one line, without source locations.
-    click.echo(f"Warning: {message}", err=True)
-
-
 class _Group(click.Group):
     """A click group that reports irnet-hub errors as one message and an exit code, not a traceback."""
 
     def invoke(self, ctx: click.Context):
         import warnings
 
-        warnings.showwarning = _show_warning
+        # Warnings for the user (irnet's own or a library's) as one line, without source locations.
+        warnings.showwarning = lambda message, *args, **kwargs: click.echo(f"Warning: {message}", err=True)
         try:
             return super().invoke(ctx)
         except IrnetError as e:  # BatchInputError lists every bad row
             click.echo(f"Error: {e}", err=True)
             sys.exit(exit_code(e))
-        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit, KeyboardInterrupt):
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
-        except Exception as e:  # a bug, not the user's fault: one line, exit 1; IRNET_DEBUG=1 shows the traceback
+        except Exception as e:  # a bug: one line and exit 1 (IRNET_DEBUG=1 re-raises it for a report)
             if os.environ.get("IRNET_DEBUG"):
                 raise
-            click.echo(f"Error: internal error {type(e).__name__}: {e} (please report it; IRNET_DEBUG=1 shows "
-                       "the traceback)", err=True)
+            click.echo(f"Error: internal error {type(e).__name__}: {e} (please report it)", err=True)
             sys.exit(1)
 
 
@@ -86,25 +80,14 @@ def main() -> None:
 
 
 def _echo_json(obj) -> None:
-    # Strict JSON (RFC 8259): a non-finite number becomes null, never the non-standard NaN/Infinity tokens.
-    click.echo(json.dumps(_finite_or_none(obj), indent=None, default=str, allow_nan=False))
+    from irnet_hub.prediction_io import strict_json
+
+    click.echo(strict_json(obj))
 
 
-def _finite_or_none(obj):
-    import math
-
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _finite_or_none(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite_or_none(v) for v in obj]
-    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):  # numpy scalars
-        try:
-            return _finite_or_none(obj.item())
-        except (TypeError, ValueError):
-            return obj
-    return obj
+_force = click.option("--force", is_flag=True, help="Replace the output even if it is read-only or not a regular file.")
+_no_verify = click.option("--no-verify", is_flag=True,
+                          help="Skip the integrity check of a model directory (manifest, sha256, finite weights).")
 
 
 @main.command()
@@ -113,7 +96,7 @@ def _finite_or_none(obj):
 @click.option("--featurizer", type=click.Choice(FEATURIZERS), default=DEFAULT_FEATURIZER, show_default=True,
               help="magpie145: 145 composition attributes; ward2017: Voronoi structure + composition attributes.")
 @click.option("--skip-invalid", is_flag=True, help="Featurize the valid rows and list the invalid ones, instead of stopping.")
-@click.option("--force", is_flag=True, help="Replace the output even if it is read-only or not a regular file.")
+@_force
 def featurize(data: str, output: str, featurizer: str, skip_invalid: bool, force: bool) -> None:
     """Compute features for DATA: a CSV with a 'formula' column, or a structures JSON.
 
@@ -121,11 +104,10 @@ def featurize(data: str, output: str, featurizer: str, skip_invalid: bool, force
     'target', if present) next to the features.
     """
     from irnet_hub.featurize import get_featurizer
-    from irnet_hub.tables import formula_of, load_table
+    from irnet_hub.preprocessing import formula_of
+    from irnet_hub.tables import load_table
 
-    from irnet_hub.files import resolve_output
-
-    resolve_output(output, force=force)  # before the work: a bad -o is reported at once
+    resolve_output(output, force=force)  # a bad -o is reported before any work
     spec, fn = get_featurizer(featurizer)
     table = load_table(data, spec.input_kind, target=None)
     res = fn(table.inputs, errors="collect")
@@ -136,7 +118,9 @@ def featurize(data: str, output: str, featurizer: str, skip_invalid: bool, force
     df.insert(0, "formula", [formula_of(table.inputs[i]) for i in res.rows])
     if table.targets is not None:
         df.insert(1, "target", table.targets[res.rows])
-    _write_frame(df, output, force=force)
+    from irnet_hub.prediction_io import write_frame
+
+    write_frame(df, output, force=force)
     for f in res.failures:
         click.echo(f"skipped {f}", err=True)
     click.echo(f"wrote {len(df)} rows x {len(res.labels)} features to {output}", err=True)
@@ -187,7 +171,7 @@ def train(train_data, out_dir, val_data, val_fraction, test_data, target_name, u
 @click.option("--data", required=True, type=click.Path(dir_okay=False), help="CSV 'formula,target' to score.")
 @click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON object with the metrics.")
 @click.option("--plots", "plots_dir", type=click.Path(file_okay=False), help="Write parity.png and error_cdf.png here.")
-@click.option("--no-verify", is_flag=True, help="Skip the integrity check of MODEL_DIR (manifest, sha256, finite weights).")
+@_no_verify
 def evaluate(model_dir: str, data: str, as_json: bool, plots_dir: str | None, no_verify: bool) -> None:
     """Score MODEL_DIR on labelled DATA: MAE, RMSE, R^2, n, 90th-percentile error."""
     from irnet_hub.evaluation import evaluate as evaluate_fn
@@ -219,12 +203,12 @@ def evaluate(model_dir: str, data: str, as_json: bool, plots_dir: str | None, no
 def baseline(train_data, val_data, val_fraction, test_data, featurizer, n_estimators, max_features,
              min_samples_leaf, seed, as_json) -> None:
     """RandomForest reference model (the paper's baseline) on the same features and split."""
-    from irnet_hub.random_forest import baseline as baseline_fn
+    from irnet_hub.random_forest import baseline as baseline_fn, parse_grid
 
     grid = {
-        "n_estimators": _parse_grid(n_estimators, int, "--n-estimators"),
-        "max_features": _parse_grid(max_features, float, "--max-features"),
-        "min_samples_leaf": _parse_grid(min_samples_leaf, int, "--min-samples-leaf"),
+        "n_estimators": parse_grid(n_estimators, int, "--n-estimators"),
+        "max_features": parse_grid(max_features, float, "--max-features"),
+        "min_samples_leaf": parse_grid(min_samples_leaf, int, "--min-samples-leaf"),
     }
     r = baseline_fn(train_data, val_data=val_data, val_fraction=val_fraction, test_data=test_data,
                     featurizer=featurizer, grid=grid, seed=seed, progress=not as_json)
@@ -254,7 +238,7 @@ def servable() -> None:
 @click.argument("model_dir", type=click.Path())
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Servable folder to write.")
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it already holds files.")
-@click.option("--no-verify", is_flag=True, help="Skip the integrity check of MODEL_DIR (manifest, sha256, finite weights).")
+@_no_verify
 def servable_build(model_dir: str, out_dir: str, overwrite: bool, no_verify: bool) -> None:
     """Build the servable of MODEL_DIR in OUT: what `irnet publish` uploads."""
     from irnet_hub.hub.servable import build_servable
@@ -359,8 +343,8 @@ def pull(name: str, revision: str | None) -> None:
 @click.option("--skip-invalid", is_flag=True, help="Predict the valid inputs and list the invalid ones on stderr.")
 @click.option("--revision", help="Hub revision of a registered model.")
 @click.option("--remote", type=click.Choice(["dlhub"]), help="Run the prediction on a remote service.")
-@click.option("--no-verify", is_flag=True, help="Skip the integrity check of a model directory (your own training output).")
-@click.option("--force", is_flag=True, help="Replace the output even if it is read-only or not a regular file.")
+@_no_verify
+@_force
 def predict(model, formulas, input_files, output, fmt, skip_invalid, revision, remote, no_verify, force) -> None:
     """Predict with MODEL (a registered name or a model directory) for FORMULA... or --input files.
 
@@ -373,8 +357,6 @@ def predict(model, formulas, input_files, output, fmt, skip_invalid, revision, r
     if bool(formulas) == bool(input_files):
         raise InvalidInputError(list(formulas) + list(input_files), "give formulas as arguments or --input files (one of the two)")
     if output:
-        from irnet_hub.files import resolve_output
-
         resolve_output(output, force=force)  # a bad -o is reported before any work
     if remote:
         # MODEL is a published DLHub servable, OWNER/NAME; the same table comes back.
@@ -389,8 +371,7 @@ def predict(model, formulas, input_files, output, fmt, skip_invalid, revision, r
         predictor = load(model, revision, verify=not no_verify)
         items = read_inputs(input_files, predictor.input_kind) if input_files else list(formulas)
         result = predictor.predict_result(items, errors="skip" if skip_invalid else "raise")
-        # A local Predictor keeps skipped rows (NaN, with the reason); the CLI writes the predicted
-        # rows, each with its input row number, and lists the skipped ones on stderr.
+        # The CLI writes the predicted rows (with their input row numbers); skipped ones go to stderr.
         df, failures = result.predicted, result.failures
     if failures and len(df) == 0:
         # --skip-invalid with every row invalid: a failure (exit 2), and nothing is written.
@@ -431,10 +412,9 @@ def predict(model, formulas, input_files, output, fmt, skip_invalid, revision, r
 @click.option("--work-dir", type=click.Path(file_okay=False),
               help="Where partition files go (default: a temporary folder beside --output); shared by all workers.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-@click.option("--max-candidates", type=int, default=None,
-              help="Refuse screens estimated above this many candidates (default 50,000,000).")
-@click.option("--no-verify", is_flag=True, help="Skip the integrity check of a model directory (your own training output).")
-@click.option("--force", is_flag=True, help="Replace the output even if it is read-only or not a regular file.")
+@click.option("--max-candidates", type=int, help="Refuse screens estimated above this (default 50,000,000).")
+@_no_verify
+@_force
 def screen(systems, max_atoms, charge_balanced, prototypes, sites, no_complete_hulls, model, also, known, output,
            plot_dir, top, workers, scheduler, partition_size, work_dir, quiet, max_candidates, no_verify, force) -> None:
     """Screen compositions for stability: predicted formation enthalpy -> convex hull -> energy above hull.
@@ -463,28 +443,6 @@ def screen(systems, max_atoms, charge_balanced, prototypes, sites, no_complete_h
         click.echo(f"wrote {n} candidates to {output}", err=True)
     for system, path in result.plots.items():
         click.echo(f"hull plot {system}: {path}", err=True)
-
-
-def _parse_grid(text: str, cast, option: str) -> list:
-    try:
-        values = [cast(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise InvalidInputError(text, f"{option} takes comma-separated numbers") from None
-    if not values:
-        raise InvalidInputError(text, f"{option} needs at least one value")
-    return values
-
-
-def _write_frame(df, output: str, *, force: bool = False) -> None:
-    """Write atomically beside the real target (irnet_hub.files), so no half file is left."""
-    from irnet_hub.files import atomic_path
-
-    out = Path(output)
-    with atomic_path(out, force=force) as tmp:
-        if out.suffix == ".parquet":
-            df.to_parquet(tmp)
-        else:
-            df.to_csv(tmp, index=False)
 
 
 if __name__ == "__main__":

@@ -69,4 +69,34 @@ def write_predictions(df, path: str | Path, fmt: Literal["json", "csv", "table"]
     return out
 
 
-__all__ = ["read_inputs", "prediction_records", "format_predictions", "write_predictions"]
+def strict_json(obj: Any) -> str:
+    """``obj`` as strict JSON (RFC 8259): a non-finite number becomes null, never a NaN/Infinity token."""
+    return json.dumps(_finite_or_none(obj), indent=None, default=str, allow_nan=False)
+
+
+def _finite_or_none(obj: Any) -> Any:
+    if isinstance(obj, float):
+        return obj if np.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite_or_none(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite_or_none(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return _finite_or_none(obj.item())
+    return obj
+
+
+def write_frame(df, output: str | Path, *, force: bool = False) -> None:
+    """A feature table to .parquet or CSV, atomically beside the real target (:mod:`irnet_hub.files`)."""
+    from irnet_hub.files import atomic_path
+
+    out = Path(output)
+    with atomic_path(out, force=force) as tmp:
+        if out.suffix == ".parquet":
+            df.to_parquet(tmp)
+        else:
+            df.to_csv(tmp, index=False)
+
+
+__all__ = ["read_inputs", "prediction_records", "format_predictions", "write_predictions", "strict_json",
+           "write_frame"]

@@ -93,6 +93,17 @@ def _usable(ft: FeaturizedTable, source: str, role: str, minimum: int = 1) -> Fe
     return ft
 
 
+def parse_grid(text: str, cast, option: str) -> list:
+    """A comma-separated grid option (``--n-estimators 100,200``) as a list of ``cast`` values."""
+    try:
+        values = [cast(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise InvalidInputError(text, f"{option} takes comma-separated numbers") from None
+    if not values:
+        raise InvalidInputError(text, f"{option} needs at least one value")
+    return values
+
+
 def check_grid(grid: dict[str, list[Any]]) -> dict[str, list[Any]]:
     """Refuse grid values a RandomForest cannot take, naming the option (before any featurization)."""
     import numbers

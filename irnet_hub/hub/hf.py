@@ -84,7 +84,10 @@ def publish_hf(
     src = artifact.check_model_dir(model_dir)
     record = artifact.read_record(src)
     # Without a network the upload cannot succeed: say so before the (slow) servable build.
-    why = _unreachable(endpoint or os.environ.get("HF_ENDPOINT") or None)
+    from huggingface_hub import constants
+
+    # The endpoint HfApi will use: the argument, else HF_ENDPOINT (huggingface_hub reads it at import).
+    why = _unreachable(endpoint or os.environ.get("HF_ENDPOINT") or constants.ENDPOINT)
     if why is not None:
         raise RemoteError(f"cannot publish {src} to {repo_id}: the Hugging Face Hub is unreachable ({why})")
     api = HfApi(endpoint=endpoint, token=token, library_name="irnet-hub", library_version=irnet_hub.__version__)

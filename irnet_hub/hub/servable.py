@@ -35,7 +35,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from irnet_hub import artifact
-from irnet_hub.errors import IntegrityError, InvalidInputError, IrnetError
+from irnet_hub.errors import InvalidInputError, IrnetError
 from irnet_hub.record import ModelRecord, as_record
 
 SAVED_MODEL_DIR = "saved_model"
