@@ -20,7 +20,7 @@ import numpy as np
 
 from irnet_hub.constants import MIN_ELEMENT_COUNT
 from irnet_hub.errors import BatchInputError, InvalidInputError, RowFailure, UnsupportedModelError
-from irnet_hub.preprocessing import domain_report, fill_missing
+from irnet_hub.preprocessing import domain_report, fill_missing, formula_of
 from irnet_hub.record import INFO_FILE, ModelRecord, as_record
 from irnet_hub.runtime import DEFAULT_BATCH_SIZE, NumpyNetwork
 
@@ -257,7 +257,7 @@ class Predictor:
             note[i] = "; ".join(t for t in (rule_notes[j], dom["note"][j]) if t)
         for f in failures:
             note[f.row] = f"skipped: {f.reason}"
-        columns: dict[str, Any] = {"formula": [_formula_of(x) for x in items], "prediction": prediction}
+        columns: dict[str, Any] = {"formula": [formula_of(x) for x in items], "prediction": prediction}
         if std is not None:
             full_std = np.full(n, np.nan, dtype=np.float32)
             full_std[rows] = std
@@ -338,13 +338,6 @@ def _is_composition(x: Any) -> bool:
     from pymatgen.core import Composition
 
     return isinstance(x, Composition)
-
-
-def _formula_of(item: Any) -> str:
-    if isinstance(item, str):
-        return item
-    comp = getattr(item, "composition", item)
-    return getattr(comp, "reduced_formula", None) or str(item)
 
 
 def load_dir(model_dir: str | Path, *, name: str | None = None, verify: bool = True) -> Predictor:
