@@ -142,15 +142,17 @@ def describe_rules(info: Any) -> str:
     lines = []
     if rules.elements_are_zero:
         lines.append(f"- **Elements are zero.** A pure element has {prop} exactly 0 (by definition), "
-                     "with uncertainty 0; the network is not asked.")
+                     "with uncertainty 0; the network's output is replaced.")
     if rules.non_negative:
         lines.append(f"- **Non-negative.** {prop[:1].upper() + prop[1:]} cannot be negative: a negative network "
                      "output is reported as 0 and the row's `note` says so.")
     if not lines:
         lines.append("- No output rule applies: predictions are the network's output as is.")
     ranges = composition_ranges_for(info)
-    dom = ("- **In domain** (`in_domain`) is false when a formula has an element seen in fewer than 5 training "
-           "compositions")
+    from irnet_hub.constants import MIN_ELEMENT_COUNT
+
+    dom = ("- **In domain** (`in_domain`) is false when a formula has an element seen in fewer than "
+           f"{MIN_ELEMENT_COUNT} training compositions")
     if ranges:
         dom += (f", more than {ranges['max_atoms_per_formula_unit']:g} atoms per formula unit, or an element "
                 f"fraction below {ranges['min_fraction']:.3g} (the extremes of the training compositions)")
