@@ -15,21 +15,26 @@ from irnet_hub.preprocessing import fill_missing
 from irnet_hub.tables import featurize_table, load_table
 
 
-def predict_features(model_dir: str | Path, X: np.ndarray, *, verify: bool = True) -> np.ndarray:
-    """Predictions of a model directory's network on raw features (stock Keras); column 0 for an ensemble.
+def predict_outputs(model_dir: str | Path, X: np.ndarray, *, verify: bool = True) -> np.ndarray:
+    """All outputs of a model directory's network on raw features (stock Keras), shape (n, 1) or (n, 1 + k).
 
+    Column 0 is the prediction (an ensemble's mean); the other columns of an ensemble are its members.
     The folder is checked first (:func:`irnet_hub.artifact.check_model_dir`) unless ``verify=False``
-    (a caller that checked it); a non-finite prediction raises :class:`~irnet_hub.errors.IntegrityError`.
+    (a caller that checked it); non-finite outputs raise :class:`~irnet_hub.errors.IntegrityError`.
     """
     from irnet_hub.output_rules import check_finite
 
     record = artifact.read_record(model_dir).require("scaler", source=str(model_dir))
     model = artifact.load_keras_model(model_dir, verify=verify)
     Xf = fill_missing(X, np.asarray(record.scaler.feature_mean))
-    # column 0: the prediction (an ensemble's mean; its other columns are the members)
-    pred = np.asarray(model.predict(Xf, batch_size=4096, verbose=0)).reshape(len(Xf), -1)[:, 0]
-    check_finite(pred, str(model_dir))
-    return pred
+    out = np.asarray(model.predict(Xf, batch_size=4096, verbose=0)).reshape(len(Xf), -1)
+    check_finite(out, str(model_dir))
+    return out
+
+
+def predict_features(model_dir: str | Path, X: np.ndarray, *, verify: bool = True) -> np.ndarray:
+    """Predictions (column 0) of a model directory's network on raw features (stock Keras)."""
+    return predict_outputs(model_dir, X, verify=verify)[:, 0]
 
 
 def evaluate(
@@ -67,4 +72,4 @@ def evaluate(
     return out
 
 
-__all__ = ["evaluate", "predict_features"]
+__all__ = ["evaluate", "predict_features", "predict_outputs"]

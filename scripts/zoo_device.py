@@ -200,38 +200,9 @@ def _train_job(job: dict, bundle_dir: Path, work: Path, deadline: float) -> dict
         if not src.exists():
             return {"job": job, "error": f"transfer source {job['init_from']} did not finish"}
         init_model = keras.saving.load_model(src)
-    (Xtr, ytr), (Xva, yva), (Xte, yte) = data["train"], data["val"], data["test"]
-    fit = zoo.fit_ensemble(
-        Xtr, ytr, Xva, yva, architecture=job["architecture"], members=job["members"], transform=job["transform"],
-        epochs=job["epochs"], batch_size=job["batch_size"], learning_rate=job["lr"], seed=job["seed"],
-        deadline=deadline, init_model=init_model,
-    )  # fmt: skip
-    d = work / "jobs" / job["id"]
-    d.mkdir(parents=True, exist_ok=True)
-    fit.history.to_csv(d / "history.csv", index=False)
-    pv = fit.model.predict(_filled(Xtr, Xva), verbose=0)
-    pt = fit.model.predict(_filled(Xtr, Xte), verbose=0)
-    result = {
-        "job": job, "split": record, "n_train": len(ytr), "n_val": len(yva), "n_test": len(yte),
-        "epochs_run": fit.epochs_run, "best_epoch": fit.best_epoch, "train_seconds": fit.seconds,
-        "samples_per_second": fit.samples_per_second, "wall_seconds": time.time() - t0,
-        "val_mae": float(np.mean(np.abs(pv[:, 0] - yva))), "test_mae": float(np.mean(np.abs(pt[:, 0] - yte))),
-        "params": int(fit.model.count_params()),
-    }  # fmt: skip
-    if pv.shape[1] > 1:
-        scale = zoo.calibrate_std_scale(pv[:, 1:], yva)
-        result["std_scale"] = scale
-        result["calibration_test"] = zoo.calibration(pt[:, 0], pt[:, 1:].std(axis=1) * scale, yte)
-        result["member_test_mae"] = [float(np.mean(np.abs(pt[:, j] - yte))) for j in range(1, pt.shape[1])]
-    fit.model.save(d / "model.keras")
-    (d / "result.json").write_text(json.dumps(result, indent=1, default=float))
+    result = zoo.train_and_score(data, job, work / "jobs" / job["id"], deadline=deadline, init_model=init_model)
+    result.update(split=record, wall_seconds=time.time() - t0)
     return result
-
-
-def _filled(X_train: np.ndarray, X: np.ndarray) -> np.ndarray:
-    mean = np.nanmean(X_train, axis=0)
-    mean = np.where(np.isfinite(mean), mean, 0.0)
-    return np.where(np.isnan(X), mean, X).astype(np.float32)
 
 
 def _rf_job(job: dict, bundle_dir: Path, work: Path, deadline: float) -> dict:
@@ -239,10 +210,12 @@ def _rf_job(job: dict, bundle_dir: Path, work: Path, deadline: float) -> dict:
 
     from sklearn.ensemble import RandomForestRegressor
 
+    from irnet_hub import zoo
+
     t0 = time.time()
     data, record = _xy(job, bundle_dir, work)
     (Xtr, ytr), (Xva, yva), (Xte, yte) = data["train"], data["val"], data["test"]
-    Xva, Xte, Xtr = _filled(Xtr, Xva), _filled(Xtr, Xte), _filled(Xtr, Xtr)
+    Xva, Xte, Xtr = (zoo.fill_like_training(Xtr, X) for X in (Xva, Xte, Xtr))
     if len(ytr) <= 20000:  # the library's grid (irnet baseline), searched on validation
         grid = {"n_estimators": [100, 200], "max_features": [0.33, 1.0], "min_samples_leaf": [1, 3]}
     else:  # large sets: one standard setting, to fit the time

@@ -156,9 +156,13 @@ def _depth(architecture: str) -> int | None:
 
 
 def _family(architecture: str) -> str:
-    from irnet_hub.networks import ARCHITECTURES
+    from irnet_hub.errors import InvalidInputError
+    from irnet_hub.networks import resolve_architecture
 
-    text = ARCHITECTURES.get(architecture, architecture)
+    try:
+        text = resolve_architecture(architecture)
+    except InvalidInputError:
+        text = architecture
     if "BAR" in text:
         return "IRNet (a shortcut around every Dense-BatchNorm-ReLU sequence)"
     if re.search(r"BAx\d+R", text):
@@ -192,9 +196,15 @@ def _status(record: ModelRecord, unit: str) -> str:
     rf = ((record.baseline.test if split == "test" else record.baseline.val) or {}).get("mae") if record.baseline else None
     if cv and cv.rf_test_mae_mean is not None:
         rf = cv.rf_test_mae_mean
-    if ours is not None and rf is not None:
-        verdict = "beats" if ours < rf else "**does not beat**"
-        lines.append(f"- Against our RandomForest on the same split: {_fmt(ours)} vs {_fmt(rf)} {unit}: this model {verdict} it.")
+    ours_vs_rf = ours
+    if cv and cv.rf_test_mae_mean is None and rf is not None:
+        # The RandomForest was fitted on fold 0 only: compare fold 0 with fold 0.
+        ours_vs_rf = (record.metrics.get(split) or {}).get("mae")
+        lines.append("- The RandomForest reference was fitted on fold 0 only; the next line compares fold 0.")
+    if ours_vs_rf is not None and rf is not None:
+        verdict = "beats" if ours_vs_rf < rf else "**does not beat**"
+        lines.append(f"- Against our RandomForest on the same split: {_fmt(ours_vs_rf)} vs {_fmt(rf)} {unit}: "
+                     f"this model {verdict} it.")
     if ours is not None and record.target_mae is not None:
         verdict = "met" if ours <= record.target_mae else "**missed**"
         lines.append(f"- Accuracy target MAE <= {record.target_mae} {unit}: {verdict} ({_fmt(ours)}).")
@@ -217,6 +227,63 @@ def _status(record: ModelRecord, unit: str) -> str:
     if not lines:
         return ""
     return "## Status against targets\n\n" + "\n".join(lines) + "\n"
+
+
+def _transform_text(record: ModelRecord) -> str:
+    transform = record.scaler.extras.get("target_transform", "none") if record.scaler else "none"
+    return {"log": "log(y) ", "log1p": "log(1 + y) "}.get(transform, "")
+
+
+def _ensemble_and_rules(record: ModelRecord, unit: str) -> str:
+    """Uncertainty, output rules, the domain recorded from training, and how the network was chosen."""
+    lines: list[str] = []
+    if record.ensemble_size >= 3:
+        cal = record.extras.get("calibration_test") or {}
+        lines.append("## Uncertainty\n")
+        lines.append(
+            f"The network is an ensemble of {record.ensemble_size} IRNets trained side by side from different "
+            "initial weights; `prediction` is their mean and `prediction_std` is their standard deviation times "
+            f"{_fmt(record.std_scale)}, a factor fitted on the validation split so that 68.3 % of validation "
+            "errors fall within one `prediction_std`."
+        )
+        if cal.get("n"):
+            lines.append(
+                f"On the test split ({cal['n']} rows): {cal.get('coverage_1sigma', 0):.1%} of errors fall within "
+                f"1 std and {cal.get('coverage_2sigma', 0):.1%} within 2 std (Gaussian: 68.3 % and 95.4 %); "
+                f"Spearman correlation between std and |error|: {_fmt(cal.get('spearman_std_abs_error'))}."
+            )
+        members = record.extras.get("member_test_mae")
+        if members:
+            lines.append(f"Test MAE of the members alone: {', '.join(_fmt(m) for m in members)} {unit}.")
+        lines.append("")
+    rules = record.output_rules
+    ranges = record.composition_ranges
+    if rules.elements_are_zero or rules.non_negative or ranges:
+        lines.append("## Output rules and domain\n")
+        if rules.elements_are_zero:
+            lines.append("- A pure element gets exactly 0 (a formation energy is zero for an element by "
+                         "definition), with std 0.")
+        if rules.non_negative:
+            lines.append("- The property cannot be negative: a negative network output is clamped to 0 and "
+                         "flagged.")
+        if ranges:
+            lines.append(
+                f"- `in_domain` is also false for a formula with more than "
+                f"{_fmt(ranges.max_atoms_per_formula_unit)} atoms per (reduced) formula unit or an element "
+                f"fraction below {_fmt(ranges.min_fraction)}: the extremes of the training compositions."
+            )
+        lines.append("")
+    tried = record.extras.get("candidates_tried") or []
+    if len(tried) > 1:
+        lines.append("## How this network was chosen\n")
+        lines.append("Candidates trained on the same split (fold 0); the best validation MAE was kept:\n")
+        lines.append("| run | network | members | started from | epochs | validation MAE |")
+        lines.append("|---|---|---|---|---|---|")
+        for t in sorted(tried, key=lambda t: t["val_mae"]):
+            lines.append(f"| {t['run']} | `{t['architecture']}` | {t['members']} | {t.get('init_from') or 'scratch'} | "
+                         f"{t['epochs_run']} | {_fmt(t['val_mae'])} |")
+        lines.append("")
+    return "\n".join(lines) + ("\n" if lines else "")
 
 
 def _body(record: ModelRecord, anchors: Mapping[str, Any], repo_id: str | None) -> str:
@@ -316,7 +383,16 @@ def _body(record: ModelRecord, anchors: Mapping[str, Any], repo_id: str | None) 
         "- Inputs are standardized inside the network (a `Normalization` layer holding the training mean and "
         "variance) and the output is rescaled to the property's unit (`Rescaling`)."
     )
-    if hp.to_dict():
+    schedule = hp.extras.get("schedule") if hp else None
+    if schedule:
+        add(
+            f"- Optimizer {hp.optimizer or 'Adam'}, peak learning rate {_fmt(hp.learning_rate)}, {schedule}; batch "
+            f"{_or_unknown(hp.batch_size)}, loss {(hp.loss or 'mae').upper()} (on the standardized "
+            f"{_transform_text(record)}target); {_or_unknown(hp.epochs_run)} of {_or_unknown(hp.epochs_max)} epochs run, "
+            f"weights of the epoch with the best validation MAE (epoch {_or_unknown(hp.extras.get('best_epoch'))})"
+            + (f"; started from `{hp.extras['init_from']}` (transfer learning)" if hp.extras.get("init_from") else "")
+        )
+    elif hp.to_dict():
         add(
             f"- Optimizer {hp.optimizer or 'Adam'}, learning rate {_fmt(hp.learning_rate)}, batch "
             f"{_or_unknown(hp.batch_size)}, loss {(hp.loss or 'mae').upper()}, early stopping on validation MAE "
@@ -353,6 +429,7 @@ def _body(record: ModelRecord, anchors: Mapping[str, Any], repo_id: str | None) 
             "unless stated, they are on the same split.")
     add("")
     add(_status(record, unit))
+    add(_ensemble_and_rules(record, unit))
 
     add("## Limitations\n")
     if composition:
