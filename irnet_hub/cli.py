@@ -7,10 +7,8 @@ libraries are imported inside commands so ``irnet --help`` stays fast.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-from pathlib import Path
 
 import click
 
@@ -24,6 +22,7 @@ from irnet_hub.errors import (
     RemoteError,
     UnsupportedModelError,
 )
+from irnet_hub.files import resolve_output
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's banner out of the output
 
@@ -48,11 +47,22 @@ class _Group(click.Group):
     """A click group that reports irnet-hub errors as one message and an exit code, not a traceback."""
 
     def invoke(self, ctx: click.Context):
+        import warnings
+
+        # Warnings for the user (irnet's own or a library's) as one line, without source locations.
+        warnings.showwarning = lambda message, *args, **kwargs: click.echo(f"Warning: {message}", err=True)
         try:
             return super().invoke(ctx)
-        except IrnetError as e:
+        except IrnetError as e:  # BatchInputError lists every bad row
             click.echo(f"Error: {e}", err=True)
             sys.exit(exit_code(e))
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as e:  # a bug: one line and exit 1 (IRNET_DEBUG=1 re-raises it for a report)
+            if os.environ.get("IRNET_DEBUG"):
+                raise
+            click.echo(f"Error: internal error {type(e).__name__}: {e} (please report it)", err=True)
+            sys.exit(1)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -70,7 +80,14 @@ def main() -> None:
 
 
 def _echo_json(obj) -> None:
-    click.echo(json.dumps(obj, indent=None, default=str))
+    from irnet_hub.prediction_io import strict_json
+
+    click.echo(strict_json(obj))
+
+
+_force = click.option("--force", is_flag=True, help="Replace the output even if it is read-only or not a regular file.")
+_no_verify = click.option("--no-verify", is_flag=True,
+                          help="Skip the integrity check of a model directory (manifest, sha256, finite weights).")
 
 
 @main.command()
@@ -79,7 +96,8 @@ def _echo_json(obj) -> None:
 @click.option("--featurizer", type=click.Choice(FEATURIZERS), default=DEFAULT_FEATURIZER, show_default=True,
               help="magpie145: 145 composition attributes; ward2017: Voronoi structure + composition attributes.")
 @click.option("--skip-invalid", is_flag=True, help="Featurize the valid rows and list the invalid ones, instead of stopping.")
-def featurize(data: str, output: str, featurizer: str, skip_invalid: bool) -> None:
+@_force
+def featurize(data: str, output: str, featurizer: str, skip_invalid: bool, force: bool) -> None:
     """Compute features for DATA: a CSV with a 'formula' column, or a structures JSON.
 
     Output rows keep the input's row order and carry its 'formula' (and
@@ -89,16 +107,20 @@ def featurize(data: str, output: str, featurizer: str, skip_invalid: bool) -> No
     from irnet_hub.preprocessing import formula_of
     from irnet_hub.tables import load_table
 
+    resolve_output(output, force=force)  # a bad -o is reported before any work
     spec, fn = get_featurizer(featurizer)
     table = load_table(data, spec.input_kind, target=None)
     res = fn(table.inputs, errors="collect")
-    if res.failures and not skip_invalid:
+    if res.failures and (not skip_invalid or len(res.rows) == 0):
+        # --skip-invalid with no valid row left is a failure too: nothing is written.
         raise BatchInputError(res.failures)
     df = res.to_frame()
     df.insert(0, "formula", [formula_of(table.inputs[i]) for i in res.rows])
     if table.targets is not None:
         df.insert(1, "target", table.targets[res.rows])
-    _write_frame(df, output)
+    from irnet_hub.prediction_io import write_frame
+
+    write_frame(df, output, force=force)
     for f in res.failures:
         click.echo(f"skipped {f}", err=True)
     click.echo(f"wrote {len(df)} rows x {len(res.labels)} features to {output}", err=True)
@@ -149,11 +171,12 @@ def train(train_data, out_dir, val_data, val_fraction, test_data, target_name, u
 @click.option("--data", required=True, type=click.Path(dir_okay=False), help="CSV 'formula,target' to score.")
 @click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON object with the metrics.")
 @click.option("--plots", "plots_dir", type=click.Path(file_okay=False), help="Write parity.png and error_cdf.png here.")
-def evaluate(model_dir: str, data: str, as_json: bool, plots_dir: str | None) -> None:
+@_no_verify
+def evaluate(model_dir: str, data: str, as_json: bool, plots_dir: str | None, no_verify: bool) -> None:
     """Score MODEL_DIR on labelled DATA: MAE, RMSE, R^2, n, 90th-percentile error."""
     from irnet_hub.evaluation import evaluate as evaluate_fn
 
-    m = evaluate_fn(model_dir, data, plots_dir=plots_dir)
+    m = evaluate_fn(model_dir, data, plots_dir=plots_dir, verify=not no_verify)
     if as_json:
         _echo_json(m)
         return
@@ -161,7 +184,7 @@ def evaluate(model_dir: str, data: str, as_json: bool, plots_dir: str | None) ->
     click.echo(f"{m['model']} on {m['data']} ({m['n']} rows, {m['n_skipped']} skipped)")
     for key in ("mae", "rmse", "p90_abs_error"):
         click.echo(f"  {key:14s} {m[key]:.4g} {unit}")
-    click.echo(f"  {'r2':14s} {m['r2']:.4f}")
+    click.echo(f"  {'r2':14s} {m['r2']:.4f}" if m["r2"] == m["r2"] else f"  {'r2':14s} undefined (constant targets)")
     for name, path in m.get("plots", {}).items():
         click.echo(f"  {name} plot: {path}")
 
@@ -180,12 +203,12 @@ def evaluate(model_dir: str, data: str, as_json: bool, plots_dir: str | None) ->
 def baseline(train_data, val_data, val_fraction, test_data, featurizer, n_estimators, max_features,
              min_samples_leaf, seed, as_json) -> None:
     """RandomForest reference model (the paper's baseline) on the same features and split."""
-    from irnet_hub.random_forest import baseline as baseline_fn
+    from irnet_hub.random_forest import baseline as baseline_fn, parse_grid
 
     grid = {
-        "n_estimators": _parse_grid(n_estimators, int, "--n-estimators"),
-        "max_features": _parse_grid(max_features, float, "--max-features"),
-        "min_samples_leaf": _parse_grid(min_samples_leaf, int, "--min-samples-leaf"),
+        "n_estimators": parse_grid(n_estimators, int, "--n-estimators"),
+        "max_features": parse_grid(max_features, float, "--max-features"),
+        "min_samples_leaf": parse_grid(min_samples_leaf, int, "--min-samples-leaf"),
     }
     r = baseline_fn(train_data, val_data=val_data, val_fraction=val_fraction, test_data=test_data,
                     featurizer=featurizer, grid=grid, seed=seed, progress=not as_json)
@@ -215,11 +238,12 @@ def servable() -> None:
 @click.argument("model_dir", type=click.Path())
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Servable folder to write.")
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it already holds files.")
-def servable_build(model_dir: str, out_dir: str, overwrite: bool) -> None:
+@_no_verify
+def servable_build(model_dir: str, out_dir: str, overwrite: bool, no_verify: bool) -> None:
     """Build the servable of MODEL_DIR in OUT: what `irnet publish` uploads."""
     from irnet_hub.hub.servable import build_servable
 
-    path = build_servable(model_dir, out_dir, overwrite=overwrite)
+    path = build_servable(model_dir, out_dir, overwrite=overwrite, verify=not no_verify)
     click.echo(f"servable written to {path}")
 
 
@@ -319,7 +343,9 @@ def pull(name: str, revision: str | None) -> None:
 @click.option("--skip-invalid", is_flag=True, help="Predict the valid inputs and list the invalid ones on stderr.")
 @click.option("--revision", help="Hub revision of a registered model.")
 @click.option("--remote", type=click.Choice(["dlhub"]), help="Run the prediction on a remote service.")
-def predict(model, formulas, input_files, output, fmt, skip_invalid, revision, remote) -> None:
+@_no_verify
+@_force
+def predict(model, formulas, input_files, output, fmt, skip_invalid, revision, remote, no_verify, force) -> None:
     """Predict with MODEL (a registered name or a model directory) for FORMULA... or --input files.
 
     Invalid inputs stop the command (exit code 2, each one named on stderr,
@@ -330,6 +356,8 @@ def predict(model, formulas, input_files, output, fmt, skip_invalid, revision, r
 
     if bool(formulas) == bool(input_files):
         raise InvalidInputError(list(formulas) + list(input_files), "give formulas as arguments or --input files (one of the two)")
+    if output:
+        resolve_output(output, force=force)  # a bad -o is reported before any work
     if remote:
         # MODEL is a published DLHub servable, OWNER/NAME; the same table comes back.
         from irnet_hub.hub.dlhub import run_remote
@@ -340,14 +368,18 @@ def predict(model, formulas, input_files, output, fmt, skip_invalid, revision, r
         df = run_remote(model, items, errors="skip" if skip_invalid else "raise")
         failures = df.attrs.get("failures", [])
     else:
-        predictor = load(model, revision)
+        predictor = load(model, revision, verify=not no_verify)
         items = read_inputs(input_files, predictor.input_kind) if input_files else list(formulas)
         result = predictor.predict_result(items, errors="skip" if skip_invalid else "raise")
-        df, failures = result.predictions, result.failures
+        # The CLI writes the predicted rows (with their input row numbers); skipped ones go to stderr.
+        df, failures = result.predicted, result.failures
+    if failures and len(df) == 0:
+        # --skip-invalid with every row invalid: a failure (exit 2), and nothing is written.
+        raise BatchInputError(failures)
     for failure in failures:
         click.echo(f"skipped {failure}", err=True)
     if output:
-        write_predictions(df, output, fmt)
+        write_predictions(df, output, fmt, force=force)
         click.echo(f"wrote {len(df)} predictions to {output}", err=True)
     else:
         click.echo(format_predictions(df, fmt or "table").rstrip("\n"))
@@ -380,8 +412,11 @@ def predict(model, formulas, input_files, output, fmt, skip_invalid, revision, r
 @click.option("--work-dir", type=click.Path(file_okay=False),
               help="Where partition files go (default: a temporary folder beside --output); shared by all workers.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--max-candidates", type=int, help="Refuse screens estimated above this (default 50,000,000).")
+@_no_verify
+@_force
 def screen(systems, max_atoms, charge_balanced, prototypes, sites, no_complete_hulls, model, also, known, output,
-           plot_dir, top, workers, scheduler, partition_size, work_dir, quiet) -> None:
+           plot_dir, top, workers, scheduler, partition_size, work_dir, quiet, max_candidates, no_verify, force) -> None:
     """Screen compositions for stability: predicted formation enthalpy -> convex hull -> energy above hull.
 
     \b
@@ -395,7 +430,8 @@ def screen(systems, max_atoms, charge_balanced, prototypes, sites, no_complete_h
         list(systems), max_atoms=max_atoms, charge_balanced=charge_balanced, prototypes=list(prototypes),
         sites=list(sites), complete_hulls=not no_complete_hulls, model=model, also=list(also), known=known,
         output=output, plot_dir=plot_dir, top=top, workers=workers, scheduler=scheduler,
-        partition_size=partition_size, work_dir=work_dir, progress=not quiet,
+        partition_size=partition_size, work_dir=work_dir, progress=not quiet, max_candidates=max_candidates,
+        verify=not no_verify, force=force,
     )
     df, n = result.candidates, result.n_candidates
     click.echo(f"{n} candidates screened with {result.model}; {result.n_stable} on the predicted hull")
@@ -407,28 +443,6 @@ def screen(systems, max_atoms, charge_balanced, prototypes, sites, no_complete_h
         click.echo(f"wrote {n} candidates to {output}", err=True)
     for system, path in result.plots.items():
         click.echo(f"hull plot {system}: {path}", err=True)
-
-
-def _parse_grid(text: str, cast, option: str) -> list:
-    try:
-        values = [cast(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise InvalidInputError(text, f"{option} takes comma-separated numbers") from None
-    if not values:
-        raise InvalidInputError(text, f"{option} needs at least one value")
-    return values
-
-
-def _write_frame(df, output: str) -> None:
-    """Write atomically: a temporary file renamed into place, so no half file is left."""
-    from irnet_hub.files import atomic_path
-
-    out = Path(output)
-    with atomic_path(out) as tmp:
-        if out.suffix == ".parquet":
-            df.to_parquet(tmp)
-        else:
-            df.to_csv(tmp, index=False)
 
 
 if __name__ == "__main__":

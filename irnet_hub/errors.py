@@ -31,6 +31,10 @@ class IrnetError(Exception):
     """Base class of irnet-hub's own errors."""
 
 
+class IrnetWarning(UserWarning):
+    """Something the user should know about a result that is still usable (shown once, no traceback)."""
+
+
 class InvalidInputError(IrnetError, ValueError):
     """An input (formula, structure, file, option) that cannot be used.
 
@@ -89,7 +93,7 @@ class BatchInputError(InvalidInputError):
     def __init__(self, failures: list[RowFailure]):
         self.failures = list(failures)
         lines = "\n".join(f"  {f}" for f in self.failures[:20])
-        more = f"\n  ... and {len(self.failures) - 20} more" if len(self.failures) > 20 else ""
+        more = f"\n  ... and {len(self.failures) - 20} more invalid row(s) not shown" if len(self.failures) > 20 else ""
         IrnetError.__init__(self, f"{len(self.failures)} invalid input(s):\n{lines}{more}")
         self.input = [f.input for f in self.failures]
         self.reason = "invalid rows"
@@ -108,6 +112,7 @@ __all__ = [
     "IntegrityError",
     "UnsupportedModelError",
     "ModelNotAvailableError",
+    "IrnetWarning",
     "RowFailure",
     "BatchInputError",
 ]

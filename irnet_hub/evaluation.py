@@ -15,20 +15,26 @@ from irnet_hub.preprocessing import fill_missing
 from irnet_hub.tables import featurize_table, load_table
 
 
-def predict_outputs(model_dir: str | Path, X: np.ndarray) -> np.ndarray:
+def predict_outputs(model_dir: str | Path, X: np.ndarray, *, verify: bool = True) -> np.ndarray:
     """All outputs of a model directory's network on raw features (stock Keras), shape (n, 1) or (n, 1 + k).
 
     Column 0 is the prediction (an ensemble's mean); the other columns of an ensemble are its members.
+    The folder is checked first (:func:`irnet_hub.artifact.check_model_dir`) unless ``verify=False``
+    (a caller that checked it); non-finite outputs raise :class:`~irnet_hub.errors.IntegrityError`.
     """
+    from irnet_hub.output_rules import check_finite
+
     record = artifact.read_record(model_dir).require("scaler", source=str(model_dir))
-    model = artifact.load_keras_model(model_dir)
+    model = artifact.load_keras_model(model_dir, verify=verify)
     Xf = fill_missing(X, np.asarray(record.scaler.feature_mean))
-    return model.predict(Xf, batch_size=4096, verbose=0)
+    out = np.asarray(model.predict(Xf, batch_size=4096, verbose=0)).reshape(len(Xf), -1)
+    check_finite(out, str(model_dir))
+    return out
 
 
-def predict_features(model_dir: str | Path, X: np.ndarray) -> np.ndarray:
-    """Predictions of a model directory's network on raw features (stock Keras)."""
-    return predict_outputs(model_dir, X)[:, 0]
+def predict_features(model_dir: str | Path, X: np.ndarray, *, verify: bool = True) -> np.ndarray:
+    """Predictions (column 0) of a model directory's network on raw features (stock Keras)."""
+    return predict_outputs(model_dir, X, verify=verify)[:, 0]
 
 
 def evaluate(
@@ -36,18 +42,23 @@ def evaluate(
     data: str | Path | pd.DataFrame,
     *,
     plots_dir: str | Path | None = None,
+    verify: bool = True,
 ) -> dict[str, Any]:
     """Metrics of a model directory on a ``formula,target`` CSV (or structures file).
 
     Rows that cannot be featurized are left out and counted in ``n_skipped``.
     With ``plots_dir``, writes ``parity.png`` and ``error_cdf.png`` there.
     """
+    from irnet_hub.tables import featurize_table, load_table
+
+    # The integrity check comes first: a damaged folder must not produce metrics at all.
+    artifact.check_model_dir(model_dir, verify=verify)
     record = artifact.read_record(model_dir)
     table = load_table(data, record.featurizer.input_kind)
     ft = featurize_table(table, record.featurizer.name)
     if len(ft.X) == 0:
         raise InvalidInputError(table.source, "no valid rows to evaluate")
-    pred = predict_features(model_dir, ft.X)
+    pred = predict_features(model_dir, ft.X, verify=False)  # checked above
     out: dict[str, Any] = regression_metrics(ft.y, pred)
     out.update(
         model=record.name,

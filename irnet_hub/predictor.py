@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any, Iterable, Literal, Mapping
 import numpy as np
 
 from irnet_hub.constants import MIN_ELEMENT_COUNT
-from irnet_hub.errors import BatchInputError, IntegrityError, InvalidInputError, RowFailure, UnsupportedModelError
-from irnet_hub.preprocessing import domain_flags, fill_missing, formula_of
+from irnet_hub.errors import BatchInputError, InvalidInputError, RowFailure, UnsupportedModelError
+from irnet_hub.preprocessing import domain_report, fill_missing, formula_of
 from irnet_hub.record import INFO_FILE, ModelRecord, as_record
 from irnet_hub.runtime import DEFAULT_BATCH_SIZE, NumpyNetwork
 
@@ -40,15 +40,26 @@ class PredictionResult:
     """Predictions and the inputs that could not be predicted.
 
     ``predictions``: the DataFrame :meth:`Predictor.predict` returns (index =
-    input row). ``failures``: one :class:`~irnet_hub.errors.RowFailure` (row,
-    input, reason) per invalid input, in input order.
+    the input's labels; every input row, a skipped one with NaN and the reason
+    in ``note``). ``failures``: one :class:`~irnet_hub.errors.RowFailure` (row
+    = position, input, reason) per invalid input, in input order.
     """
 
     predictions: "pd.DataFrame"
     failures: list[RowFailure] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.predictions)
+        """The number of rows predicted (skipped rows not counted)."""
+        return len(self.predictions) - len(self.failures)
+
+    @property
+    def predicted(self) -> "pd.DataFrame":
+        """Only the rows that were predicted (skipped rows dropped), labels kept."""
+        import numpy as np
+
+        keep = np.ones(len(self.predictions), dtype=bool)
+        keep[[f.row for f in self.failures]] = False
+        return self.predictions[keep]
 
     @property
     def ok(self) -> bool:
@@ -89,15 +100,11 @@ class Predictor:
 
     @classmethod
     def from_dir(cls, model_dir: str | Path, *, name: str | None = None, verify: bool = True) -> "Predictor":
-        """Load a model directory. With ``verify``, files listed in its manifest must match their sha256."""
+        """Load a model directory, checked by :func:`irnet_hub.artifact.check_model_dir` (manifest listing
+        every needed file, sha256, finite weights) unless ``verify=False`` (a warning then says so)."""
         from irnet_hub import artifact
 
-        path = artifact.require_model_dir(model_dir)
-        if verify and (path / artifact.MANIFEST_FILE).is_file():
-            needed = {"config.json", "model.weights.h5", artifact.INFO_FILE}
-            problems = [p for p in artifact.verify_manifest(path) if p.split(":")[0] in needed]
-            if problems:
-                raise IntegrityError(f"{path}: model files do not match manifest.json: " + "; ".join(problems))
+        path = artifact.check_model_dir(model_dir, verify=verify)
         record = artifact.read_record(path).require("scaler", "featurizer", "target", source=str(path))
         return cls(path, NumpyNetwork.from_dir(path), record, name=name)
 
@@ -126,9 +133,21 @@ class Predictor:
     def predict_outputs(self, X: np.ndarray, batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
         """All network outputs for raw feature rows, float32 (n, 1) or (n, 1 + k) for an ensemble.
 
-        NaN features are replaced by the training mean first.
+        NaN features are replaced by the training mean first. Non-finite outputs raise
+        :class:`~irnet_hub.errors.IntegrityError`: they are never passed on (as null or NaN).
         """
-        return self.network(fill_missing(X, self._feature_mean), batch_size=batch_size)
+        from irnet_hub.output_rules import check_finite
+
+        out = self.network(fill_missing(X, self._feature_mean), batch_size=batch_size)
+        check_finite(out, self.name)
+        return out
+
+    @property
+    def output_rules(self):
+        """The :class:`~irnet_hub.output_rules.OutputRules` this model's predictions obey."""
+        from irnet_hub.output_rules import rules_for
+
+        return rules_for(self.record)
 
     def predict_features(self, X: np.ndarray, batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
         """Predictions (column 0: the ensemble mean for an ensemble) for raw feature rows."""
@@ -151,14 +170,24 @@ class Predictor:
     ):
         """Predict the property for each input; returns a pandas DataFrame.
 
-        ``errors="raise"`` (default): any invalid input raises
-        :class:`~irnet_hub.errors.BatchInputError` naming each one and why,
-        and nothing is predicted. ``errors="skip"``: the valid rows are
-        predicted; use :meth:`predict_result` to get the invalid ones as well
-        (here they are only in ``frame.attrs["failures"]``, kept for callers
-        of earlier versions). The frame's index is the input's row number, so
-        skipped rows leave gaps. ``progress=None`` shows a progress bar for
-        inputs of :data:`PROGRESS_MIN_ROWS` rows or more.
+        The result's index is the input's: a Series' or DataFrame's index, a
+        list's positions (named ``row``), so ``df["pred"] = model.predict(df)["prediction"]``
+        lines up row by row. ``errors="raise"`` (default): any invalid input
+        raises :class:`~irnet_hub.errors.BatchInputError` naming each one and
+        why, and nothing is predicted. ``errors="skip"``: invalid rows keep
+        their label with a NaN prediction and the reason in ``note``; they are
+        also listed in ``frame.attrs["failures"]`` and, with
+        :meth:`predict_result`, in ``result.failures`` (a list of
+        :class:`~irnet_hub.errors.RowFailure`, ``row`` = position).
+
+        Columns: ``formula``, ``prediction``, ``prediction_std`` (ensembles of
+        3 or more members: std of the members x ``std_scale``, float32),
+        ``unit``, ``model``, ``in_domain``, ``rare_elements`` and ``note``
+        (why a value was fixed by an output rule, why a row is out of domain
+        or skipped). Output rules (:mod:`irnet_hub.output_rules`): a
+        formation-energy model gives exactly 0 (std 0) for an element; a
+        non-negative property is never below 0. ``progress=None`` shows a
+        progress bar for inputs of :data:`PROGRESS_MIN_ROWS` rows or more.
         """
         return self.predict_result(inputs, errors=errors, batch_size=batch_size, progress=progress).predictions
 
@@ -170,16 +199,19 @@ class Predictor:
         batch_size: int = DEFAULT_BATCH_SIZE,
         progress: bool | None = None,
     ) -> PredictionResult:
-        """Like :meth:`predict`, but returns a :class:`PredictionResult`: the predictions and the failures.
+        """Like :meth:`predict`, but returns a :class:`PredictionResult`: the predictions (every input
+        row, skipped ones with NaN and the reason in ``note``) and the failures.
 
         Defaults to ``errors="skip"``: invalid inputs are listed in
         ``result.failures`` (their row, input and reason) instead of raising.
         """
         import pandas as pd
 
+        from irnet_hub.output_rules import apply_rules
+
         if errors not in ("raise", "skip"):
             raise InvalidInputError(errors, "errors must be 'raise' or 'skip'")
-        items = self._as_items(inputs)
+        labels, items = self._as_items(inputs)
         n = len(items)
         show = (n >= PROGRESS_MIN_ROWS) if progress is None else bool(progress)
         featurize = self._featurize_fn()
@@ -207,23 +239,31 @@ class Predictor:
 
         rows = np.concatenate(rows_out) if rows_out else np.zeros(0, np.int64)
         outputs = np.concatenate(preds_out) if preds_out else np.zeros((0, self.network.n_outputs), np.float32)
-        preds = outputs[:, 0].astype(np.float64)
-        std = self._std(outputs)
         kept = [items[i] for i in rows]
-        in_domain, rare = self._domain(kept)
-        columns: dict[str, Any] = {"formula": [formula_of(x) for x in kept], "prediction": preds}
+        dom = self._domain(kept)
+        pred, std, rule_notes = apply_rules(outputs[:, 0].astype(np.float64), np.asarray(dom["n_elements"]),
+                                            self.output_rules, std=self._std(outputs), property_name=self.property)
+
+        # Every input row, in input order, under its own label; skipped rows hold NaN and the reason.
+        prediction = np.full(n, np.nan)
+        prediction[rows] = pred
+        in_domain = pd.array([pd.NA] * n, dtype="boolean")
+        if len(rows):
+            in_domain[rows] = pd.array(dom["in_domain"], dtype="boolean")
+        rare = [""] * n
+        note = [""] * n
+        for j, i in enumerate(rows):
+            rare[i] = dom["rare"][j]
+            note[i] = "; ".join(t for t in (rule_notes[j], dom["note"][j]) if t)
+        for f in failures:
+            note[f.row] = f"skipped: {f.reason}"
+        columns: dict[str, Any] = {"formula": [formula_of(x) for x in items], "prediction": prediction}
         if std is not None:
-            columns["prediction_std"] = std
-        df = pd.DataFrame(
-            {
-                **columns,
-                "unit": self.unit,
-                "model": self.name,
-                "in_domain": pd.array(in_domain, dtype="boolean"),
-                "rare_elements": rare,
-            },
-            index=pd.Index(rows, name="row"),
-        )
+            full_std = np.full(n, np.nan, dtype=np.float32)
+            full_std[rows] = std
+            columns["prediction_std"] = full_std
+        columns.update(unit=self.unit, model=self.name, in_domain=in_domain, rare_elements=rare, note=note)
+        df = pd.DataFrame(columns, index=labels)
         df.attrs["failures"] = failures
         return PredictionResult(df, failures)
 
@@ -240,11 +280,12 @@ class Predictor:
                                         f"network takes {self.network.n_features}")
         return lambda chunk: fn(chunk, errors="collect", progress=False)
 
-    def _as_items(self, inputs: Any) -> list[Any]:
-        """Normalize the accepted input forms to a list of formulas/Compositions/Structures."""
+    def _as_items(self, inputs: Any):
+        """(labels, items): the accepted input forms as a list, and the index the result keeps."""
         import pandas as pd
 
         column = "structure" if self.input_kind == "structure" else "formula"
+        labels = None
         if isinstance(inputs, pd.DataFrame):
             if column in inputs.columns:
                 values = list(inputs[column])
@@ -252,20 +293,34 @@ class Predictor:
                 values = list(inputs["formula"])
             else:
                 raise InvalidInputError("<DataFrame>", f"needs a {column!r} column; found {list(inputs.columns)}")
+            labels = inputs.index
+        elif isinstance(inputs, pd.Series):
+            values, labels = list(inputs), inputs.index
         elif isinstance(inputs, str) or _is_structure(inputs) or _is_composition(inputs):
             values = [inputs]
-        elif isinstance(inputs, Iterable):  # list, tuple, Series, array, generator
-            values = list(inputs)
-        else:
+        elif isinstance(inputs, np.ndarray):
+            if inputs.ndim == 0:  # np.array("NaCl"): one formula
+                values = [inputs.item()]
+            elif inputs.ndim == 1:
+                values = inputs.tolist()
+            else:
+                raise InvalidInputError(f"array of shape {inputs.shape}", "expected a 1-d array of formulas")
+        elif isinstance(inputs, (bytes, Mapping)) or not isinstance(inputs, Iterable):
             raise InvalidInputError(inputs, "expected formulas, Compositions or Structures (a list, Series or DataFrame)")
+        else:  # list, tuple, generator
+            values = list(inputs)
         if self.input_kind == "composition":
             # A composition model predicts a Structure from its composition.
             values = [v.composition if _is_structure(v) else v for v in values]
-        return values
+        if labels is None:
+            labels = pd.RangeIndex(len(values), name="row")
+        return labels, values
 
-    def _domain(self, items: list[Any]) -> tuple[list[Any], list[str]]:
-        """``in_domain`` and the rare elements of each input, from the training element counts."""
-        return domain_flags(items, self._element_counts, self.min_element_count)
+    def _domain(self, items: list[Any]) -> dict[str, list[Any]]:
+        """The in-domain rule (elements and stoichiometry, :func:`irnet_hub.preprocessing.domain_report`)."""
+        from irnet_hub.output_rules import composition_ranges_for
+
+        return domain_report(items, self._element_counts, self.min_element_count, composition_ranges_for(self.record))
 
 
 def _is_structure(x: Any) -> bool:

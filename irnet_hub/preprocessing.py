@@ -11,6 +11,7 @@ seen in at least ``min_count`` (default
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 from typing import Any, Iterable, Mapping, Sequence
@@ -139,6 +140,123 @@ def elements_of(item: Any) -> list[str] | None:
     return None
 
 
+# --------------------------------------------------------------------------- stoichiometry (issue 11)
+
+
+def stoichiometry(amounts: Iterable[float]) -> tuple[float, float]:
+    """(atoms per formula unit, smallest element fraction) of one composition's element amounts.
+
+    Integer amounts are reduced by their common divisor (Li2O2 is 2 atoms per
+    formula unit, like LiO); fractional amounts (Fe0.62C0.00095) are taken as written.
+    """
+    a = [float(x) for x in amounts if float(x) > 0]
+    if not a:
+        return math.nan, math.nan
+    total = sum(a)
+    if all(abs(x - round(x)) < 1e-9 for x in a):
+        g = 0
+        for x in a:
+            g = math.gcd(g, int(round(x)))
+        total = total / max(g, 1)
+    return total, min(a) / sum(a)
+
+
+_PLAIN = re.compile(r"^(?:[A-Z][a-z]?(?:\d+(?:\.\d*)?|\.\d+)?)+$")
+_TOKEN = re.compile(r"([A-Z][a-z]?)(\d+(?:\.\d*)?|\.\d+)?")
+
+
+def element_amounts(item: Any) -> dict[str, float] | None:
+    """Element -> amount of a formula, Composition or Structure (None when it cannot be read)."""
+    if isinstance(item, str):
+        text = item.strip()
+        if _PLAIN.match(text):  # the common case, ~50x faster than a full parse
+            out: dict[str, float] = {}
+            for sym, amt in _TOKEN.findall(text):
+                out[sym] = out.get(sym, 0.0) + (float(amt) if amt else 1.0)
+            return out
+        from irnet_hub.featurize.composition import parse_composition
+
+        try:
+            item = parse_composition(text)
+        except (ValueError, KeyError, TypeError):
+            return None
+    comp = getattr(item, "composition", item)
+    comp = getattr(comp, "element_composition", None)  # pymatgen Composition (species -> elements)
+    if comp is None:
+        return None
+    return {e.symbol: float(v) for e, v in comp.items()}
+
+
+def out_of_range(atoms: np.ndarray, min_fraction: np.ndarray, ranges: Mapping[str, float] | None) -> np.ndarray:
+    """True where a composition's stoichiometry lies outside the training ``ranges`` (never with no ranges)."""
+    atoms, min_fraction = np.asarray(atoms, float), np.asarray(min_fraction, float)
+    if not ranges:
+        return np.zeros(atoms.shape, dtype=bool)
+    # A little slack: a training set's extreme itself is in range.
+    return (atoms > ranges["max_atoms_per_formula_unit"] * (1 + 1e-9)) | (
+        min_fraction < ranges["min_fraction"] * (1 - 1e-9)
+    )
+
+
+def domain_report(items: Sequence[Any], counts: Mapping[str, int], min_count: int = MIN_ELEMENT_COUNT,
+                  ranges: Mapping[str, float] | None = None) -> dict[str, list[Any]]:
+    """The in-domain rule with its reasons, per item: ``in_domain`` (None when unknown), ``rare``
+    (comma-joined rare elements), ``n_elements`` and ``note``.
+
+    Out of domain: an element seen in fewer than ``min_count`` training
+    compositions, or a stoichiometry outside the training ``ranges``
+    (more atoms per formula unit, or a smaller element fraction, than any
+    training composition). D and T are noted: the features treat them as H.
+    """
+    out: dict[str, list[Any]] = {"in_domain": [], "rare": [], "n_elements": [], "note": []}
+    cache: dict[Any, tuple[Any, str, int, str]] = {}
+    for item in items:
+        key = item if isinstance(item, str) else None
+        if key is not None and key in cache:
+            row = cache[key]
+        else:
+            amounts = element_amounts(item)
+            if amounts is None:
+                row = (None, "", 0, "")
+            else:
+                notes = []
+                low = rare_elements(amounts, counts, min_count) if counts else []
+                if low:
+                    notes.append(f"rare in training: {','.join(low)}")
+                iso = [e for e in amounts if e in ("D", "T")]
+                if iso:
+                    notes.append(f"{'/'.join(iso)} (hydrogen isotope) has the features of H: predicted as H")
+                atoms, frac = stoichiometry(amounts.values())
+                bad = False
+                if ranges:
+                    if out_of_range(np.array([atoms]), np.array([1.0]), ranges)[0]:
+                        bad = True
+                        notes.append(f"{atoms:,.0f} atoms per formula unit, training had at most "
+                                     f"{ranges['max_atoms_per_formula_unit']:g}")
+                    if out_of_range(np.array([0.0]), np.array([frac]), ranges)[0]:
+                        bad = True
+                        notes.append(f"element fraction {frac:.3g}, training had none below {ranges['min_fraction']:.3g}")
+                known = bool(counts) or bool(ranges)
+                row = ((not low and not bad) if known else None, ",".join(low), len(amounts), "; ".join(notes))
+            if key is not None:
+                cache[key] = row
+        for k, v in zip(("in_domain", "rare", "n_elements", "note"), row):
+            out[k].append(v)
+    return out
+
+
+def stoichiometry_out_of_range(amounts: np.ndarray, ranges: Mapping[str, float] | None) -> np.ndarray:
+    """Vectorized stoichiometry rule for integer amount rows (0 = element absent), as in screening."""
+    a = np.asarray(amounts, np.int64)
+    if not ranges:
+        return np.zeros(len(a), dtype=bool)
+    g = np.gcd.reduce(a, axis=1)
+    total = a.sum(axis=1)
+    atoms = total / np.maximum(g, 1)
+    smallest = np.where(a > 0, a, np.iinfo(np.int64).max).min(axis=1)
+    return out_of_range(atoms, smallest / np.maximum(total, 1), ranges)
+
+
 def domain_flags(items: Sequence[Any], counts: Mapping[str, int],
                  min_count: int = MIN_ELEMENT_COUNT) -> tuple[list[bool | None], list[str]]:
     """``in_domain`` (None when unknown) and the comma-joined rare elements of each input."""
@@ -167,5 +285,6 @@ def domain_flags(items: Sequence[Any], counts: Mapping[str, int],
 
 __all__ = [
     "fit_scaler", "fill_missing", "element_counts", "composition_ranges", "rare_elements", "in_domain_by_z",
-    "elements_of", "domain_flags", "formula_of", "MISSING_VALUES_RULE",
+    "elements_of", "domain_flags", "domain_report", "element_amounts", "stoichiometry", "out_of_range",
+    "stoichiometry_out_of_range", "formula_of", "MISSING_VALUES_RULE",
 ]

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from irnet_hub.errors import InvalidInputError
 from irnet_hub.tables import FeaturizedTable, featurize_table, load_table, split_rows
 from irnet_hub.metrics import regression_metrics
 from irnet_hub.preprocessing import fill_missing, fit_scaler
@@ -46,10 +47,14 @@ def baseline(
 
     from irnet_hub.featurize import get_featurizer
 
+    grid = check_grid(grid or DEFAULT_GRID)
     spec, _ = get_featurizer(featurizer)
-    ftrain = featurize_table(load_table(train_data, spec.input_kind), featurizer)
+    train_table = load_table(train_data, spec.input_kind)
+    ftrain = _usable(featurize_table(train_table, featurizer), train_table.source, "training",
+                     minimum=1 if val_data is not None else 2)
     if val_data is not None:
-        fval = featurize_table(load_table(val_data, spec.input_kind), featurizer)
+        val_table = load_table(val_data, spec.input_kind)
+        fval = _usable(featurize_table(val_table, featurizer), val_table.source, "validation")
     else:
         tr, va = split_rows(len(ftrain.X), val_fraction, seed)
         fval = FeaturizedTable(ftrain.X[va], ftrain.y[va], [], [])
@@ -58,7 +63,6 @@ def baseline(
     mean = np.asarray(fit_scaler(ftrain.X, ftrain.y)["feature_mean"])
     fill = functools.partial(fill_missing, feature_mean=mean)
 
-    grid = grid or DEFAULT_GRID
     keys = list(grid)
     results, best = [], None
     for values in tqdm(list(itertools.product(*grid.values())), desc="RF grid", disable=not progress):
@@ -72,6 +76,49 @@ def baseline(
     rf, val_metrics, params = best
     out: dict[str, Any] = {"model": "RandomForestRegressor", "params": params, "val": val_metrics, "grid": results}
     if test_data is not None:
-        ftest = featurize_table(load_table(test_data, spec.input_kind), featurizer)
+        test_table = load_table(test_data, spec.input_kind)
+        ftest = _usable(featurize_table(test_table, featurizer), test_table.source, "test")
         out["test"] = regression_metrics(ftest.y, rf.predict(fill(ftest.X)))
     return out
+
+
+def _usable(ft: FeaturizedTable, source: str, role: str, minimum: int = 1) -> FeaturizedTable:
+    """The featurized table, or an InvalidInputError when too few rows are left to fit or score."""
+    if len(ft.X) < minimum:
+        why = (f" ({len(ft.failures)} invalid row(s), e.g. {ft.failures[0]})" if ft.failures
+               else " (the file has no data rows)" if len(ft.X) == 0 else "")
+        need = f"at least {minimum} valid rows" if minimum > 1 else "at least one valid row"
+        extra = " (one for training, one held out for validation; or give --val)" if minimum > 1 else ""
+        raise InvalidInputError(source, f"the {role} data need {need}{extra}; found {len(ft.X)}{why}")
+    return ft
+
+
+def parse_grid(text: str, cast, option: str) -> list:
+    """A comma-separated grid option (``--n-estimators 100,200``) as a list of ``cast`` values."""
+    try:
+        values = [cast(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise InvalidInputError(text, f"{option} takes comma-separated numbers") from None
+    if not values:
+        raise InvalidInputError(text, f"{option} needs at least one value")
+    return values
+
+
+def check_grid(grid: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    """Refuse grid values a RandomForest cannot take, naming the option (before any featurization)."""
+    import numbers
+
+    rules = {
+        "n_estimators": (lambda v: isinstance(v, numbers.Integral) and v >= 1, "an integer >= 1"),
+        "min_samples_leaf": (lambda v: isinstance(v, numbers.Integral) and v >= 1, "an integer >= 1"),
+        "max_features": (lambda v: isinstance(v, numbers.Real) and 0.0 < v <= 1.0, "a fraction in (0, 1]"),
+    }
+    for key, values in grid.items():
+        if key not in rules:
+            continue
+        ok, what = rules[key]
+        bad = [v for v in values if isinstance(v, bool) or not ok(v)]
+        if bad:
+            raise InvalidInputError(f"--{key.replace('_', '-')} {','.join(map(str, values))}",
+                                    f"each value must be {what}; got {bad[0]!r}")
+    return grid

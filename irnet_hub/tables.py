@@ -39,13 +39,49 @@ class Table:
         return Table([self.inputs[i] for i in rows], t, self.source, self.target_name)
 
 
+def sniff_separator(path: str | Path) -> str:
+    """The column separator of a table file: ',' unless the header line is tab- or semicolon-separated."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            header = f.readline()
+    except OSError:
+        return ","
+    if "," in header:
+        return ","
+    for sep in ("\t", ";"):
+        if sep in header:
+            return sep
+    return ","
+
+
+def rows_text(rows, limit: int = 10) -> str:
+    """Row numbers for a message: '0, 3, 7' or '0, 3, ... (25 rows in all)'; plain ints, never np.int64(...)."""
+    rows = [int(r) if not isinstance(r, str) else r for r in rows]
+    shown = ", ".join(str(r) for r in rows[:limit])
+    return shown + (f", ... ({len(rows)} rows in all)" if len(rows) > limit else "")
+
+
+def check_targets(values, source: str, labels=None) -> None:
+    """Refuse NaN and infinite targets (exit 2), naming the rows: metrics and JSON need finite numbers."""
+    v = np.asarray(values, dtype=float)
+    bad = ~np.isfinite(v)
+    if bad.any():
+        idx = np.flatnonzero(bad)
+        rows = [labels[i] for i in idx] if labels is not None else idx
+        kinds = "infinite" if np.isinf(v[bad]).all() else "non-numeric, missing or infinite"
+        raise InvalidInputError(source, f"{kinds} target in rows {rows_text(rows)}")
+
+
 def read_csv(path: str | Path) -> pd.DataFrame:
-    """A CSV with every cell as text, exactly as written (the one missing-value rule)."""
+    """A CSV with every cell as text, exactly as written (the one missing-value rule).
+
+    A tab- or semicolon-separated file is recognised by its header line.
+    """
     p = Path(path)
     if not p.is_file():
         raise InvalidInputError(str(path), "file not found")
     try:
-        return pd.read_csv(p, dtype=str, keep_default_na=False, na_values=[])
+        return pd.read_csv(p, dtype=str, keep_default_na=False, na_values=[], sep=sniff_separator(p))
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
         raise InvalidInputError(str(path), f"not a readable CSV ({e})") from None
 
@@ -54,7 +90,8 @@ def read_table(path: str | Path, *, target: bool = True) -> pd.DataFrame:
     """A ``formula,target`` CSV as a frame (``target`` optional when ``target=False``), targets as float."""
     df = read_csv(path)
     if "formula" not in df.columns:
-        raise InvalidInputError(str(path), f"needs a 'formula' column; found {list(df.columns)}")
+        raise InvalidInputError(str(path), f"needs a 'formula' column (comma-, tab- or semicolon-separated "
+                                           f"header); found {list(df.columns)}")
     if target:
         df["target"] = _targets(df, str(path))
     return df
@@ -64,9 +101,7 @@ def _targets(df: pd.DataFrame, source: str) -> np.ndarray:
     if "target" not in df.columns:
         raise InvalidInputError(source, f"needs a 'target' column; found {list(df.columns)}")
     values = pd.to_numeric(df["target"], errors="coerce").to_numpy(float)
-    if np.isnan(values).any():
-        bad = [int(i) for i in np.flatnonzero(np.isnan(values))[:5]]
-        raise InvalidInputError(source, f"non-numeric or missing target in rows {bad}")
+    check_targets(values, source, list(df.index))  # NaN and infinite targets both refused
     return values
 
 
@@ -122,6 +157,7 @@ def _load_structure_table(path: Path, target: bool | None) -> Table:
             raise InvalidInputError(str(path), "no target column next to 'structure'")
         name = "target" if "target" in columns else list(columns)[-1]
         targets = pd.to_numeric(pd.Series(columns[name]), errors="coerce").to_numpy(float)
+        check_targets(targets, str(path))
     return Table(structures, targets, str(path), name)
 
 

@@ -20,7 +20,16 @@ from irnet_hub import artifact
 from irnet_hub.errors import InvalidInputError
 from irnet_hub.featurize import get_featurizer
 from irnet_hub.preprocessing import composition_ranges, element_counts, fill_missing, fit_scaler
-from irnet_hub.record import DataInfo, FeaturizerInfo, Hyperparameters, ModelRecord, Scaler, Target
+from irnet_hub.record import (
+    CompositionRanges,
+    DataInfo,
+    FeaturizerInfo,
+    Hyperparameters,
+    ModelRecord,
+    OutputRules,
+    Scaler,
+    Target,
+)
 from irnet_hub.tables import FeaturizedTable, featurize_table, load_table, split_rows
 
 
@@ -186,11 +195,20 @@ def train(
         versions=artifact.library_versions(),
         metrics=metrics,
         element_counts=element_counts(ftrain.inputs) if spec.input_kind == "composition" else {},
-        composition_ranges=composition_ranges(ftrain.inputs) if spec.input_kind == "composition" else None,
+        # Stoichiometry seen in training (in-domain rule) and the physical output rules, stated (issue 11).
+        composition_ranges=CompositionRanges.from_dict(composition_ranges(ftrain.inputs)),
+        output_rules=OutputRules.from_dict(_output_rules(target_name)),
         created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     )
     artifact.save_model_dir(model, out, record)
     return record.to_dict()
+
+
+def _output_rules(target_name: str) -> dict[str, bool]:
+    from irnet_hub.output_rules import rules_for
+
+    r = rules_for({"target": {"name": target_name}})
+    return {"elements_are_zero": r.elements_are_zero, "non_negative": r.non_negative}
 
 
 def _labels(featurizer: str) -> list[str]:

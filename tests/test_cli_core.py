@@ -83,6 +83,9 @@ def test_cli_featurize_bad_input(tmp_path, rows, needle):
     assert needle in r.stderr and "Traceback" not in r.stderr + r.stdout
     assert not out.exists()  # nothing half-written
     r = irnet("featurize", str(src), "-o", str(out), "--skip-invalid")
+    if len(rows) == 1:  # every row invalid: a failure even with --skip-invalid, nothing written (issue 11)
+        assert r.returncode == 2 and needle in r.stderr and not out.exists()
+        return
     assert r.returncode == 0 and needle in r.stderr
     assert len(pd.read_csv(out)) == len(rows) - 1
 

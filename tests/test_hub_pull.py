@@ -294,6 +294,23 @@ def test_corrupted_download_is_refused_and_deleted(hub):
         irnet_hub.load(NAME)
 
 
+def test_damaged_hub_download_falls_back_and_says_so(hub, hub_env, model_dir):
+    """The Hub serves damaged weights: pull says the download was refused and which copy it uses (issue 11)."""
+    import shutil
+
+    from click.testing import CliRunner
+
+    from irnet_hub.cli import main
+
+    hub.corrupt["model.weights.h5"] = -1
+    local = shutil.copytree(model_dir, hub_env / "servables" / NAME)
+    r = CliRunner().invoke(main, ["pull", NAME])
+    assert r.exit_code == 0, r.output
+    assert r.output.strip().splitlines()[-1] == str(local)
+    assert "Warning: model 'bm-test': using the repository copy" in r.output
+    assert "download refused" in r.output and "model.weights.h5: sha256 mismatch" in r.output
+
+
 def test_corrupted_download_is_fetched_again(hub, model_dir):
     from irnet_hub.hub import pull
 

@@ -193,7 +193,10 @@ def test_invalid_inputs_raise_or_skip(model_dir):
     assert isinstance(err.value, InvalidInputError)
 
     df = model.predict(bad, errors="skip")
-    assert df["formula"].tolist() == ["NaCl", "MgO"] and df.index.tolist() == [0, 4]
+    # Skipped rows keep their place and label, with NaN and the reason (issue 11).
+    assert df["formula"].tolist() == bad and df.index.tolist() == [0, 1, 2, 3, 4]
+    assert df["prediction"].notna().tolist() == [True, False, False, False, True]
+    assert df["note"][1].startswith("skipped: unknown element") and df["note"][0] == ""
     assert [(f.row, f.input) for f in df.attrs["failures"]] == [(1, "Xx2"), (2, ""), (3, "Fe(O")]
     with pytest.raises(InvalidInputError, match="errors must be"):
         model.predict(["NaCl"], errors="ignore")
@@ -202,7 +205,8 @@ def test_invalid_inputs_raise_or_skip(model_dir):
     assert isinstance(result, irnet_hub.PredictionResult) and not result.ok and len(result) == 2
     assert [(f.row, f.input) for f in result.failures] == [(1, "Xx2"), (2, ""), (3, "Fe(O")]
     assert "unknown element" in result.failures[0].reason
-    assert result.predictions["formula"].tolist() == ["NaCl", "MgO"]
+    assert result.predicted["formula"].tolist() == ["NaCl", "MgO"]
+    assert result.predictions["formula"].tolist() == bad  # every row keeps its place (issue 11)
     assert model.predict_result(["NaCl"]).ok
 
 
@@ -215,7 +219,8 @@ def test_batches_and_row_numbers_across_chunks(model_dir, data_dir):
     whole = model.predict(formulas, errors="skip", batch_size=100_000)
     chunked = model.predict(formulas, errors="skip", batch_size=700)
     assert [f.row for f in chunked.attrs["failures"]] == [1234]
-    assert chunked.index.tolist() == whole.index.tolist() == [i for i in range(2500) if i != 1234]
+    assert chunked.index.tolist() == whole.index.tolist() == list(range(2500))  # skipped rows keep their place
+    assert np.isnan(chunked["prediction"][1234]) and chunked["note"][1234].startswith("skipped:")
     # Different batch sizes only change float32 rounding inside BLAS.
     scale = float(np.max(np.abs(whole["prediction"])))
     np.testing.assert_allclose(chunked["prediction"], whole["prediction"], rtol=0, atol=1e-5 * scale)

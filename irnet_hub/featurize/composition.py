@@ -185,6 +185,29 @@ def _get_tables() -> _Tables:
 _OPEN, _CLOSE = "([{", ")]}"
 
 
+_MAX_NESTING = 10  # deeper nesting is not chemistry; pymatgen's recursive parser fails with an unhelpful message
+
+
+def _parse_reason(exc: Exception) -> str:
+    """pymatgen's parse error in words a user can act on."""
+    text = str(exc)
+    if "could not convert string to float" in text:
+        bad = text.rsplit(":", 1)[-1].strip()
+        return f"malformed amount {bad} (amounts are numbers such as 2, 0.5 or 1e-3, after an element or a bracket)"
+    return f"cannot parse formula ({text})"
+
+
+def _nesting_depth(text: str) -> int:
+    depth = deepest = 0
+    for ch in text:
+        if ch in _OPEN:
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in _CLOSE:
+            depth -= 1
+    return deepest
+
+
 def _check_brackets(text: str) -> str | None:
     """Reason why the brackets of ``text`` do not balance, or None."""
     stack: list[str] = []
@@ -214,6 +237,14 @@ def _parse_string(item: str) -> Composition:
     text = item.strip()
     if not text:
         raise InvalidInputError(item, "empty formula")
+    # pymatgen ignores whitespace, so "Fe2O3\tNaCl" (two formulas pasted into one cell) would be
+    # predicted as one compound: whitespace inside a formula is refused instead.
+    if any(ch.isspace() for ch in text):
+        ws = next(ch for ch in text if ch.isspace())
+        raise InvalidInputError(item, f"whitespace ({ws!r}) inside a formula; give one formula per row "
+                                      "(several formulas pasted together?)")
+    if _nesting_depth(text) > _MAX_NESTING:
+        raise InvalidInputError(item, f"brackets nested more than {_MAX_NESTING} deep")
     reason = _check_brackets(text)
     if reason:
         raise InvalidInputError(item, reason)
@@ -226,7 +257,7 @@ def _parse_string(item: str) -> Composition:
     try:
         raw = tokenize(text) if tokenize is not None else {}
     except (ValueError, TypeError) as exc:
-        raise InvalidInputError(item, f"cannot parse formula ({exc})") from None
+        raise InvalidInputError(item, _parse_reason(exc)) from None
     for sym, amt in raw.items():
         if not math.isfinite(amt):
             raise InvalidInputError(item, f"amount of {sym} is not a finite number")
@@ -241,7 +272,7 @@ def _parse_string(item: str) -> Composition:
     try:
         comp = Composition(text)
     except (ValueError, TypeError, KeyError) as exc:
-        raise InvalidInputError(item, f"cannot parse formula ({exc})") from None
+        raise InvalidInputError(item, _parse_reason(exc)) from None
     _check_elements(comp, item)
     return comp
 

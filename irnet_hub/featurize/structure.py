@@ -16,6 +16,8 @@ structure's feature row on disk, keyed by a hash of the structure.
 
 from __future__ import annotations
 
+import re
+
 import gzip
 import hashlib
 import json
@@ -155,6 +157,9 @@ def load_structure_columns(path: str | os.PathLike[str]) -> tuple[list[Structure
     p = Path(path).expanduser()
     shown = str(path)
     if not p.exists():
+        if _FORMULA_LIKE.match(shown.strip()):
+            raise InvalidInputError(shown, "looks like a formula, but this is a structure model: give a crystal "
+                                           "structure (CIF, POSCAR or pymatgen JSON file, or a pymatgen Structure)")
         raise InvalidInputError(shown, "no such file")
     if p.is_dir():
         raise InvalidInputError(shown, "is a directory; pass a structure file")
@@ -195,6 +200,9 @@ def _read_cif(p: Path) -> list[Structure]:
             why = "; ".join(dict.fromkeys(str(w.message).splitlines()[0] for w in caught))
             raise ValueError(f"{exc} {why}".strip()) from exc
     return structures
+
+
+_FORMULA_LIKE = re.compile(r"^(?:[A-Z][a-z]?[0-9.]*|[()\[\]][0-9.]*)+$")
 
 
 def _read_json(p: Path, shown: str) -> tuple[list[Structure], dict[str, list[Any]]]:

@@ -21,18 +21,19 @@ if TYPE_CHECKING:
     from irnet_hub.predictor import Predictor
 
 
-def load(name_or_path: str | Path, revision: str | None = None) -> "Predictor":
+def load(name_or_path: str | Path, revision: str | None = None, *, verify: bool = True) -> "Predictor":
     """Load a model for prediction: a model directory, or a registered name (pulled if needed).
 
     Prediction runs with NumPy (:class:`irnet_hub.predictor.Predictor`);
-    TensorFlow and Keras are not imported.
+    TensorFlow and Keras are not imported. Every model, pulled or local, is
+    checked by :func:`irnet_hub.artifact.check_model_dir` (manifest, sha256,
+    finite weights); ``verify=False`` skips that for a local directory, with a warning.
     """
     from irnet_hub.predictor import Predictor
 
     folder, name = resolve(name_or_path, revision)
-    # A pulled model was just verified against the registry's sha256; a local
-    # directory is checked against its own manifest.
-    return Predictor.from_dir(folder, name=name, verify=name is None)
+    # A pulled model was verified against the registry's sha256 and is always checked.
+    return Predictor.from_dir(folder, name=name, verify=verify or name is not None)
 
 
 __all__ = [

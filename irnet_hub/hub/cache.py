@@ -131,18 +131,39 @@ def _manifest_hashes(folder: Path) -> dict[str, str] | None:
         return None
 
 
-def _purge(folder: Path, problems: list[str], cache_dir: Path) -> None:
-    """Delete the mismatching files of a cached snapshot (the link and the blob it points to)."""
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def _purge(folder: Path, problems: list[str], cache_dir: Path) -> list[str]:
+    """Delete the mismatching files of a cached snapshot (the link and the blob it points to).
+
+    Only paths that, once resolved, lie inside the cache root are touched: a
+    snapshot folder that is (or contains) a symlink to a user's folder must
+    never lead to a user's file being deleted. Returns what could not be
+    deleted and why (a read-only cache, a path outside the cache).
+    """
+    root = cache_dir.resolve()
+    notes: list[str] = []
     for problem in problems:
         rel = problem.split(":")[0]
         link = folder / rel
         if not link.exists() and not link.is_symlink():
             continue
+        # Where the link itself lives, with every symlinked folder above it resolved.
+        link_real = link.parent.resolve() / link.name
         target = link.resolve()
-        link.unlink(missing_ok=True)
-        # Only blobs inside the cache we manage are ours to delete.
-        if target != link and target.is_file() and cache_dir.resolve() in target.parents:
-            target.unlink(missing_ok=True)
+        if not _inside(link_real, root):
+            notes.append(f"{rel}: not deleted, {link_real} is outside the cache {root}")
+            continue
+        try:
+            link.unlink(missing_ok=True)
+            # Only blobs inside the cache we manage are ours to delete.
+            if target != link_real and target.is_file() and _inside(target, root):
+                target.unlink(missing_ok=True)
+        except OSError as e:
+            notes.append(f"{rel}: could not be deleted ({e.strerror or e}; read-only cache?)")
+    return notes
 
 
 # --------------------------------------------------------------------------- pull
@@ -205,7 +226,9 @@ def _from_hub(entry: ModelEntry, revision: str, expected: dict[str, str] | None,
     problems = verify_files(snap, hashes)
     if problems:
         # Never use a mismatching file: drop it and fetch everything again from the server.
-        _purge(snap, problems, cache_dir)
+        if _purge(snap, problems, cache_dir):
+            raise IntegrityError(f"{entry.name}: files in the cache do not match the registry and cannot be "
+                                 f"replaced ({'; '.join(problems)})")
         snap = _hf_download(entry, revision, cache_dir, patterns, True)
         hashes = expected or _manifest_hashes(snap) or hashes
         problems = verify_files(snap, hashes)
@@ -270,6 +293,7 @@ def pull(
     cache = Path(cache_dir) if cache_dir else hub_cache_dir()
     tried: list[str] = []
     mismatch = False  # some source had a file whose sha256 differs: an integrity failure, not absence
+    refused: list[str] = []  # copies that were found but failed their check: the user is told
 
     with _model_lock(_lock_path(cache, entry, rev), name):
         snap = None if force_download else cached_snapshot(entry.repo_id, rev, cache)
@@ -279,10 +303,11 @@ def pull(
             if not problems:
                 return snap
             # Incomplete (interrupted) or corrupted: the bad files go, then the Hub is asked again.
-            _purge(snap, [p for p in problems if "mismatch" in p], cache)
+            notes = _purge(snap, [p for p in problems if "mismatch" in p], cache)
             force_download = force_download or any("mismatch" in p for p in problems)
             mismatch = mismatch or any("mismatch" in p for p in problems)
-            tried.append(f"cache {snap}: " + "; ".join(problems))
+            tried.append(f"cache {snap}: " + "; ".join(problems + notes))
+            refused.append(tried[-1])
 
         endpoint = os.environ.get("HF_ENDPOINT") or None
         if is_offline():
@@ -294,7 +319,8 @@ def pull(
                 return _from_hub(entry, rev, expected, cache, force_download)
             except IntegrityError as e:
                 mismatch = True
-                tried.append(f"Hugging Face Hub {entry.repo_id}@{rev}: {e}")
+                tried.append(f"Hugging Face Hub {entry.repo_id}@{rev}: download refused: {e}")
+                refused.append(tried[-1])
             except Exception as e:  # noqa: BLE001 - any Hub failure (network, auth, 404, 5xx) falls through
                 tried.append(f"Hugging Face Hub {entry.repo_id}@{rev}: {type(e).__name__}: {_first_line(e)}")
 
@@ -303,6 +329,13 @@ def pull(
             if local.is_dir():
                 problems = verify_files(local, entry.sha256)
                 if not problems:
+                    if refused:
+                        import warnings
+
+                        from irnet_hub.errors import IrnetWarning
+
+                        warnings.warn(f"model {name!r}: using the repository copy {local}, because "
+                                      + "; ".join(refused), IrnetWarning, stacklevel=2)
                     return local
                 mismatch = mismatch or any("mismatch" in p for p in problems)
                 tried.append(f"repository copy {local}: " + "; ".join(problems))
@@ -329,6 +362,11 @@ def _first_line(e: BaseException) -> str:
 
 def resolve(name_or_path: str | Path, revision: str | None = None) -> tuple[Path, str | None]:
     """``(folder, registry name or None)`` for an explicit model directory or a registered name."""
+    if not isinstance(name_or_path, (str, os.PathLike)) or str(name_or_path).strip() == "":
+        raise InvalidInputError(name_or_path, "expected a registered model name or the path of a model directory "
+                                              f"(got {type(name_or_path).__name__})")
+    if revision is not None and not isinstance(revision, str):
+        raise InvalidInputError(revision, "a revision is a branch, tag or commit string")
     p = Path(name_or_path)
     if p.exists():
         if revision is not None:

@@ -54,7 +54,7 @@ def _servable_folder(model_dir: str | Path) -> Iterator[Path]:
     from irnet_hub import artifact
     from irnet_hub.hub.servable import build_servable, is_servable
 
-    src = artifact.require_model_dir(model_dir)
+    src = artifact.check_model_dir(model_dir)  # a servable published as is must be intact too
     if is_servable(src) and (src / DLHUB_FILE).is_file():
         yield src
         return

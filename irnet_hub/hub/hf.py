@@ -76,9 +76,20 @@ def publish_hf(
     from irnet_hub import artifact
     from irnet_hub.hub.servable import build_servable
 
+    import os
+
+    from irnet_hub.hub.cache import _unreachable
+
     repo_id = _check_repo_id(repo_id)
-    src = artifact.require_model_dir(model_dir)
+    src = artifact.check_model_dir(model_dir)
     record = artifact.read_record(src)
+    # Without a network the upload cannot succeed: say so before the (slow) servable build.
+    from huggingface_hub import constants
+
+    # The endpoint HfApi will use: the argument, else HF_ENDPOINT (huggingface_hub reads it at import).
+    why = _unreachable(endpoint or os.environ.get("HF_ENDPOINT") or constants.ENDPOINT)
+    if why is not None:
+        raise RemoteError(f"cannot publish {src} to {repo_id}: the Hugging Face Hub is unreachable ({why})")
     api = HfApi(endpoint=endpoint, token=token, library_name="irnet-hub", library_version=irnet_hub.__version__)
     with tempfile.TemporaryDirectory(prefix="irnet-hf-") as tmp:
         folder = build_servable(src, Path(tmp) / "servable", anchors=anchors, license=license, repo_id=repo_id)
@@ -100,6 +111,12 @@ def publish_hf(
                     403: "the token may not write to this namespace"}.get(status, "")
             # str(e) is the Hub's message and request id; huggingface_hub never puts the token in it.
             raise PublishError(repo_id, f"upload failed ({e}){'; ' + hint if hint else ''}") from None
+        except (OSError, ConnectionError) as e:
+            raise RemoteError(f"upload of {src} to {repo_id} failed: {type(e).__name__}: {e}") from None
+        except Exception as e:  # httpx/requests transport errors (ConnectError, timeouts) are not OSErrors
+            if type(e).__module__.split(".")[0] in ("httpx", "httpcore", "requests", "urllib3"):
+                raise RemoteError(f"upload of {src} to {repo_id} failed: {type(e).__name__}: {e}") from None
+            raise
     url = getattr(commit, "commit_url", None) or str(commit)
     if not url:
         raise IrnetError(f"the Hub returned no commit for {repo_id}")

@@ -35,7 +35,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from irnet_hub import artifact
-from irnet_hub.errors import IntegrityError, InvalidInputError, IrnetError
+from irnet_hub.errors import InvalidInputError, IrnetError
 from irnet_hub.record import ModelRecord, as_record
 
 SAVED_MODEL_DIR = "saved_model"
@@ -63,6 +63,7 @@ def build_servable(
     dlhub: bool | None = None,
     creators: Sequence[str] | None = None,
     overwrite: bool = False,
+    verify: bool = True,
 ) -> Path:
     """Build the publishable folder for the model in ``model_dir`` at ``out_dir``; returns ``out_dir``.
 
@@ -75,13 +76,7 @@ def build_servable(
     """
     from irnet_hub.hub import card
 
-    src = artifact.require_model_dir(model_dir)
-    problems = [p for p in artifact.verify_manifest(src) if p != f"{artifact.MANIFEST_FILE} missing"]
-    if problems:
-        raise IntegrityError(f"{model_dir}: model files do not match manifest.json: " + "; ".join(problems))
-    for name in artifact.KERAS_FILES:
-        if not (src / name).is_file():
-            raise InvalidInputError(str(model_dir), f"missing {name}")
+    src = artifact.check_model_dir(model_dir, verify=verify)
     info = artifact.read_record(src)
     if not (info.has("scaler") and info.has("featurizer")) or info.scaler is None:
         raise InvalidInputError(str(model_dir), "irnet.json lacks the scaler or featurizer; retrain with irnet-hub")
@@ -161,7 +156,7 @@ def _export_here(model_dir: Path, out: Path) -> None:
 
     from keras.export import ExportArchive
 
-    model = artifact.load_keras_model(model_dir)
+    model = artifact.load_keras_model(model_dir, verify=False)  # the staged copy of a checked folder
     # model.export() also track()s the model, which stores every weight a second time
     # (checkpoint keys `variables/` and `_all_variables/`): 21 MiB for an IRNet-17 in
     # float16, over the 16 MiB per-file limit. An endpoint alone tracks the variables
@@ -205,7 +200,7 @@ def check_saved_model(model_dir: str | Path, saved_model: str | Path, *,
     n_features = int(specs[0].shape[1])
     x = _probe_inputs(info, n_features)
     got = next(iter(fn(tf.constant(x)).values())).numpy().reshape(-1)
-    want = np.asarray(artifact.load_keras_model(model_dir).predict(x, verbose=0)).reshape(-1)
+    want = np.asarray(artifact.load_keras_model(model_dir, verify=False).predict(x, verbose=0)).reshape(-1)
     diff = float(np.max(np.abs(got - want)))
     scale = max(1.0, float(np.max(np.abs(want))))
     if not np.isfinite(diff) or diff > EXPORT_TOLERANCE * scale:

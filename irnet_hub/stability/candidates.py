@@ -100,6 +100,9 @@ def check_element(symbol: str, where: object) -> int:
     if s not in t.z_of:
         from pymatgen.core import Element
 
+        if s in ("D", "T"):
+            raise InvalidInputError(where, f"{s} is a hydrogen isotope: composition features cannot tell it from H, "
+                                           "so screen H instead (predict accepts D/T and says it predicts them as H)")
         if Element.is_valid_symbol(s):
             raise InvalidInputError(where, f"element {s} has no Magpie element data (only Z <= {len(t.symbol) - 1})")
         raise InvalidInputError(where, f"unknown element {s!r}")
@@ -561,6 +564,29 @@ def _prototype_systems(p: Prototype, choices: tuple[tuple[str, ...], ...], chunk
     return out
 
 
+# Above this many (estimated) candidates a screen is refused unless max_candidates is raised:
+# at ~100k candidates/s per core, 50 million is about 10 core-minutes.
+DEFAULT_MAX_CANDIDATES = 50_000_000
+
+
+def estimate_candidates(systems: Sequence[tuple[str, ...]], max_atoms: int, protos: Sequence["Prototype"],
+                        site_lists: Mapping[str, Sequence[str]], complete_hulls: bool) -> float:
+    """Upper bound on the raw candidates of a screen, in closed form (nothing enumerated).
+
+    A k-element grid has at most C(max_atoms + k, k) amount vectors; a prototype
+    the product of its site list lengths; with ``complete_hulls`` each
+    prototype system adds a grid of its own (bounded by its element count).
+    """
+    total = float(sum(math.comb(max_atoms + len(s), len(s)) for s in systems))
+    for p in protos:
+        n = math.prod(len(site_lists[t]) for t in p.sites) if p.sites else 1
+        total += n
+        if complete_hulls:
+            k = len(p.tokens)
+            total += n * math.comb(max_atoms + k, k)
+    return total
+
+
 def plan(
     systems: Sequence[str | Sequence[str]] = (),
     *,
@@ -570,6 +596,7 @@ def plan(
     charge_balanced: bool = False,
     complete_hulls: bool = True,
     partition_size: int = 100_000,
+    max_candidates: int | None = None,
 ) -> Plan:
     """Validate a screen and split it into partitions of about ``partition_size`` raw candidates.
 
@@ -595,6 +622,14 @@ def plan(
     if unused and protos:
         raise InvalidInputError(unused, "these sites appear in no prototype template")
     user_systems = list(dict.fromkeys(parse_system(s) for s in systems))
+    # Estimate before enumerating anything (even the partition list of a huge grid takes GBs).
+    limit = DEFAULT_MAX_CANDIDATES if max_candidates is None else int(max_candidates)
+    estimate = estimate_candidates(user_systems, max_atoms, protos, site_lists, complete_hulls)
+    if estimate > limit:
+        raise InvalidInputError(
+            f"{estimate:,.0f} candidates",
+            f"this screen would enumerate about {estimate:,.0f} candidates, above the limit of {limit:,}; "
+            "lower --max-atoms, use fewer elements, or raise the limit with --max-candidates N")
 
     proto_choices = [
         tuple(site_lists[tok] if site else (tok,) for tok, site in zip(p.tokens, p.is_site)) for p in protos

@@ -25,6 +25,7 @@ import math
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
@@ -98,20 +99,20 @@ class _Models:
     also: list[tuple[str, "Predictor"]]
 
 
-def _load(model: "str | Path | Predictor", role: str) -> "Predictor":
+def _load(model: "str | Path | Predictor", role: str, verify: bool = True) -> "Predictor":
     if hasattr(model, "predict_features"):
         predictor = model
     else:
         from irnet_hub.hub import load
 
-        predictor = load(model)
+        predictor = load(model, verify=verify)
     if getattr(predictor, "featurizer", "magpie145") != "magpie145" or predictor.input_kind != "composition":
         raise InvalidInputError(str(model), f"{role} must be a composition (magpie145) model to screen compositions")
     return predictor  # type: ignore[return-value]
 
 
-def _load_models(model: Any, also: Sequence[Any]) -> _Models:
-    formation = _load(model, "--model")
+def _load_models(model: Any, also: Sequence[Any], verify: bool = True) -> _Models:
+    formation = _load(model, "--model", verify)
     unit = formation.unit.replace(" ", "").lower()
     if unit != "ev/atom":
         raise InvalidInputError(
@@ -120,7 +121,7 @@ def _load_models(model: Any, also: Sequence[Any]) -> _Models:
     others: list[tuple[str, Predictor]] = []
     taken = set(BASE_COLUMNS)
     for m in also:
-        p = _load(m, "--also")
+        p = _load(m, "--also", verify)
         name = p.name
         i = 2
         while name in taken:
@@ -182,16 +183,26 @@ def _predict(formulas: np.ndarray, models: _Models) -> tuple[np.ndarray, list[np
         res = featurize_compositions(formulas[i : i + CHUNK].tolist(), errors="raise")
         main[i : i + CHUNK] = models.formation.predict_features(res.features)
         for out, (_, p) in zip(others, models.also):
-            out[i : i + CHUNK] = p.predict_features(res.features)
+            values = p.predict_features(res.features)
+            # The model's stated output rule (e.g. a modulus is never negative); elements sit at 0 on the
+            # hull anyway, so only non_negative matters for the extra columns.
+            out[i : i + CHUNK] = np.maximum(values, 0) if p.output_rules.non_negative else values
     return main, others
 
 
 def _in_domain(z: np.ndarray, a: np.ndarray, predictor: "Predictor") -> np.ndarray | None:
-    """False where an element was seen in fewer than ``min_element_count`` training compositions."""
+    """False where an element was seen in fewer than ``min_element_count`` training compositions, or
+    where the stoichiometry lies outside the training ``composition_ranges`` (as Predictor.predict)."""
+    from irnet_hub.output_rules import composition_ranges_for
+    from irnet_hub.preprocessing import stoichiometry_out_of_range
+
     counts = predictor.record.element_counts
+    ranges = composition_ranges_for(predictor.record)
+    stoich_bad = stoichiometry_out_of_range(a, ranges) if ranges else None
     if not counts:
-        return None
-    return in_domain_by_z(z, a, counts, predictor.min_element_count)
+        return None if stoich_bad is None else ~stoich_bad
+    ok = in_domain_by_z(z, a, counts, predictor.min_element_count)
+    return ok if stoich_bad is None else ok & ~stoich_bad
 
 
 def process_partition(part: Partition, cfg: _Config, models: _Models) -> _PartResult:
@@ -317,10 +328,13 @@ def _run_pass1(partitions: list[Partition], cfg: _Config, models: _Models, worke
 class _Writer:
     """Streams result frames to one .parquet or .csv file (a temporary file renamed at the end)."""
 
-    def __init__(self, path: str | Path, columns: list[str], also: list[str]):
-        self.path = Path(path)
-        self.tmp = self.path.with_name(f".{self.path.name}.tmp")
+    def __init__(self, path: str | Path, columns: list[str], also: list[str], force: bool = False):
+        from irnet_hub.files import new_temp_beside, resolve_output
+
         self.kind = _output_kind(path)
+        # The real file (symlinks followed), written through a temporary file beside it.
+        self.path = resolve_output(path, force=force)
+        self.tmp = new_temp_beside(self.path)
         self.columns = columns
         self.first = True
         self.writer = None
@@ -359,7 +373,9 @@ class _Writer:
             import pandas as pd
 
             pd.DataFrame(columns=self.columns).to_csv(self.tmp, index=False)
-        os.replace(self.tmp, self.path)
+        from irnet_hub.files import commit_temp
+
+        commit_temp(self.tmp, self.path)
 
 
 def _output_kind(path: str | Path) -> str:
@@ -431,6 +447,9 @@ def screen(
     partition_size: int = DEFAULT_PARTITION_SIZE,
     work_dir: str | Path | None = None,
     progress: bool = False,
+    max_candidates: int | None = None,
+    verify: bool = True,
+    force: bool = False,
 ) -> "pd.DataFrame":
     """Screen candidate compositions for stability with a formation-enthalpy model.
 
@@ -460,6 +479,13 @@ def screen(
     Returns a :class:`ScreenResult`: the ranked table is ``result.candidates``;
     ``n_candidates``, ``hulls`` (stable formulas per system),
     ``known_on_hull``, ``plots`` and ``model`` are its other fields.
+
+    The candidate count is estimated before anything is enumerated; above
+    ``max_candidates`` (default :data:`~irnet_hub.stability.candidates.DEFAULT_MAX_CANDIDATES`)
+    the screen is refused with the estimate. ``verify=False`` skips the
+    model integrity check (own models only); ``force`` lets ``output`` replace
+    a read-only or non-regular file. The temporary work folder is removed
+    on success, error, Ctrl-C and SIGTERM (a batch scheduler's time limit).
     """
     if workers is not None and scheduler is not None:
         raise InvalidInputError(scheduler, "give either workers (a new local cluster) or scheduler (an existing one)")
@@ -468,27 +494,62 @@ def screen(
     if top is not None and int(top) < 0:
         raise InvalidInputError(top, "top must be >= 0")
     if output is not None:
+        from irnet_hub.files import resolve_output
+
         _output_kind(output)
+        resolve_output(output, force=force)  # a bad -o is reported before any work
     the_plan = plan(systems, max_atoms=max_atoms, prototypes=prototypes, sites=sites,
-                    charge_balanced=charge_balanced, complete_hulls=complete_hulls, partition_size=partition_size)
+                    charge_balanced=charge_balanced, complete_hulls=complete_hulls, partition_size=partition_size,
+                    max_candidates=max_candidates)
+    if progress:
+        import sys
+
+        print(f"screening up to {the_plan.raw_count:,} candidates in {len(the_plan.partitions):,} partition(s)",
+              file=sys.stderr, flush=True)
     known_rows = _read_known(known) if known is not None else []
-    models = _load_models(model, list(also) if not isinstance(also, (str, Path)) else [also])
+    models = _load_models(model, list(also) if not isinstance(also, (str, Path)) else [also], verify=verify)
     also_columns = [name for name, _ in models.also]
 
     own_dir = work_dir is None
     base = Path(output).resolve().parent if output is not None else None
     wd = Path(tempfile.mkdtemp(prefix="irnet-screen-", dir=base)) if own_dir else Path(work_dir)
     wd.mkdir(parents=True, exist_ok=True)
+    with _sigterm_as_exit():
+        try:
+            return _screen(the_plan, models, also_columns, known_rows, wd, output, plot_dir, top,
+                           workers, scheduler, progress, force)
+        finally:
+            if own_dir:
+                shutil.rmtree(wd, ignore_errors=True)
+
+
+@contextmanager
+def _sigterm_as_exit():
+    """Turn SIGTERM into SystemExit while screening, so ``finally`` blocks clean up as on Ctrl-C.
+
+    Batch schedulers (Slurm, PBS) end a job at its time limit with SIGTERM;
+    the default action kills the process without running any cleanup, leaving
+    the partition files behind. Only the main thread can install handlers.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _raise(signum, frame):  # noqa: ARG001
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, _raise)
     try:
-        return _screen(the_plan, models, also_columns, known_rows, wd, output, plot_dir, top,
-                       workers, scheduler, progress)
+        yield
     finally:
-        if own_dir:
-            shutil.rmtree(wd, ignore_errors=True)
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _screen(the_plan: Plan, models: _Models, also_columns: list[str], known_rows, wd: Path, output, plot_dir,
-            top, workers, scheduler, progress) -> "ScreenResult":
+             top, workers, scheduler, progress, force=False) -> "ScreenResult":
     import pandas as pd
 
     hulls_el = the_plan.hull_systems
@@ -513,7 +574,7 @@ def _screen(the_plan: Plan, models: _Models, also_columns: list[str], known_rows
 
     # Pass 2: energy above hull, streamed partition by partition.
     columns = BASE_COLUMNS + also_columns
-    writer = _Writer(output, columns, also_columns) if output is not None else None
+    writer = _Writer(output, columns, also_columns, force) if output is not None else None
     keep_all = top is None
     kept: list[pd.DataFrame] = []
     plotted = {h for h, el in enumerate(hulls_el) if plot_dir is not None and len(el) in (2, 3)}

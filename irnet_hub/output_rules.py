@@ -1,0 +1,164 @@
+"""Physical rules on a model's outputs, and the stoichiometry part of the in-domain rule.
+
+A network is a smooth function of 145 composition attributes; it knows
+nothing of definitions. Two rules that hold by definition are applied after
+the forward pass, as stated in each model's ``irnet.json`` (``output_rules``)
+and card:
+
+* ``elements_are_zero``: a formation energy/enthalpy is measured from the
+  elements, so a pure element (one element, any amount) is exactly 0, with
+  uncertainty 0. (The network said Fe -1.55 eV/atom before this rule.)
+* ``non_negative``: a modulus, a phonon frequency, a band gap cannot be
+  negative. A negative network output is clamped to 0 and the row's ``note``
+  says so (the network said Cs -52.8 GPa before this rule).
+
+The in-domain flag also looks at stoichiometry (``composition_ranges``,
+recorded from the training compositions): a formula with more atoms per
+formula unit, or a smaller smallest element fraction, than any training
+composition is outside what the model saw (Li1000000O, for one).
+
+Records written before these fields existed get rules derived from the
+property name (:func:`rules_for`) and stoichiometry ranges measured on the
+training sets of the shipped models (:data:`SHIPPED_COMPOSITION_RANGES`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+
+from irnet_hub.errors import IntegrityError
+
+# Measured with composition_ranges() on the training compositions of each shipped model (the
+# recipe's split from scripts/train_zoo.py; for the structure model, all 1,265 Matbench phonon
+# structures, a superset of its training folds). Used only while a model's irnet.json predates the
+# composition_ranges field; the lead repackages the zoo with it.
+SHIPPED_COMPOSITION_RANGES: dict[str, dict[str, float]] = {
+    "mp-bulk-modulus": {"max_atoms_per_formula_unit": 108.0, "min_fraction": 0.025},
+    "mp-shear-modulus": {"max_atoms_per_formula_unit": 108.0, "min_fraction": 0.025},
+    "oqmd-formation-enthalpy": {"max_atoms_per_formula_unit": 150.0, "min_fraction": 1 / 150},
+    "matbench-phonons-structure": {"max_atoms_per_formula_unit": 15.0, "min_fraction": 1 / 15},
+}
+
+# Property names whose values are >= 0 by definition (lower case, matched as substrings);
+# "log" targets (log10 of a modulus) can be negative and are excluded.
+_NON_NEGATIVE_WORDS = ("modulus", "phonon", "band gap", "bandgap", "volume", "debye temperature",
+                       "thermal conductivity")
+_FORMATION_WORDS = ("formation enthalpy", "formation energy")
+
+
+@dataclass(frozen=True)
+class OutputRules:
+    """What :func:`apply_rules` enforces; ``derived`` is True when inferred from the property name."""
+
+    elements_are_zero: bool = False
+    non_negative: bool = False
+    derived: bool = False
+
+
+def _section(info: Any, key: str) -> Any:
+    """``info[key]`` of a ModelRecord (None when its irnet.json did not set it) or a plain dict."""
+    if hasattr(info, "has"):  # irnet_hub.record.ModelRecord
+        if not info.has(key):
+            return None
+        value = getattr(info, key, None)
+        return value.to_dict() if hasattr(value, "to_dict") else value
+    return info.get(key) if isinstance(info, Mapping) else None
+
+
+def rules_for(info: Any) -> OutputRules:
+    """The output rules of a model (a ModelRecord or ``irnet.json`` dict): its ``output_rules``,
+    or, for records written before that field existed, derived from the property name."""
+    rec = _section(info, "output_rules")
+    if isinstance(rec, Mapping):
+        return OutputRules(bool(rec.get("elements_are_zero", False)), bool(rec.get("non_negative", False)))
+    target = _section(info, "target") or {}
+    name = str(target.get("name", "") if isinstance(target, Mapping) else "").lower()
+    if "log" in name.split() or "log10" in name or "log(" in name:
+        return OutputRules(derived=True)
+    return OutputRules(
+        elements_are_zero=any(w in name for w in _FORMATION_WORDS),
+        non_negative=any(w in name for w in _NON_NEGATIVE_WORDS),
+        derived=True,
+    )
+
+
+def composition_ranges_for(info: Any) -> dict[str, float] | None:
+    """``{"max_atoms_per_formula_unit", "min_fraction"}`` the model was trained on, if known."""
+    rec = _section(info, "composition_ranges")
+    if isinstance(rec, Mapping) and rec.get("max_atoms_per_formula_unit") is not None \
+            and rec.get("min_fraction") is not None:
+        return {"max_atoms_per_formula_unit": float(rec["max_atoms_per_formula_unit"]),
+                "min_fraction": float(rec["min_fraction"])}
+    name = getattr(info, "name", None) if hasattr(info, "has") else (info.get("name") if isinstance(info, Mapping) else None)
+    return SHIPPED_COMPOSITION_RANGES.get(str(name or ""))
+
+
+def apply_rules(
+    prediction: np.ndarray,
+    n_elements: np.ndarray,
+    rules: OutputRules,
+    *,
+    std: np.ndarray | None = None,
+    property_name: str = "",
+) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
+    """Apply ``rules`` to float predictions; returns (prediction, std, note per row).
+
+    ``n_elements`` is the number of distinct elements of each row's composition.
+    """
+    pred = np.array(prediction, dtype=np.float64, copy=True)
+    std = None if std is None else np.array(std, copy=True)
+    notes = [""] * len(pred)
+    if rules.elements_are_zero:
+        for i in np.flatnonzero(np.asarray(n_elements) == 1):
+            pred[i] = 0.0
+            if std is not None:
+                std[i] = 0
+            notes[i] = f"element: {property_name or 'formation energy'} is 0 by definition"
+    if rules.non_negative:
+        for i in np.flatnonzero(pred < 0):
+            notes[i] = f"network gave {pred[i]:.4g}, clamped to 0 ({property_name or 'this property'} cannot be negative)"
+            pred[i] = 0.0
+    return pred, std, notes
+
+
+def check_finite(values: np.ndarray, source: str) -> None:
+    """:class:`IntegrityError` when a model produced NaN or infinite outputs (never passed on as null)."""
+    v = np.asarray(values)
+    bad = ~np.isfinite(v)
+    if bad.any():
+        rows = np.flatnonzero(bad.reshape(len(v), -1).any(axis=1))
+        shown = ", ".join(str(int(r)) for r in rows[:5]) + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
+        raise IntegrityError(f"{source}: the model produced non-finite outputs (NaN or infinite) for rows {shown}; "
+                             "its weights are probably damaged")
+
+
+def describe_rules(info: Any) -> str:
+    """Markdown for a model card: which output rules apply and what in-domain means for this model."""
+    rules = rules_for(info)
+    prop = str((_section(info, "target") or {}).get("name") or "the property")
+    lines = []
+    if rules.elements_are_zero:
+        lines.append(f"- **Elements are zero.** A pure element has {prop} exactly 0 (by definition), "
+                     "with uncertainty 0; the network's output is replaced.")
+    if rules.non_negative:
+        lines.append(f"- **Non-negative.** {prop[:1].upper() + prop[1:]} cannot be negative: a negative network "
+                     "output is reported as 0 and the row's `note` says so.")
+    if not lines:
+        lines.append("- No output rule applies: predictions are the network's output as is.")
+    ranges = composition_ranges_for(info)
+    from irnet_hub.constants import MIN_ELEMENT_COUNT
+
+    dom = ("- **In domain** (`in_domain`) is false when a formula has an element seen in fewer than "
+           f"{MIN_ELEMENT_COUNT} training compositions")
+    if ranges:
+        dom += (f", more than {ranges['max_atoms_per_formula_unit']:g} atoms per formula unit, or an element "
+                f"fraction below {ranges['min_fraction']:.3g} (the extremes of the training compositions)")
+    lines.append(dom + ".")
+    return "\n".join(lines)
+
+
+__all__ = ["OutputRules", "rules_for", "composition_ranges_for", "apply_rules", "check_finite", "describe_rules",
+           "SHIPPED_COMPOSITION_RANGES"]
