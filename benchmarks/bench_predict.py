@@ -55,7 +55,7 @@ def build_model(out: Path, float16: bool) -> Path:
     """IRNet-17 trained one epoch on 5,000 OQMD band gaps (in a subprocess: keeps TF out of this one)."""
     code = f"""
 import pandas as pd
-from irnet_hub.train import train
+from irnet_hub.training import train
 from irnet_hub import artifact
 df = pd.read_csv({str(data_dir() / DATA_FILE)!r}, nrows=5500, keep_default_na=False)
 train(df.iloc[:5000], {str(out / 'f32')!r}, val_data=df.iloc[5000:], target_name="band gap", unit="eV",

@@ -60,7 +60,7 @@ def bench_model() -> Path:
     if not (out / "irnet.json").is_file():
         import pandas as pd
 
-        from irnet_hub.train import train
+        from irnet_hub.training import train
 
         df = pd.read_csv(data_dir() / "crabnet/benchmark_data/OQMD_Formation_Enthalpy/val.csv",
                          keep_default_na=False).head(5000)
@@ -109,7 +109,7 @@ def child(spec: dict) -> dict:
     """One screen in this (fresh) process; returns timings and peak memory."""
     t_import = time.perf_counter()
     import irnet_hub
-    from irnet_hub.screen import plan
+    from irnet_hub.stability import plan
 
     t0 = time.perf_counter()
     startup = 0.0
@@ -159,8 +159,8 @@ def stages(model: Path) -> dict:
 
     import irnet_hub
     from irnet_hub.featurize.composition import featurize_compositions
-    from irnet_hub.screen.candidates import formula_strings, generate, plan, system_strings
-    from irnet_hub.screen.hull import PredictedHull, fractions, hull_layers
+    from irnet_hub.stability.candidates import formula_strings, generate, plan, system_strings
+    from irnet_hub.stability.hull import PredictedHull, fractions, hull_layers
 
     p = plan(["Li-Fe-P-O"], max_atoms=37, partition_size=100_000)
     part = max(p.partitions, key=lambda q: q.raw_count)
@@ -191,7 +191,7 @@ def stages(model: Path) -> dict:
     hull.decomposition_energy(f, eah, hull.is_stable(f, eah))
     out["energy above hull (vectorized)"] = time.perf_counter() - t
     # The client's serial part of pass 2, as run.py does it for each partition file.
-    from irnet_hub.screen import run
+    from irnet_hub.stability import run
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg = run._Config(p.hull_systems, p.containing, len(p.hull_systems[0]), tmp, [])
@@ -210,7 +210,7 @@ def stages(model: Path) -> dict:
 def charge_balance_speed() -> dict:
     from pymatgen.core import Composition
 
-    from irnet_hub.screen.candidates import charge_balanced, formula_strings, generate, plan
+    from irnet_hub.stability.candidates import charge_balanced, formula_strings, generate, plan
 
     p = plan(["Li-Fe-P-O"], max_atoms=14)
     b = generate(p.partitions[0])

@@ -79,7 +79,7 @@ def train_model(model_dir: Path) -> dict:
     stamp_file = model_dir / "eval_screen_settings.json"
     if info_file.is_file() and stamp_file.is_file() and json.loads(stamp_file.read_text()) == stamp:
         return json.loads(info_file.read_text())
-    from irnet_hub.train import train
+    from irnet_hub.training import train
 
     df, n_removed = training_frame()
     print(f"training on {len(df)} OQMD rows ({n_removed} compounds of the screened systems removed)", flush=True)

@@ -104,7 +104,7 @@ def featurize(data: str, output: str, featurizer: str, skip_invalid: bool) -> No
 def train(train_data, out_dir, val_data, val_fraction, test_data, target_name, unit, featurizer, architecture,
           epochs, batch_size, learning_rate, patience, weight_decay, seed, resume, as_json) -> None:
     """Train a network on TRAIN_DATA (CSV 'formula,target') and write a model directory."""
-    from irnet_hub.train import train as train_fn
+    from irnet_hub.training import train as train_fn
 
     info = train_fn(
         train_data, out_dir, val_data=val_data, val_fraction=val_fraction, test_data=test_data,
@@ -129,7 +129,7 @@ def train(train_data, out_dir, val_data, val_fraction, test_data, target_name, u
 @click.option("--plots", "plots_dir", type=click.Path(file_okay=False), help="Write parity.png and error_cdf.png here.")
 def evaluate(model_dir: str, data: str, as_json: bool, plots_dir: str | None) -> None:
     """Score MODEL_DIR on labelled DATA: MAE, RMSE, R^2, n, 90th-percentile error."""
-    from irnet_hub.evaluate import evaluate as evaluate_fn
+    from irnet_hub.evaluation import evaluate as evaluate_fn
 
     m = evaluate_fn(model_dir, data, plots_dir=plots_dir)
     if as_json:
@@ -158,7 +158,7 @@ def evaluate(model_dir: str, data: str, as_json: bool, plots_dir: str | None) ->
 def baseline(train_data, val_data, val_fraction, test_data, featurizer, n_estimators, max_features,
              min_samples_leaf, seed, as_json) -> None:
     """RandomForest reference model (the paper's baseline) on the same features and split."""
-    from irnet_hub.baseline import baseline as baseline_fn
+    from irnet_hub.random_forest import baseline as baseline_fn
 
     grid = {
         "n_estimators": _parse_grid(n_estimators, int, "--n-estimators"),
@@ -376,7 +376,7 @@ def screen(systems, max_atoms, charge_balanced, prototypes, sites, no_complete_h
       irnet screen --prototype A2BX4 --sites A=Li,Na,K --sites B=Fe,Mn --sites X=O,S --charge-balanced
       irnet screen --system Al-Ni-Zr --workers 8 --known known.csv --also oqmd-bandgap
     """
-    from irnet_hub.screen import screen as screen_fn
+    from irnet_hub.stability import screen as screen_fn
 
     df = screen_fn(
         list(systems), max_atoms=max_atoms, charge_balanced=charge_balanced, prototypes=list(prototypes),

@@ -29,8 +29,8 @@ def run_demo(echo: Callable[[str], None] = print) -> None:
         return
 
     from irnet_hub.data import load_split
-    from irnet_hub.evaluate import evaluate
-    from irnet_hub.train import train
+    from irnet_hub.evaluation import evaluate
+    from irnet_hub.training import train
 
     train_df = load_split("mp-bulk-modulus", "train")
     val_df = load_split("mp-bulk-modulus", "val")
@@ -42,7 +42,7 @@ def run_demo(echo: Callable[[str], None] = print) -> None:
          f"(predicting the training mean: {abs(val_df.target - train_df.target.mean()).mean():.1f} GPa)")
     m = evaluate(out, val_df)
     echo(f"re-scored from disk: MAE {m['mae']:.1f} GPa on {m['n']} validation rows")
-    from irnet_hub.evaluate import predict_features
+    from irnet_hub.evaluation import predict_features
     from irnet_hub.featurize.composition import featurize_compositions
 
     res = featurize_compositions(DEMO_FORMULAS, errors="raise")

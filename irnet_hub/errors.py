@@ -1,7 +1,25 @@
-"""The exceptions irnet-hub raises for problems with a user's input.
+"""The exceptions irnet-hub raises, grouped by kind.
 
-One type, :class:`InvalidInputError`, so that callers (and the CLI) can catch
-every "your input is wrong" case in one place and show it without a traceback.
+Every error of irnet-hub's own is an :class:`IrnetError`; its subclasses say
+*what kind* of problem it is, so that callers (and the CLI's exit-code table,
+``irnet_hub.cli.EXIT_CODES``) can tell "your input is wrong" from "the network
+is down" or "a file was tampered with":
+
+=============================  ====  =====================================================
+kind                           exit  examples
+=============================  ====  =====================================================
+:class:`InvalidInputError`     2     unknown element, bad option, missing file or column
+:class:`MissingDependencyError` 3    ``dlhub-sdk`` or TensorFlow not installed
+:class:`RemoteError`           4     Hugging Face 5xx, DLHub/Globus failure, no network
+:class:`IntegrityError`        5     sha256 of a downloaded or cached file does not match
+:class:`UnsupportedModelError` 6     a layer or ``irnet.json`` schema this version cannot read
+any other :class:`IrnetError`  1     e.g. a SavedModel export that fails its own check
+=============================  ====  =====================================================
+
+``UnsupportedModelError`` and ``MissingDependencyError`` also derive from
+:class:`InvalidInputError` (and ``ValueError``), as they did before the kinds
+were split, so existing ``except InvalidInputError`` blocks keep working; the
+CLI looks up the most specific kind first.
 """
 
 from __future__ import annotations
@@ -24,6 +42,29 @@ class InvalidInputError(IrnetError, ValueError):
         self.input = input
         self.reason = reason
         super().__init__(f"{_show(input)}: {reason}")
+
+
+class MissingDependencyError(InvalidInputError, ImportError):
+    """An optional dependency is needed for this task and is not installed.
+
+    ``input`` is the package (as pip names it); ``reason`` says how to install it.
+    """
+
+
+class RemoteError(IrnetError):
+    """A remote service (Hugging Face Hub, DLHub, Globus) failed or could not be reached."""
+
+
+class IntegrityError(IrnetError):
+    """Files of a model do not match the sha256 the registry or manifest pins for them."""
+
+
+class UnsupportedModelError(InvalidInputError):
+    """A model this version cannot read: an unknown layer, setting or ``irnet.json`` schema."""
+
+
+class ModelNotAvailableError(IrnetError):
+    """A registered model could be obtained from none of the cache, the Hub or ``servables/``."""
 
 
 @dataclass(frozen=True)
@@ -53,3 +94,16 @@ class BatchInputError(InvalidInputError):
 def _show(value: object) -> str:
     text = repr(value) if isinstance(value, str) else str(value)
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+__all__ = [
+    "IrnetError",
+    "InvalidInputError",
+    "MissingDependencyError",
+    "RemoteError",
+    "IntegrityError",
+    "UnsupportedModelError",
+    "ModelNotAvailableError",
+    "RowFailure",
+    "BatchInputError",
+]

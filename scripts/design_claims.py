@@ -40,7 +40,7 @@ def main() -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from irnet_hub.train import train
+    from irnet_hub.training import train
 
     recipe = RECIPES[args.name]
     tr, va, te, _ = build_split(recipe)

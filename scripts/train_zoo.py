@@ -97,7 +97,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--tag", default="", help="suffix of the run folder, for tuning runs")
     ap.add_argument("--rf-grid", default="full", choices=["full", "reduced", "none"],
-                    help="full: irnet_hub.baseline.DEFAULT_GRID; reduced: 100 trees, max_features 0.33/1.0 (large sets on CPU)")
+                    help="full: irnet_hub.random_forest.DEFAULT_GRID; reduced: 100 trees, max_features 0.33/1.0 (large sets on CPU)")
     ap.add_argument("--no-servable", action="store_true")
     ap.add_argument("--reuse", action="store_true", help="keep an already trained runs/.../model; redo the steps after training")
     ap.add_argument("--fold", type=int, choices=range(5), help="k-fold recipes: train only this fold")
@@ -169,9 +169,9 @@ def train_one(args, recipe: dict, tr, va, te, split_desc: dict, run: Path) -> di
     """Train, baseline, float16 check; the chosen model ends up in run/final."""
     import shutil
 
-    from irnet_hub.baseline import baseline
-    from irnet_hub.evaluate import evaluate
-    from irnet_hub.train import train
+    from irnet_hub.random_forest import baseline
+    from irnet_hub.evaluation import evaluate
+    from irnet_hub.training import train
 
     model_dir = run / "model"
     reuse = args.reuse and artifact.is_model_dir(model_dir)

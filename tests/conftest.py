@@ -28,7 +28,7 @@ def hub_model_dir(tmp_path_factory, data_dir) -> Path:
     """A small real model: 3 epochs of a 4-layer IRNet on 400 Materials Project bulk moduli."""
     import pandas as pd
 
-    from irnet_hub.train import train
+    from irnet_hub.training import train
 
     folder = data_dir / "crabnet" / "benchmark_data" / "mp_bulk_modulus"
     out = tmp_path_factory.mktemp("hub") / "mp-bulk-modulus-small"

@@ -15,7 +15,7 @@ import pytest
 SCRIPT = r"""
 import json, sys
 import keras, pandas as pd
-from irnet_hub.train import train
+from irnet_hub.training import train
 from irnet_hub import artifact
 df = pd.read_csv(sys.argv[1], keep_default_na=False).head(600)
 info = train(df.iloc[:500], sys.argv[2], val_data=df.iloc[500:], architecture="64BARx2-32BAx2R-1",
@@ -39,7 +39,7 @@ def test_train_under_other_backend_and_load_with_tensorflow(backend, data_dir, t
     # identically to the NumPy forward pass used for prediction.
     import numpy as np
 
-    from irnet_hub.evaluate import predict_features
+    from irnet_hub.evaluation import predict_features
     from irnet_hub.featurize.composition import featurize_compositions
     from irnet_hub.inference import Predictor
 

@@ -1,7 +1,7 @@
 """NumPy inference: equal to Keras, the Predictor's output, domain flags and input errors.
 
 The model is real: 500 Materials Project bulk moduli featurized and fitted for
-2 epochs by ``irnet_hub.train.train`` (built once per session and reused by
+2 epochs by ``irnet_hub.training.train`` (built once per session and reused by
 test_hub_pull.py and test_cli_predict.py through :func:`build_test_model`).
 """
 
@@ -35,7 +35,7 @@ def build_test_model(base: Path, data_dir: Path) -> Path:
         if (out / "manifest.json").is_file():
             return out
         from irnet_hub import artifact
-        from irnet_hub.train import train
+        from irnet_hub.training import train
 
         df = pd.read_csv(data_dir / BULK, keep_default_na=False)
         tmp = out.parent / "building"

@@ -16,8 +16,8 @@ from pymatgen.core import Composition
 
 import irnet_hub
 from irnet_hub.errors import InvalidInputError
-from irnet_hub.screen import PredictedHull, charge_balanced, enumerate_candidates, plan
-from irnet_hub.screen.candidates import parse_system
+from irnet_hub.stability import PredictedHull, charge_balanced, enumerate_candidates, plan
+from irnet_hub.stability.candidates import parse_system
 
 OQMD_HF = "crabnet/benchmark_data/OQMD_Formation_Enthalpy/val.csv"
 
@@ -25,7 +25,7 @@ OQMD_HF = "crabnet/benchmark_data/OQMD_Formation_Enthalpy/val.csv"
 @pytest.fixture(scope="session")
 def screen_model_dir(tmp_path_factory, data_dir) -> Path:
     """A tiny real formation-enthalpy model: 3 epochs on 2,000 OQMD rows (~20 s on 2 cores)."""
-    from irnet_hub.train import train
+    from irnet_hub.training import train
 
     out = tmp_path_factory.mktemp("screen") / "oqmd-hf-tiny"
     df = pd.read_csv(data_dir / OQMD_HF, keep_default_na=False).sample(2000, random_state=0)
@@ -99,7 +99,7 @@ def test_partitioning_does_not_change_the_candidates():
 def test_charge_balance_known_cases():
     cases = {"Li2O": True, "LiO3": False, "Fe3O4": True, "FeO": True, "NaCl": True, "NaCl2": False,
              "LiFePO4": True, "Li2Fe3P4O9": True, "NeO": False, "CaF": False}
-    from irnet_hub.screen.candidates import _tables
+    from irnet_hub.stability.candidates import _tables
 
     comps = [Composition(f) for f in cases]
 
@@ -182,7 +182,7 @@ def test_hull_known_by_construction():
 
 def test_large_hull_point_location_is_exact():
     """Hulls with thousands of facets locate points by walking; it must equal the max over all planes."""
-    from irnet_hub.screen.hull import _max_plane, fractions, lower_hull_vertices
+    from irnet_hub.stability.hull import _max_plane, fractions, lower_hull_vertices
 
     els = parse_system("Li-Fe-O")
     df = enumerate_candidates(["Li-Fe-O"], max_atoms=40)

@@ -34,7 +34,7 @@ def test_size_budget():
 
 @pytest.mark.parametrize("name", MODELS)
 def test_servable_intact_and_card_mae_reproduced(name, data_dir, monkeypatch):
-    from irnet_hub.evaluate import evaluate
+    from irnet_hub.evaluation import evaluate
     from train_zoo import build_fold, build_split
     from zoo_recipes import RECIPES
 

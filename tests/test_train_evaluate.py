@@ -22,7 +22,7 @@ def bulk(data_dir):
 
 @pytest.fixture(scope="session")
 def trained(bulk, tmp_path_factory):
-    from irnet_hub.train import train
+    from irnet_hub.training import train
 
     tr, va, _ = bulk
     out = tmp_path_factory.mktemp("models") / "bulk-irnet17"
@@ -33,7 +33,7 @@ def trained(bulk, tmp_path_factory):
 
 
 def test_training_beats_mean_predictor(trained, bulk):
-    from irnet_hub.evaluate import evaluate
+    from irnet_hub.evaluation import evaluate
 
     out, info = trained
     tr, _, te = bulk
@@ -68,21 +68,21 @@ def test_model_directory_is_self_describing(trained):
 def test_stock_keras_roundtrip_identical(trained, bulk):
     import keras
 
-    from irnet_hub.evaluate import predict_features
+    from irnet_hub.evaluation import predict_features
     from irnet_hub.featurize.composition import featurize_compositions
 
     out, _ = trained
     X = featurize_compositions(list(bulk[2].formula[:300]), errors="raise").features
     stock = keras.saving.load_model(str(out), safe_mode=True)  # no custom objects needed
     ours = predict_features(out, X)
-    from irnet_hub.train import fill_missing
+    from irnet_hub.training import fill_missing
 
     Xf = fill_missing(X, np.asarray(artifact.read_info(out)["scaler"]["feature_mean"]))
     np.testing.assert_array_equal(stock.predict(Xf, batch_size=4096, verbose=0).ravel(), ours)
 
 
 def test_refuses_to_overwrite_and_bad_architecture(trained, bulk, tmp_path):
-    from irnet_hub.train import train
+    from irnet_hub.training import train
 
     out, _ = trained
     with pytest.raises(InvalidInputError, match="already holds"):
@@ -92,7 +92,7 @@ def test_refuses_to_overwrite_and_bad_architecture(trained, bulk, tmp_path):
 
 
 def test_bad_training_rows_are_skipped_and_reported(bulk, tmp_path):
-    from irnet_hub.train import train
+    from irnet_hub.training import train
 
     df = pd.concat([bulk[0].head(200), pd.DataFrame({"formula": ["Xx2O", "Fe2(O3"], "target": [1.0, 2.0]})])
     info = train(df, tmp_path / "m", architecture="32BARx2-1", epochs=2, batch_size=64,
@@ -106,7 +106,7 @@ def test_resume_continues_from_checkpoint(bulk, tmp_path):
     """An interrupted run picks up from its last epoch instead of starting again."""
     import keras
 
-    from irnet_hub.train import train
+    from irnet_hub.training import train
 
     out = tmp_path / "resumable"
 
@@ -115,7 +115,7 @@ def test_resume_continues_from_checkpoint(bulk, tmp_path):
             if epoch == 2:
                 raise KeyboardInterrupt
 
-    import irnet_hub.train as tr_mod
+    import irnet_hub.training as tr_mod
 
     orig = tr_mod._tqdm_callback
     tr_mod._tqdm_callback = lambda *a: Interrupt()
@@ -133,7 +133,7 @@ def test_resume_continues_from_checkpoint(bulk, tmp_path):
 
 
 def test_baseline_random_forest(bulk):
-    from irnet_hub.baseline import baseline
+    from irnet_hub.random_forest import baseline
 
     tr, va, te = bulk
     r = baseline(tr, val_data=va, test_data=te, grid={"n_estimators": [50], "max_features": [0.33, 1.0]}, seed=0)
@@ -144,7 +144,7 @@ def test_baseline_random_forest(bulk):
 
 
 def test_metrics_definition():
-    from irnet_hub.evaluate import regression_metrics
+    from irnet_hub.evaluation import regression_metrics
 
     m = regression_metrics([0.0, 1.0, 2.0, 3.0], [0.0, 1.0, 2.0, 7.0])
     assert m["mae"] == 1.0 and m["rmse"] == 2.0 and m["n"] == 4
@@ -153,7 +153,7 @@ def test_metrics_definition():
 
 
 def test_plots_written(tmp_path):
-    from irnet_hub.evaluate import plot_results
+    from irnet_hub.evaluation import plot_results
 
     rng = np.random.default_rng(0)
     y = rng.normal(size=200)
@@ -165,7 +165,7 @@ def test_plots_written(tmp_path):
 def test_float16_weights_halve_size_and_stay_close(trained, bulk, tmp_path):
     import keras
 
-    from irnet_hub.evaluate import evaluate
+    from irnet_hub.evaluation import evaluate
 
     out, _ = trained
     half = artifact.convert_weights(out, tmp_path / "half", "float16")

@@ -42,20 +42,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from irnet_hub.errors import InvalidInputError, IrnetError
+from irnet_hub.errors import IntegrityError, InvalidInputError, ModelNotAvailableError
 from irnet_hub.hub.registry import ModelEntry, get_entry
 
 SERVABLES_ENV = "IRNET_HUB_SERVABLES"
 LIBRARY_NAME = "irnet-hub"
 _COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
-
-
-class ModelNotAvailableError(IrnetError):
-    """A registered model could be obtained from none of the cache, the Hub or ``servables/``."""
-
-
-class IntegrityError(IrnetError):
-    """Files of a model do not match the sha256 the registry pins for them."""
 
 
 # --------------------------------------------------------------------------- locations

@@ -29,7 +29,7 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, floa
 
 def predict_features(model_dir: str | Path, X: np.ndarray) -> np.ndarray:
     """Predictions of a model directory's network on raw features (stock Keras)."""
-    from irnet_hub.train import fill_missing
+    from irnet_hub.training import fill_missing
 
     info = artifact.read_info(model_dir)
     model = artifact.load_keras_model(model_dir)

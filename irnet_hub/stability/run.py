@@ -2,7 +2,7 @@
 
 The flow (see docs/screening.md for the memory argument):
 
-1. :func:`~irnet_hub.screen.candidates.plan` splits the screen into small
+1. :func:`~irnet_hub.stability.candidates.plan` splits the screen into small
    partition descriptors; nothing is enumerated yet.
 2. **Pass 1**, one task per partition (in this process, or on Dask workers):
    generate the partition's candidates, featurize and predict them in chunks,
@@ -10,7 +10,7 @@ The flow (see docs/screening.md for the memory argument):
    the partition's lower-hull points per chemical system, two layers deep
    (about 1% of its candidates).
 3. The client merges those points into one pymatgen ``PhaseDiagram`` per
-   system (:class:`~irnet_hub.screen.hull.PredictedHull`, exact: see hull.py).
+   system (:class:`~irnet_hub.stability.hull.PredictedHull`, exact: see hull.py).
 4. **Pass 2**, streamed by the client one partition file at a time: energy
    above hull, decomposition energy and stability, appended to the output
    file; a running top-N gives the ranked summary.
@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 import numpy as np
 
 from irnet_hub.errors import InvalidInputError
-from irnet_hub.screen.candidates import (
+from irnet_hub.stability.candidates import (
     Partition,
     Plan,
     formula_strings,
@@ -41,7 +41,7 @@ from irnet_hub.screen.candidates import (
     system_key,
     system_strings,
 )
-from irnet_hub.screen.hull import FORMATION_ENERGY_TOL, PredictedHull, fractions, hull_layers, plot_hull
+from irnet_hub.stability.hull import FORMATION_ENERGY_TOL, PredictedHull, fractions, hull_layers, plot_hull
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -138,7 +138,7 @@ def _groups(labels: np.ndarray):
 
 
 def _z_of(elements: Sequence[str]) -> np.ndarray:
-    from irnet_hub.screen.candidates import _tables
+    from irnet_hub.stability.candidates import _tables
 
     t = _tables()
     return np.array([t.z_of[e] for e in elements], np.int64)
@@ -164,7 +164,7 @@ def _in_domain(z: np.ndarray, a: np.ndarray, predictor: "Predictor") -> np.ndarr
     counts = predictor.metadata.get("element_counts")
     if not counts:
         return None
-    from irnet_hub.screen.candidates import _tables
+    from irnet_hub.stability.candidates import _tables
 
     t = _tables()
     by_z = np.zeros(len(t.symbol), np.int64)

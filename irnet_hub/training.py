@@ -110,7 +110,7 @@ def train(
     """
     import keras
 
-    from irnet_hub.evaluate import regression_metrics
+    from irnet_hub.evaluation import regression_metrics
     from irnet_hub.networks import build_network, parse_architecture
 
     parse_architecture(architecture)  # fail fast on a bad string, before featurizing

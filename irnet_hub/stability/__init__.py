@@ -16,12 +16,9 @@ See docs/screening.md.
 
 from __future__ import annotations
 
-import sys
-import types
-
-from irnet_hub.screen.candidates import BUILTIN_PROTOTYPES, charge_balanced, enumerate_candidates, plan
-from irnet_hub.screen.hull import PredictedHull, lower_hull_vertices
-from irnet_hub.screen.run import DEFAULT_MODEL, screen
+from irnet_hub.stability.candidates import BUILTIN_PROTOTYPES, charge_balanced, enumerate_candidates, plan
+from irnet_hub.stability.hull import PredictedHull, lower_hull_vertices
+from irnet_hub.stability.run import DEFAULT_MODEL, screen
 
 __all__ = [
     "screen",
@@ -34,17 +31,3 @@ __all__ = [
     "DEFAULT_MODEL",
 ]
 
-
-class _CallableModule(types.ModuleType):
-    """Makes ``irnet_hub.screen(...)`` work after this subpackage is imported.
-
-    Importing ``irnet_hub.screen`` binds the name ``screen`` on ``irnet_hub``
-    to this module, hiding the lazily exported function of the same name;
-    calling the module calls :func:`screen`.
-    """
-
-    def __call__(self, *args, **kwargs):
-        return screen(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
