@@ -326,6 +326,12 @@ class SecurityMiddleware:
             return await _reply(send, 403, f"{what} is disabled on this server; use POST /v2/models/<name>/infer")
         if path.startswith("/v1/"):
             return await _reply(send, 403, "the V1 protocol is not served; use POST /v2/models/<name>/infer")
+        if path.endswith("/infer") and _header(scope, b"inference-header-content-length") is None:
+            # Without the binary-extension header the body can only be JSON; KServe would otherwise
+            # treat a body sent without Content-Type: application/json (curl -d) as binary tensors.
+            scope = dict(scope)
+            scope["headers"] = [(k, v) for k, v in scope.get("headers", []) if k.lower() != b"content-type"]
+            scope["headers"].append((b"content-type", b"application/json"))
         declared = _header(scope, b"content-length")
         if declared is not None:
             try:
@@ -468,8 +474,12 @@ class IrnetModelServer(kserve.ModelServer):
                 super().__init__(*args, **kwargs)
                 # KServe 0.21 builds uvicorn.Config(host="0.0.0.0"); uvicorn reads config.host at bind time.
                 self.config.host = server.host
-                self.config.access_log = server.access_log
                 self.config.server_header = False
+
+            def _add_middlewares(self, app):
+                # KServe's TimingMiddleware writes two log lines per request (measured: ~10 % of the
+                # time of a one-formula request); uvicorn's access log is opt-in (--access-log).
+                logging.getLogger("uvicorn.access").disabled = not server.access_log
 
             def _add_exception_handlers(self, app):
                 super()._add_exception_handlers(app)
