@@ -15,23 +15,32 @@ from pathlib import Path
 
 import click
 
+from irnet_hub import errors
 from irnet_hub.errors import BatchInputError, InvalidInputError, IrnetError
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's banner out of the output
 
 
+# The one exit-code table (irnet_hub.errors describes the kinds); the most specific kind wins.
+EXIT_CODES: list[tuple[type[IrnetError], int]] = [
+    (errors.UnsupportedModelError, 6),
+    (errors.MissingDependencyError, 3),
+    (errors.InvalidInputError, 2),  # the user's input (BatchInputError lists every bad row)
+    (errors.RemoteError, 4),
+    (errors.IntegrityError, 5),
+    (errors.IrnetError, 1),
+]
+
+
 class _Group(click.Group):
-    """A click group that reports bad input cleanly instead of with a traceback."""
+    """A click group that reports irnet-hub's errors as one message and an exit code, no traceback."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except InvalidInputError as e:  # the user's input (BatchInputError lists every bad row)
+        except IrnetError as e:
             click.echo(f"Error: {e}", err=True)
-            sys.exit(2)
-        except IrnetError as e:  # e.g. a model that cannot be fetched or verified
-            click.echo(f"Error: {e}", err=True)
-            sys.exit(1)
+            sys.exit(next(code for kind, code in EXIT_CODES if isinstance(e, kind)))
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

@@ -411,13 +411,6 @@ async def _validation_handler(_request, exc):
     return _json_error(422, "malformed V2 inference request: " + "; ".join(parts))
 
 
-async def _request_error_handler(_request, exc):
-    # KServe's binary-tensor decoder (InferRequest.from_bytes) lets KeyError/TypeError/... of a
-    # malformed request escape as 500; they are the client's input, so 400 names them.
-    log.info("400 (malformed request): %s: %s", type(exc).__name__, P.safe_text(str(exc))[:300])
-    return _json_error(400, f"malformed inference request ({type(exc).__name__}: {str(exc)[:200]})")
-
-
 def _model_repository(models: dict[str, IrnetModel]):
     """A repository whose ``load(name)`` can only re-enable one of the models the server started with."""
     from kserve.model_repository import ModelRepository
@@ -456,6 +449,20 @@ class IrnetModelServer(kserve.ModelServer):
         )
         self.host = host
         self.token = token
+        # KServe's request decoder (JSON and the binary tensor extension) lets ValueError,
+        # struct.error, InferenceError... of a malformed request escape as 500s (found by the
+        # fuzz tests); everything it raises while decoding is the client's input, so a 400.
+        decode = self.dataplane.decode_inference_request
+
+        def decode_inference_request(body, headers, model_name):
+            try:
+                return decode(body, headers, model_name)
+            except InvalidInput:
+                raise
+            except Exception as e:
+                raise InvalidInput(f"malformed inference request ({type(e).__name__}: {str(e)[:200]})") from None
+
+        self.dataplane.decode_inference_request = decode_inference_request
         self.max_body_bytes = max_body_bytes
         self.allow_model_control = allow_model_control
         self.access_log = access_log
@@ -486,8 +493,6 @@ class IrnetModelServer(kserve.ModelServer):
                 app.add_exception_handler(PayloadTooLarge, _too_large_handler)
                 app.add_exception_handler(InvalidInput, _invalid_input_handler)
                 app.add_exception_handler(RequestValidationError, _validation_handler)
-                for exc_type in (KeyError, TypeError, IndexError, UnicodeDecodeError, json.JSONDecodeError):
-                    app.add_exception_handler(exc_type, _request_error_handler)
 
         import kserve.model_server as ms
 
