@@ -377,7 +377,10 @@ def predict(model, formulas, input_files, output, fmt, skip_invalid, revision, r
 @click.option("--allow-model-control", is_flag=True,
               help="Allow the V2 repository extension (unload/reload of the models named here; never a client's path).")
 @click.option("--access-log", is_flag=True, help="Log one line per request (method, path, status; never headers).")
-def serve(models, host, port, token_file, max_rows, max_body_mb, allow_model_control, access_log) -> None:
+@click.option("--blas-threads", default=1, show_default=True, type=click.IntRange(1),
+              help="Threads per matrix product (more helps large requests on an otherwise idle machine).")
+def serve(models, host, port, token_file, max_rows, max_body_mb, allow_model_control, access_log,
+          blas_threads) -> None:
     """Serve MODELS (registered names, model directories, or NAME=PATH) over the V2 inference protocol.
 
     \b
@@ -391,7 +394,7 @@ def serve(models, host, port, token_file, max_rows, max_body_mb, allow_model_con
 
     serve_fn(list(models), host=host, port=port, token_file=token_file, max_rows=max_rows,
              max_body_bytes=int(max_body_mb * 1024 * 1024), allow_model_control=allow_model_control,
-             access_log=access_log)
+             access_log=access_log, blas_threads=blas_threads)
 
 
 # --- stability screening (irnet_hub.screen) ---
