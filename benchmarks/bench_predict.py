@@ -126,7 +126,7 @@ def breakdown(model: Path, formulas: list[str]) -> dict[str, float]:
     import numpy as np
 
     from irnet_hub.featurize.composition import featurize_compositions
-    from irnet_hub.inference import Predictor
+    from irnet_hub.predictor import Predictor
 
     pred = Predictor.from_dir(model)
     pred.predict(formulas[:100])  # warm-up: element tables, BLAS threads

@@ -129,15 +129,15 @@ def child(spec: dict) -> dict:
                        partition_size=spec.get("partition_size", 100_000)).partitions)
     with tempfile.TemporaryDirectory() as tmp, PeakRSS() as rss:
         t1 = time.perf_counter()
-        df = irnet_hub.screen(spec["systems"], max_atoms=spec["max_atoms"], model=spec["model"],
+        result = irnet_hub.screen(spec["systems"], max_atoms=spec["max_atoms"], model=spec["model"],
                               output=Path(tmp) / "out.parquet", top=20, workers=spec.get("workers"),
                               partition_size=spec.get("partition_size", 100_000))
         seconds = time.perf_counter() - t1
         out_mb = (Path(tmp) / "out.parquet").stat().st_size / 1e6
-    n = df.attrs["n_candidates"]
+    n = result.n_candidates
     return {"n_candidates": n, "seconds": seconds, "candidates_per_s": n / seconds, "peak_rss_mb": rss.peak / 1e6,
             "partitions": n_parts, "cluster_startup_s": startup, "output_mb": out_mb,
-            "import_s": t0 - t_import - startup, "stable": int(sum(len(v) for v in df.attrs["hulls"].values()))}
+            "import_s": t0 - t_import - startup, "stable": result.n_stable}
 
 
 def run_child(spec: dict) -> dict:

@@ -119,7 +119,7 @@ def evaluate(result, known) -> dict:
     import pandas as pd
     from pymatgen.core import Composition
 
-    cand = result.copy()
+    cand = result.candidates.copy()
     cand["reduced"] = [Composition(f).reduced_formula for f in cand["formula"]]
     cand["elements"] = [frozenset(s.split("-")) for s in cand["system"]]
     per_system, matched = [], []

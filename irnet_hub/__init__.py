@@ -30,9 +30,12 @@ _LAZY: dict[str, tuple[str, str]] = {
     "list_models": ("irnet_hub.hub", "list_models"),
     "load": ("irnet_hub.hub", "load"),
     "pull": ("irnet_hub.hub", "pull"),
-    "Predictor": ("irnet_hub.inference", "Predictor"),
+    "Predictor": ("irnet_hub.predictor", "Predictor"),
+    "PredictionResult": ("irnet_hub.predictor", "PredictionResult"),
+    "ModelRecord": ("irnet_hub.record", "ModelRecord"),
     # Stability screening: candidates -> predicted hulls -> energy above hull.
     "screen": ("irnet_hub.stability.run", "screen"),
+    "ScreenResult": ("irnet_hub.stability.run", "ScreenResult"),
     # Kept for callers of the earlier API: the error types also live in irnet_hub.errors.
     "InvalidInputError": ("irnet_hub.errors", "InvalidInputError"),
 }
@@ -44,9 +47,10 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysers only
     from irnet_hub.featurize.structure import featurize_structures
     from irnet_hub.hub import list_models, load, pull
     from irnet_hub.networks import build_network
-    from irnet_hub.inference import Predictor
+    from irnet_hub.predictor import PredictionResult, Predictor
     from irnet_hub.random_forest import baseline
-    from irnet_hub.stability.run import screen
+    from irnet_hub.record import ModelRecord
+    from irnet_hub.stability.run import ScreenResult, screen
     from irnet_hub.training import train
 
 

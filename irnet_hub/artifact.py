@@ -30,13 +30,13 @@ from pathlib import Path
 from typing import Any
 
 from irnet_hub.errors import InvalidInputError
+from irnet_hub.files import atomic_write_json
+from irnet_hub.record import INFO_FILE, SCHEMA_VERSION, ModelRecord, as_record  # noqa: F401 (re-exported)
 
 KERAS_FILES = ("config.json", "metadata.json", "model.weights.h5")
-INFO_FILE = "irnet.json"
 LOG_FILE = "training_log.csv"
 CARD_FILE = "README.md"
 MANIFEST_FILE = "manifest.json"
-SCHEMA_VERSION = 1
 # Not part of a finished model: working state that training may leave behind.
 _NOT_IN_MANIFEST = {MANIFEST_FILE, "checkpoint", "assets"}
 
@@ -55,7 +55,7 @@ def require_model_dir(path: str | Path) -> Path:
     return p
 
 
-def save_model_dir(model: Any, out_dir: str | Path, info: dict[str, Any]) -> Path:
+def save_model_dir(model: Any, out_dir: str | Path, info: ModelRecord | dict[str, Any]) -> Path:
     """Write the Keras model and ``irnet.json`` into ``out_dir`` and refresh the manifest."""
     import keras
 
@@ -71,17 +71,19 @@ def save_model_dir(model: Any, out_dir: str | Path, info: dict[str, Any]) -> Pat
     return out
 
 
-def write_info(model_dir: str | Path, info: dict[str, Any]) -> None:
-    data = {"schema_version": SCHEMA_VERSION, **info}
-    _atomic_write_text(Path(model_dir) / INFO_FILE, json.dumps(data, indent=2, default=_json_default) + "\n")
+def write_info(model_dir: str | Path, info: ModelRecord | dict[str, Any]) -> None:
+    """Write ``irnet.json`` through :class:`~irnet_hub.record.ModelRecord` (a dict is validated first)."""
+    as_record(info, str(Path(model_dir) / INFO_FILE)).write(model_dir)
+
+
+def read_record(model_dir: str | Path) -> ModelRecord:
+    """The model directory's typed record (``irnet.json``, schema checked and migrated)."""
+    return ModelRecord.read(require_model_dir(model_dir))
 
 
 def read_info(model_dir: str | Path) -> dict[str, Any]:
-    p = require_model_dir(model_dir) / INFO_FILE
-    try:
-        return json.loads(p.read_text())
-    except json.JSONDecodeError as e:
-        raise InvalidInputError(str(p), f"corrupt model metadata ({e})") from None
+    """``irnet.json`` as a plain dict, in the current schema (for scripts that edit it by key)."""
+    return read_record(model_dir).to_dict()
 
 
 def load_keras_model(model_dir: str | Path):
@@ -107,7 +109,7 @@ def write_manifest(model_dir: str | Path) -> dict[str, dict[str, Any]]:
         rel = p.relative_to(root).as_posix()
         if p.is_file() and rel.split("/")[0] not in _NOT_IN_MANIFEST:
             files[rel] = {"sha256": sha256_file(p), "size": p.stat().st_size}
-    _atomic_write_text(root / MANIFEST_FILE, json.dumps({"files": files}, indent=2) + "\n")
+    atomic_write_json(root / MANIFEST_FILE, {"files": files})
     return files
 
 
@@ -152,24 +154,6 @@ def library_versions() -> dict[str, str]:
     return out
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def _json_default(o: Any):
-    import numpy as np
-
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"not JSON serializable: {type(o)}")
-
-
 # Layers that keep float32 when weights are stored in a lower precision: the
 # fixed input standardization and output rescaling hold large-magnitude numbers.
 _KEEP_FLOAT32 = {"InputLayer", "Normalization", "Rescaling"}
@@ -196,7 +180,7 @@ def convert_weights(model_dir: str | Path, out_dir: str | Path, dtype: str = "fl
     if dst.exists():
         shutil.rmtree(dst)
     copy_model_dir(src, dst)
-    info = read_info(dst)
-    info["weights_dtype"] = dtype
-    save_model_dir(converted, dst, info)
+    record = read_record(dst)
+    record.weights_dtype = dtype
+    save_model_dir(converted, dst, record)
     return dst

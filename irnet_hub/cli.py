@@ -1,9 +1,8 @@
 """The ``irnet`` command line: one command per user task, each a few lines over the Python API.
 
-Every command turns an :class:`~irnet_hub.errors.InvalidInputError` into a
-one-line (or one-per-input) message on stderr and exit code 2, never a
-traceback. Heavy libraries are imported inside commands so ``irnet --help``
-stays fast.
+Every irnet-hub error becomes a one-line (or one-per-input) message on stderr
+and the exit code of its kind in :data:`EXIT_CODES`, never a traceback. Heavy
+libraries are imported inside commands so ``irnet --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -15,32 +14,45 @@ from pathlib import Path
 
 import click
 
-from irnet_hub import errors
-from irnet_hub.errors import BatchInputError, InvalidInputError, IrnetError
+from irnet_hub.constants import DEFAULT_FEATURIZER, DEFAULT_MODEL, FEATURIZERS
+from irnet_hub.errors import (
+    BatchInputError,
+    IntegrityError,
+    InvalidInputError,
+    IrnetError,
+    MissingDependencyError,
+    RemoteError,
+    UnsupportedModelError,
+)
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's banner out of the output
 
+# The one exit-code table (documented in README.md). Looked up in this order, so the more
+# specific kinds (which also derive from InvalidInputError) win over plain bad input.
+EXIT_CODES: tuple[tuple[type[IrnetError], int], ...] = (
+    (MissingDependencyError, 3),  # an optional dependency is not installed
+    (RemoteError, 4),  # Hugging Face Hub, DLHub or Globus failed or could not be reached
+    (IntegrityError, 5),  # a file does not match the sha256 it is pinned to
+    (UnsupportedModelError, 6),  # a model format (layer, irnet.json schema) this version cannot read
+    (InvalidInputError, 2),  # bad user input: formula, file, option (BatchInputError names every row)
+    (IrnetError, 1),  # any other irnet-hub error
+)
 
-# The one exit-code table (irnet_hub.errors describes the kinds); the most specific kind wins.
-EXIT_CODES: list[tuple[type[IrnetError], int]] = [
-    (errors.UnsupportedModelError, 6),
-    (errors.MissingDependencyError, 3),
-    (errors.InvalidInputError, 2),  # the user's input (BatchInputError lists every bad row)
-    (errors.RemoteError, 4),
-    (errors.IntegrityError, 5),
-    (errors.IrnetError, 1),
-]
+
+def exit_code(error: IrnetError) -> int:
+    """The CLI exit code of an irnet-hub error (see :data:`EXIT_CODES`)."""
+    return next(code for kind, code in EXIT_CODES if isinstance(error, kind))
 
 
 class _Group(click.Group):
-    """A click group that reports irnet-hub's errors as one message and an exit code, no traceback."""
+    """A click group that reports irnet-hub errors as one message and an exit code, not a traceback."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except IrnetError as e:
             click.echo(f"Error: {e}", err=True)
-            sys.exit(next(code for kind, code in EXIT_CODES if isinstance(e, kind)))
+            sys.exit(exit_code(e))
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -64,7 +76,7 @@ def _echo_json(obj) -> None:
 @main.command()
 @click.argument("data", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", type=click.Path(dir_okay=False), required=True, help="CSV (or .parquet) to write.")
-@click.option("--featurizer", type=click.Choice(["magpie145", "ward2017"]), default="magpie145", show_default=True,
+@click.option("--featurizer", type=click.Choice(FEATURIZERS), default=DEFAULT_FEATURIZER, show_default=True,
               help="magpie145: 145 composition attributes; ward2017: Voronoi structure + composition attributes.")
 @click.option("--skip-invalid", is_flag=True, help="Featurize the valid rows and list the invalid ones, instead of stopping.")
 def featurize(data: str, output: str, featurizer: str, skip_invalid: bool) -> None:
@@ -99,7 +111,7 @@ def featurize(data: str, output: str, featurizer: str, skip_invalid: bool) -> No
 @click.option("--test", "test_data", type=click.Path(dir_okay=False), help="Optional test CSV, scored once after training.")
 @click.option("--target-name", default="target", show_default=True, help="Property name, e.g. 'band gap'.")
 @click.option("--unit", default="", help="Unit of the target, e.g. eV or GPa.")
-@click.option("--featurizer", type=click.Choice(["magpie145", "ward2017"]), default="magpie145", show_default=True)
+@click.option("--featurizer", type=click.Choice(FEATURIZERS), default=DEFAULT_FEATURIZER, show_default=True)
 @click.option("--architecture", "-a", default="irnet-17", show_default=True,
               help="plain-17/24/48, srnet-17/24/48, irnet-17/24/48 or a string such as '1024BARx4-512BARx3-1'.")
 @click.option("--epochs", default=1000, show_default=True)
@@ -158,7 +170,7 @@ def evaluate(model_dir: str, data: str, as_json: bool, plots_dir: str | None) ->
 @click.option("--val", "val_data", type=click.Path(dir_okay=False), help="Validation CSV (model selection).")
 @click.option("--val-fraction", default=0.1, show_default=True)
 @click.option("--test", "test_data", type=click.Path(dir_okay=False), help="Test CSV, scored with the selected forest.")
-@click.option("--featurizer", type=click.Choice(["magpie145", "ward2017"]), default="magpie145", show_default=True)
+@click.option("--featurizer", type=click.Choice(FEATURIZERS), default=DEFAULT_FEATURIZER, show_default=True)
 @click.option("--n-estimators", default="100,200", show_default=True, help="Comma-separated grid.")
 @click.option("--max-features", default="0.33,1.0", show_default=True, help="Comma-separated grid (fractions).")
 @click.option("--min-samples-leaf", default="1,3", show_default=True, help="Comma-separated grid.")
@@ -187,12 +199,7 @@ def baseline(train_data, val_data, val_fraction, test_data, featurizer, n_estima
 
 @main.command()
 def demo() -> None:
-    """The quick-start job: predict a few formulas with the default model.
-
-    Until a pretrained default model ships, trains a small IRNet on the
-    Materials Project bulk-modulus set (the data folder must be reachable:
-    IRNET_DATA_DIR) and predicts with it.
-    """
+    """The quick-start job: predict a few formulas with the default model (oqmd-formation-enthalpy)."""
     from irnet_hub.demo import run_demo
 
     run_demo(echo=click.echo)
@@ -325,7 +332,7 @@ def predict(model, formulas, input_files, output, fmt, skip_invalid, revision, r
     unreachable server exits with code 4.
     """
     from irnet_hub.hub import load
-    from irnet_hub.inference import format_predictions, read_inputs, write_predictions
+    from irnet_hub.prediction_io import format_predictions, read_inputs, write_predictions
 
     if bool(formulas) == bool(input_files):
         raise InvalidInputError(list(formulas) + list(input_files), "give formulas as arguments or --input files (one of the two)")
@@ -336,7 +343,8 @@ def predict(model, formulas, input_files, output, fmt, skip_invalid, revision, r
             raise InvalidInputError(revision, "--revision applies to local models, not to --remote URL")
         with load_remote(model, remote, token_file=token_file, timeout=timeout, retries=retries) as remote_model:
             items = read_inputs(input_files, remote_model.input_kind) if input_files else list(formulas)
-            df = remote_model.predict(items, errors="skip" if skip_invalid else "raise")
+            result = remote_model.predict_result(items, errors="skip" if skip_invalid else "raise")
+        df, failures = result.predictions, result.failures
     elif remote:
         # MODEL is a published DLHub servable, OWNER/NAME; the same table comes back.
         from irnet_hub.hub.dlhub import run_remote
@@ -344,18 +352,14 @@ def predict(model, formulas, input_files, output, fmt, skip_invalid, revision, r
         if revision:
             raise InvalidInputError(revision, "--revision applies to local models, not to --remote dlhub")
         items = read_inputs(input_files, "composition") if input_files else list(formulas)
-        try:
-            df = run_remote(model, items, errors="skip" if skip_invalid else "raise")
-        except IrnetError:
-            raise
-        except Exception as e:  # network, Globus auth or service errors: report, no traceback
-            click.echo(f"Error: DLHub request for {model!r} failed: {type(e).__name__}: {e}", err=True)
-            sys.exit(1)
+        df = run_remote(model, items, errors="skip" if skip_invalid else "raise")
+        failures = df.attrs.get("failures", [])
     else:
         predictor = load(model, revision)
         items = read_inputs(input_files, predictor.input_kind) if input_files else list(formulas)
-        df = predictor.predict(items, errors="skip" if skip_invalid else "raise")
-    for failure in df.attrs.get("failures", []):
+        result = predictor.predict_result(items, errors="skip" if skip_invalid else "raise")
+        df, failures = result.predictions, result.failures
+    for failure in failures:
         click.echo(f"skipped {failure}", err=True)
     if output:
         write_predictions(df, output, fmt)
@@ -411,7 +415,7 @@ def serve(models, host, port, token_file, max_rows, max_body_mb, allow_model_con
 @click.option("--no-complete-hulls", is_flag=True,
               help="Do not add the grid of each prototype's chemical system (its hull then has only the elements, "
                    "the other prototypes and --known phases).")
-@click.option("--model", default="oqmd-formation-enthalpy", show_default=True,
+@click.option("--model", default=DEFAULT_MODEL, show_default=True,
               help="Formation-enthalpy model (eV/atom): a registered name or a model directory.")
 @click.option("--also", multiple=True, metavar="MODEL", help="Another model to predict alongside, a column named after it (repeatable).")
 @click.option("--known", type=click.Path(dir_okay=False), help="CSV of known phases: formula, formation_enthalpy (eV/atom).")
@@ -435,22 +439,21 @@ def screen(systems, max_atoms, charge_balanced, prototypes, sites, no_complete_h
     """
     from irnet_hub.stability import screen as screen_fn
 
-    df = screen_fn(
+    result = screen_fn(
         list(systems), max_atoms=max_atoms, charge_balanced=charge_balanced, prototypes=list(prototypes),
         sites=list(sites), complete_hulls=not no_complete_hulls, model=model, also=list(also), known=known,
         output=output, plot_dir=plot_dir, top=top, workers=workers, scheduler=scheduler,
         partition_size=partition_size, work_dir=work_dir, progress=not quiet,
     )
-    n = df.attrs.get("n_candidates", len(df))
-    stable = sum(len(v) for v in df.attrs.get("hulls", {}).values())
-    click.echo(f"{n} candidates screened with {df.attrs.get('model', model)}; {stable} on the predicted hull")
+    df, n = result.candidates, result.n_candidates
+    click.echo(f"{n} candidates screened with {result.model}; {result.n_stable} on the predicted hull")
     if len(df):
         shown = df.head(top).copy()
         shown.insert(0, "rank", range(1, len(shown) + 1))
         click.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     if output:
         click.echo(f"wrote {n} candidates to {output}", err=True)
-    for system, path in df.attrs.get("plots", {}).items():
+    for system, path in result.plots.items():
         click.echo(f"hull plot {system}: {path}", err=True)
 
 
@@ -466,13 +469,14 @@ def _parse_grid(text: str, cast, option: str) -> list:
 
 def _write_frame(df, output: str) -> None:
     """Write atomically: a temporary file renamed into place, so no half file is left."""
+    from irnet_hub.files import atomic_path
+
     out = Path(output)
-    tmp = out.with_name(f".{out.name}.tmp")
-    if out.suffix == ".parquet":
-        df.to_parquet(tmp)
-    else:
-        df.to_csv(tmp, index=False)
-    os.replace(tmp, out)
+    with atomic_path(out) as tmp:
+        if out.suffix == ".parquet":
+            df.to_parquet(tmp)
+        else:
+            df.to_csv(tmp, index=False)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from irnet_hub.errors import InvalidInputError
+from irnet_hub.errors import IntegrityError, InvalidInputError, RemoteError
+from irnet_hub.files import atomic_write
 
 CRABNET_RAW = "https://raw.githubusercontent.com/anthony-wang/CrabNet/master/data/"
 AVIARY_RAW = "https://raw.githubusercontent.com/CompRhys/aviary/main/tests/data/"
@@ -107,43 +108,22 @@ def fetch(relpath: str, *, download: bool = True, timeout: float = 60.0) -> Path
         raise InvalidInputError(relpath, f"not found under {data_dir()} (set IRNET_DATA_DIR)")
     url = source_url(relpath)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".part")
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as r, open(tmp, "wb") as f:
-            f.write(r.read())
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            payload = r.read()
     except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise InvalidInputError(relpath, f"not under {data_dir()} and download from {url} failed: {e}") from None
+        raise RemoteError(f"{relpath}: not under {data_dir()} and download from {url} failed: {e}") from None
     expected = _checksums().get(relpath)
-    if expected and hashlib.sha256(tmp.read_bytes()).hexdigest() != expected:
-        tmp.unlink(missing_ok=True)
-        raise InvalidInputError(relpath, f"downloaded file from {url} does not match its sha256")
-    os.replace(tmp, path)
-    return path
+    if expected and hashlib.sha256(payload).hexdigest() != expected:
+        raise IntegrityError(f"{relpath}: downloaded file from {url} does not match its sha256 {expected}")
+    return atomic_write(path, payload)
 
 
 def read_table(path: str | Path, *, target: bool = True) -> pd.DataFrame:
-    """Read a ``formula,target`` CSV (``target`` optional when ``target=False``)."""
-    p = Path(path)
-    if not p.is_file():
-        raise InvalidInputError(str(path), "file not found")
-    try:
-        # "NaN" is sodium nitride, not a missing value: keep formula strings as written.
-        df = pd.read_csv(p, keep_default_na=False, dtype={"formula": str})
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        raise InvalidInputError(str(path), f"not a readable CSV ({e})") from None
-    if "formula" not in df.columns:
-        raise InvalidInputError(str(path), f"needs a 'formula' column; found {list(df.columns)}")
-    if target:
-        if "target" not in df.columns:
-            raise InvalidInputError(str(path), f"needs a 'target' column; found {list(df.columns)}")
-        values = pd.to_numeric(df["target"], errors="coerce")
-        bad = values.isna() & df["target"].notna() | df["target"].isna()
-        if bad.any():
-            rows = list(df.index[bad][:5])
-            raise InvalidInputError(str(path), f"non-numeric or missing target in rows {rows}")
-        df["target"] = values.astype(float)
-    return df
+    """Read a ``formula,target`` CSV (the one reader: :func:`irnet_hub.tables.read_table`)."""
+    from irnet_hub.tables import read_table as _read
+
+    return _read(path, target=target)
 
 
 def load_split(name: str, split: str, fold: int | None = None) -> pd.DataFrame:

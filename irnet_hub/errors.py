@@ -10,7 +10,7 @@ kind                           exit  examples
 =============================  ====  =====================================================
 :class:`InvalidInputError`     2     unknown element, bad option, missing file or column
 :class:`MissingDependencyError` 3    ``dlhub-sdk`` or TensorFlow not installed
-:class:`RemoteError`           4     Hugging Face 5xx, DLHub/Globus failure, no network
+:class:`RemoteError`           4     Hugging Face 5xx, DLHub/Globus failure, model not obtainable
 :class:`IntegrityError`        5     sha256 of a downloaded or cached file does not match
 :class:`UnsupportedModelError` 6     a layer or ``irnet.json`` schema this version cannot read
 any other :class:`IrnetError`  1     e.g. a SavedModel export that fails its own check
@@ -63,8 +63,12 @@ class UnsupportedModelError(InvalidInputError):
     """A model this version cannot read: an unknown layer, setting or ``irnet.json`` schema."""
 
 
-class ModelNotAvailableError(IrnetError):
-    """A registered model could be obtained from none of the cache, the Hub or ``servables/``."""
+class ModelNotAvailableError(RemoteError):
+    """A registered model could be obtained from none of the cache, the Hub or ``servables/``.
+
+    A remote failure (exit 4): the model exists on the Hub but could not be fetched. When a
+    source held a file whose sha256 differs, :class:`IntegrityError` is raised instead.
+    """
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from irnet_hub.evaluation import regression_metrics
 from irnet_hub.tables import FeaturizedTable, featurize_table, load_table, split_rows
-from irnet_hub.training import fill_missing, fit_scaler
+from irnet_hub.metrics import regression_metrics
+from irnet_hub.preprocessing import fill_missing, fit_scaler
 
 # Grid searched on the validation split. The IRNet paper tuned its RandomForest by
 # grid search (Section 4.1.4); this grid covers the same knobs (forest size,

@@ -1,8 +1,13 @@
-"""Reading the user's labelled data: formula CSVs and structure files.
+"""The one reader of formula and structure tables, for training, evaluation, the baseline and prediction.
 
-A *table* is what training, evaluation and the baseline consume: the raw
-inputs (formula strings or pymatgen Structures), the targets, and a short
-description of where they came from.
+A *table* is the raw inputs (formula strings or pymatgen Structures), the
+targets when the data has them, and a short description of where they came
+from. Every CSV is read by :func:`read_csv` with one missing-value rule:
+cells are text exactly as written (``NaN``, sodium nitride, stays a formula;
+an empty cell is an empty formula, reported as invalid by the featurizer), and
+targets are converted to numbers afterwards (a missing or non-numeric target
+is an error naming its rows). Structure files of every format go through
+:func:`irnet_hub.featurize.structure.load_structure_columns`.
 """
 
 from __future__ import annotations
@@ -14,7 +19,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from irnet_hub.data import read_table
 from irnet_hub.errors import InvalidInputError
 
 STRUCTURE_SUFFIXES = (".json", ".json.gz")
@@ -35,23 +39,55 @@ class Table:
         return Table([self.inputs[i] for i in rows], t, self.source, self.target_name)
 
 
+def read_csv(path: str | Path) -> pd.DataFrame:
+    """A CSV with every cell as text, exactly as written (the one missing-value rule)."""
+    p = Path(path)
+    if not p.is_file():
+        raise InvalidInputError(str(path), "file not found")
+    try:
+        return pd.read_csv(p, dtype=str, keep_default_na=False, na_values=[])
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise InvalidInputError(str(path), f"not a readable CSV ({e})") from None
+
+
+def read_table(path: str | Path, *, target: bool = True) -> pd.DataFrame:
+    """A ``formula,target`` CSV as a frame (``target`` optional when ``target=False``), targets as float."""
+    df = read_csv(path)
+    if "formula" not in df.columns:
+        raise InvalidInputError(str(path), f"needs a 'formula' column; found {list(df.columns)}")
+    if target:
+        df["target"] = _targets(df, str(path))
+    return df
+
+
+def _targets(df: pd.DataFrame, source: str) -> np.ndarray:
+    if "target" not in df.columns:
+        raise InvalidInputError(source, f"needs a 'target' column; found {list(df.columns)}")
+    values = pd.to_numeric(df["target"], errors="coerce").to_numpy(float)
+    if np.isnan(values).any():
+        bad = [int(i) for i in np.flatnonzero(np.isnan(values))[:5]]
+        raise InvalidInputError(source, f"non-numeric or missing target in rows {bad}")
+    return values
+
+
 def load_table(
     data: str | Path | pd.DataFrame, input_kind: str = "composition", *, target: bool | None = True
 ) -> Table:
-    """Read a ``formula,target`` CSV / DataFrame, or a structures file with targets.
+    """Read a ``formula,target`` CSV / DataFrame, or a structure file (with targets when it has them).
 
-    Structure files are pandas ``to_json(orient="split")`` frames with a
-    ``structure`` column (as Matbench ships them) and the target in the last
-    other column (or a column named ``target``). ``target=None`` reads the
-    target when the data has one.
+    Structure files are CIF, POSCAR, pymatgen JSON, or pandas
+    ``to_json(orient="split")`` frames with a ``structure`` column (as
+    Matbench ships them) and the target in the last other column (or a column
+    named ``target``). ``target=None`` reads the target when the data has
+    one; ``target=False`` never does.
     """
     if isinstance(data, pd.DataFrame):
         df, source = data, "<DataFrame>"
     else:
         source = str(data)
         if input_kind == "structure" or str(data).endswith(STRUCTURE_SUFFIXES):
-            return _load_structure_table(Path(data), target is not False)
-        df = read_table(data, target=bool(target))
+            return _load_structure_table(Path(data), target)
+        df = read_csv(data)
     if input_kind == "structure":
         if "structure" not in df.columns:
             raise InvalidInputError(source, "a structure model needs a 'structure' column")
@@ -60,38 +96,32 @@ def load_table(
         if "formula" not in df.columns:
             raise InvalidInputError(source, f"needs a 'formula' column; found {list(df.columns)}")
         inputs = list(df["formula"])
-    targets = None
     if target is None:
         target = "target" in df.columns
-    if target:
-        if "target" not in df.columns:
-            raise InvalidInputError(source, f"needs a 'target' column; found {list(df.columns)}")
-        targets = pd.to_numeric(df["target"], errors="coerce").to_numpy(float)
-        if np.isnan(targets).any():
-            bad = list(np.flatnonzero(np.isnan(targets))[:5])
-            raise InvalidInputError(source, f"non-numeric or missing target in rows {bad}")
+    targets = _targets(df, source) if target else None
     return Table(inputs, targets, source)
 
 
-def _load_structure_table(path: Path, target: bool) -> Table:
-    from pymatgen.core import Structure
+def read_inputs(paths: list[str | Path] | tuple[str | Path, ...], input_kind: str = "composition") -> list[Any]:
+    """The inputs (no targets) of several files: formula CSVs, or structure files for structure models."""
+    items: list[Any] = []
+    for path in paths:
+        items.extend(load_table(path, input_kind, target=False).inputs)
+    return items
 
-    if not path.is_file():
-        raise InvalidInputError(str(path), "file not found")
-    try:
-        df = pd.read_json(path, orient="split")
-    except ValueError as e:
-        raise InvalidInputError(str(path), f"not a pandas split-oriented JSON frame ({e})") from None
-    if "structure" not in df.columns:
-        raise InvalidInputError(str(path), f"needs a 'structure' column; found {list(df.columns)}")
-    structures = [s if isinstance(s, Structure) else Structure.from_dict(s) for s in df["structure"]]
+
+def _load_structure_table(path: Path, target: bool | None) -> Table:
+    from irnet_hub.featurize.structure import load_structure_columns
+
+    structures, columns = load_structure_columns(path)
+    if target is None:
+        target = bool(columns)
     targets, name = None, "target"
     if target:
-        others = [c for c in df.columns if c != "structure"]
-        if not others:
+        if not columns:
             raise InvalidInputError(str(path), "no target column next to 'structure'")
-        name = "target" if "target" in others else others[-1]
-        targets = pd.to_numeric(df[name], errors="coerce").to_numpy(float)
+        name = "target" if "target" in columns else list(columns)[-1]
+        targets = pd.to_numeric(pd.Series(columns[name]), errors="coerce").to_numpy(float)
     return Table(structures, targets, str(path), name)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -20,43 +19,9 @@ import pandas as pd
 from irnet_hub import artifact
 from irnet_hub.errors import InvalidInputError
 from irnet_hub.featurize import get_featurizer
+from irnet_hub.preprocessing import composition_ranges, element_counts, fill_missing, fit_scaler
+from irnet_hub.record import DataInfo, FeaturizerInfo, Hyperparameters, ModelRecord, Scaler, Target
 from irnet_hub.tables import FeaturizedTable, featurize_table, load_table, split_rows
-
-
-def fit_scaler(X: np.ndarray, y: np.ndarray) -> dict[str, Any]:
-    """Feature and target standardization fitted on training rows only."""
-    mean = np.nanmean(X, axis=0)
-    mean = np.where(np.isnan(mean), 0.0, mean)  # a feature missing in every row
-    std = np.nanstd(X, axis=0)
-    std = np.where(~np.isfinite(std) | (std < 1e-12), 1.0, std)  # constant features pass through
-    t_std = float(np.std(y)) or 1.0
-    return {
-        "feature_mean": mean.tolist(),
-        "feature_std": std.tolist(),
-        "target_mean": float(np.mean(y)),
-        "target_std": t_std,
-        "missing_values": "replaced by feature_mean before the network",
-    }
-
-
-def fill_missing(X: np.ndarray, feature_mean: np.ndarray) -> np.ndarray:
-    """Replace NaN features (elements without Magpie data) by the training mean."""
-    X = np.array(X, dtype=np.float32, copy=True)
-    bad = np.isnan(X)
-    if bad.any():
-        X[bad] = np.broadcast_to(np.asarray(feature_mean, np.float32), X.shape)[bad]
-    return X
-
-
-def element_counts(inputs: list[Any]) -> dict[str, int]:
-    """How many training compositions contain each element (for in-domain checks)."""
-    from pymatgen.core import Composition
-
-    counts: Counter[str] = Counter()
-    for item in inputs:
-        comp = getattr(item, "composition", None) or Composition(item)
-        counts.update(el.symbol for el in comp.elements)
-    return dict(sorted(counts.items()))
 
 
 def _tqdm_callback(total_epochs: int, initial: int, enabled: bool):
@@ -110,7 +75,7 @@ def train(
     """
     import keras
 
-    from irnet_hub.evaluation import regression_metrics
+    from irnet_hub.metrics import regression_metrics
     from irnet_hub.networks import build_network, parse_architecture
 
     parse_architecture(architecture)  # fail fast on a bad string, before featurizing
@@ -187,44 +152,45 @@ def train(
         metrics["test"] = regression_metrics(ftest.y, pred)
         test_info = _describe(test_data)
 
-    info = {
-        "name": name or out.name,
-        "architecture": architecture,
-        "n_parameters": int(model.count_params()),
-        "featurizer": {**spec.to_dict(), "labels": _labels(featurizer)},
-        "scaler": scaler,
-        "target": {"name": target_name, "unit": unit},
-        "data": {
-            "dataset": dataset,
-            "train": _describe(train_data),
-            "val": split.get("val", f"{val_fraction:.0%} of train, random (seed {seed})"),
-            "test": test_info,
-            "split": split,
-            "n_train": int(len(Xtr)),
-            "n_val": int(len(Xva)),
-            "skipped_rows": [str(f) for f in ftrain.failures[:50]],
-            "n_skipped": len(ftrain.failures),
-        },
-        "hyperparameters": {
-            "optimizer": "AdamW" if weight_decay else "Adam",
-            "loss": "mae",
-            "learning_rate": learning_rate,
-            "batch_size": batch_size,
-            "epochs_max": epochs,
-            "epochs_run": n_epochs_run,
-            "early_stopping_patience": patience,
-            "restore_best_weights": True,
-            "weight_decay": weight_decay,
-        },
-        "seed": seed,
-        "training_seconds": round(train_seconds, 1),
-        "versions": artifact.library_versions(),
-        "metrics": metrics,
-        "element_counts": element_counts(ftrain.inputs) if spec.input_kind == "composition" else {},
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-    }
-    artifact.save_model_dir(model, out, info)
-    return info
+    record = ModelRecord(
+        name=name or out.name,
+        architecture=architecture,
+        n_parameters=int(model.count_params()),
+        featurizer=FeaturizerInfo.from_dict({**spec.to_dict(), "labels": _labels(featurizer)}),
+        scaler=Scaler.from_dict(scaler),
+        target=Target(name=target_name, unit=unit),
+        data=DataInfo(
+            dataset=dataset,
+            train=_describe(train_data),
+            val=split.get("val", f"{val_fraction:.0%} of train, random (seed {seed})"),
+            test=test_info,
+            split=split,
+            n_train=int(len(Xtr)),
+            n_val=int(len(Xva)),
+            skipped_rows=[str(f) for f in ftrain.failures[:50]],
+            n_skipped=len(ftrain.failures),
+        ),
+        hyperparameters=Hyperparameters(
+            optimizer="AdamW" if weight_decay else "Adam",
+            loss="mae",
+            learning_rate=learning_rate,
+            batch_size=batch_size,
+            epochs_max=epochs,
+            epochs_run=n_epochs_run,
+            early_stopping_patience=patience,
+            restore_best_weights=True,
+            weight_decay=weight_decay,
+        ),
+        seed=seed,
+        training_seconds=round(train_seconds, 1),
+        versions=artifact.library_versions(),
+        metrics=metrics,
+        element_counts=element_counts(ftrain.inputs) if spec.input_kind == "composition" else {},
+        composition_ranges=composition_ranges(ftrain.inputs) if spec.input_kind == "composition" else None,
+        created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    )
+    artifact.save_model_dir(model, out, record)
+    return record.to_dict()
 
 
 def _labels(featurizer: str) -> list[str]:

@@ -41,7 +41,7 @@ def test_train_under_other_backend_and_load_with_tensorflow(backend, data_dir, t
 
     from irnet_hub.evaluation import predict_features
     from irnet_hub.featurize.composition import featurize_compositions
-    from irnet_hub.inference import Predictor
+    from irnet_hub.predictor import Predictor
 
     X = featurize_compositions(["NaCl", "Fe2O3", "SiC", "LiCoO2"], errors="raise").features
     keras_pred = predict_features(tmp_path / "m", X)

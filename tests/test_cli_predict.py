@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_inference import build_test_model  # noqa: E402
+from test_predictor import build_test_model  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 NAME = "bm-test"
@@ -132,10 +132,11 @@ def test_list_info_pull(env):
     assert Path(r.stdout.strip()) == Path(env["IRNET_HUB_SERVABLES"]) / NAME
 
 
-def test_pull_failure_is_exit_1_without_traceback(env, tmp_path):
+def test_pull_failure_is_exit_4_without_traceback(env, tmp_path):
     r = irnet({**env, "IRNET_HUB_SERVABLES": str(tmp_path)}, "pull", NAME)
-    assert r.returncode == 1
+    assert r.returncode == 4  # a remote failure: the model could not be fetched
     assert "not available" in r.stderr and "HF_HUB_OFFLINE" in r.stderr and "Traceback" not in r.stderr
+    assert f"irnet pull {NAME}" in r.stderr and "IRNET_HUB_SERVABLES" in r.stderr  # how to get it
 
 
 def test_cli_prediction_path_imports_no_tensorflow(env):
@@ -157,7 +158,7 @@ def test_cli_prediction_path_imports_no_tensorflow(env):
 def test_structure_files_are_read_for_structure_models(tmp_path):
     from pymatgen.core import Lattice, Structure
 
-    from irnet_hub.inference import read_inputs
+    from irnet_hub.prediction_io import read_inputs
 
     s = Structure(Lattice.cubic(4.2), ["Mg", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]])
     s.to(filename=str(tmp_path / "MgO.cif"))

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from irnet_hub import data
-from irnet_hub.errors import InvalidInputError
+from irnet_hub.errors import IntegrityError, InvalidInputError
 
 REL = "crabnet/benchmark_data/mp_bulk_modulus/test.csv"
 
@@ -69,7 +69,7 @@ def test_download_when_missing_verified_by_sha256(file_server, tmp_path, monkeyp
 
     path.unlink()
     state["corrupt"] = True
-    with pytest.raises(InvalidInputError, match="sha256"):
+    with pytest.raises(IntegrityError, match="sha256"):
         data.fetch(REL)
     assert not path.exists() and not list(path.parent.glob("*.part"))  # nothing half-written is left
 

@@ -13,7 +13,7 @@ the client talks to:
 * DLHub's ``GET /api/v1/publish/signed_url``, the S3 form upload it points to,
   and the search-writer Lambda that ingests the servable's metadata;
 * ``raw.githubusercontent.com`` for the DLHub JSON schemas (served from the
-  copies in ``irnet_hub/hub/dlhub_schemas.json``).
+  unchanged upstream copies in ``irnet_hub/hub/dlhub_schemas/``).
 
 Globus SDK clients are pointed at it with ``GLOBUS_SDK_SERVICE_URL_*``, Globus
 Compute by patching its URL lookup, and the hard-coded ``requests`` URLs of
@@ -76,7 +76,7 @@ def test_every_dlhub_json_validates_offline(hub_servable_dir, monkeypatch):
     import requests
     from dlhub_sdk.utils.schemas import _schema_repo, validate_against_dlhub_schema
 
-    from irnet_hub.hub.dlhub import _schema_bundle, validate_description
+    from irnet_hub.hub.dlhub_meta import _schema_bundle, validate_description
 
     paths = _descriptions(hub_servable_dir)
     assert [p.relative_to(hub_servable_dir).as_posix() for p in paths] == ["dlhub.json", "saved_model/dlhub.json"]
@@ -120,7 +120,7 @@ def test_every_dlhub_json_validates_offline(hub_servable_dir, monkeypatch):
 
 def test_description_contents(hub_servable_dir):
     from irnet_hub import artifact
-    from irnet_hub.hub.dlhub import PAPER_DOI, load_description
+    from irnet_hub.hub.dlhub_meta import PAPER_DOI, load_description
 
     info = artifact.read_info(hub_servable_dir)
     doc = json.loads((hub_servable_dir / "dlhub.json").read_text())
@@ -167,7 +167,7 @@ def test_description_contents(hub_servable_dir):
 
 def test_entry_point_runs_from_the_unpacked_folder_alone(hub_servable_dir, hub_model_dir, tmp_path):
     """Like a DLHub worker: only the files dlhub.json lists, unpacked in the working directory."""
-    from irnet_hub.inference import load_dir
+    from irnet_hub.predictor import load_dir
 
     doc = json.loads((hub_servable_dir / "dlhub.json").read_text())
     work = tmp_path / "home"
@@ -216,7 +216,7 @@ class FakeGlobus:
     """Local imitation of Globus Auth/Search/Compute, DLHub's signed-URL API, S3 and the ingest Lambda."""
 
     def __init__(self, workdir: Path):
-        from irnet_hub.hub.dlhub import _schema_bundle
+        from irnet_hub.hub.dlhub_meta import _schema_bundle
 
         self.workdir = workdir
         self.schemas = _schema_bundle()["schemas"]
@@ -434,7 +434,7 @@ def _client():
 
 def test_publish_and_run_through_dlhub_client(fake_globus, hub_servable_dir, hub_model_dir, capfd, monkeypatch):
     from irnet_hub.hub.dlhub import publish_dlhub, run_remote
-    from irnet_hub.inference import load_dir
+    from irnet_hub.predictor import load_dir
 
     client = _client()
     container_id = publish_dlhub(hub_servable_dir, client)
@@ -548,3 +548,18 @@ def test_run_remote_rejects_bad_input_before_any_request():
         run_remote("a/b", [], NoClient())
     with pytest.raises(BatchInputError, match="Xx"):
         run_remote("a/b", ["NaCl", "Xx3"], NoClient())
+
+
+def test_vendored_schemas_are_the_upstream_files_unchanged():
+    """The schemas are byte-for-byte DLHub-Argonne/dlhub_schemas at the recorded commit."""
+    import hashlib
+
+    from irnet_hub.hub import dlhub_meta
+
+    folder = Path(dlhub_meta.__file__).with_name(dlhub_meta.SCHEMA_DIR)
+    source = json.loads((folder / "SOURCE.json").read_text())
+    assert len(source["commit"]) == 40 and source["repository"].endswith("DLHub-Argonne/dlhub_schemas")
+    for name in source["files"]:
+        assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == source["sha256"][name], name
+    argument_type = json.loads((folder / "servable" / "argument_type.json").read_text())
+    assert "draft-07" in argument_type["$schema"]

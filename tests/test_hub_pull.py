@@ -32,7 +32,7 @@ from urllib.parse import unquote, urlsplit
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_inference import build_test_model  # noqa: E402
+from test_predictor import build_test_model  # noqa: E402
 
 from irnet_hub.errors import InvalidInputError  # noqa: E402
 
@@ -277,17 +277,17 @@ def test_branch_revision_is_resolved_and_checked_against_its_manifest(hub):
 
 def test_corrupted_download_is_refused_and_deleted(hub):
     import irnet_hub
-    from irnet_hub.hub import ModelNotAvailableError
+    from irnet_hub.errors import IntegrityError
 
     hub.corrupt["model.weights.h5"] = -1
-    with pytest.raises(ModelNotAvailableError, match="model.weights.h5: sha256 mismatch"):
+    with pytest.raises(IntegrityError, match="model.weights.h5: sha256 mismatch"):
         irnet_hub.pull(NAME)
     assert hub.gets["model.weights.h5"] == 2  # fetched, refused, fetched again (forced), refused
     snap = hub_cache(hub) / "models--irnet-test--bm-test" / "snapshots" / COMMIT
     assert not (snap / "model.weights.h5").exists()
     blobs = hub_cache(hub) / "models--irnet-test--bm-test" / "blobs"
     assert FakeHub.etag("model.weights.h5", hub.files["model.weights.h5"]) not in {p.name for p in blobs.iterdir()}
-    with pytest.raises(ModelNotAvailableError):  # and never used later either
+    with pytest.raises(IntegrityError):  # and never used later either
         irnet_hub.load(NAME)
 
 
@@ -379,6 +379,7 @@ def test_concurrent_pulls_in_processes_give_one_complete_model(hub, model_dir):
 def test_offline_falls_back_to_the_repository_copy(hub_env, model_dir, monkeypatch):
     import shutil
 
+    from irnet_hub.errors import IntegrityError
     from irnet_hub.hub import ModelNotAvailableError, pull
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -390,7 +391,7 @@ def test_offline_falls_back_to_the_repository_copy(hub_env, model_dir, monkeypat
     local = shutil.copytree(model_dir, hub_env / "servables" / NAME)
     assert pull(NAME) == local
     (local / "README.md").write_text("tampered\n")
-    with pytest.raises(ModelNotAvailableError, match="README.md: sha256 mismatch"):
+    with pytest.raises(IntegrityError, match="README.md: sha256 mismatch"):
         pull(NAME)
 
 

@@ -344,11 +344,11 @@ def test_publish_rejected_token_and_bad_repo(hub_model_dir, capfd, monkeypatch):
             publish_hf(hub_model_dir, "my-lab/x", token=TOKEN, endpoint=hub.url)
         assert TOKEN not in str(e.value)
 
-        # The same through the CLI: exit 2, a one-line message, no traceback, no token.
+        # The same through the CLI: exit 4 (remote failure), a one-line message, no traceback, no token.
         monkeypatch.setattr(constants, "ENDPOINT", hub.url)
         monkeypatch.setenv("HF_TOKEN", TOKEN)
         r = CliRunner().invoke(main, ["publish", str(hub_model_dir), "--hf-repo", "my-lab/x"])
-        assert r.exit_code == 2, r.output
+        assert r.exit_code == 4, r.output
         assert "token was rejected" in r.output and "Traceback" not in r.output and TOKEN not in r.output
         assert not hub.repos
     out, err = capfd.readouterr()

@@ -16,6 +16,7 @@ from pymatgen.core import Composition
 
 import irnet_hub
 from irnet_hub.errors import InvalidInputError
+from irnet_hub.record import ModelRecord
 from irnet_hub.stability import PredictedHull, charge_balanced, enumerate_candidates, plan
 from irnet_hub.stability.candidates import parse_system
 
@@ -46,7 +47,7 @@ class FakeModel:
     unit = "eV/atom"
     property = "formation enthalpy"
     name = "fake"
-    metadata: dict = {}
+    record = ModelRecord(name="fake")  # no training element counts: in_domain unknown
     min_element_count = 5
 
     def predict_features(self, X):
@@ -202,9 +203,12 @@ def test_large_hull_point_location_is_exact():
 ])
 def test_hull_matches_phase_diagram(systems, max_atoms, partition_size):
     """The two-pass hull (partition-local layers, then one PhaseDiagram) equals pymatgen's on all candidates."""
-    df = irnet_hub.screen(systems, max_atoms=max_atoms, model=FakeModel(), partition_size=partition_size)
+    result = irnet_hub.screen(systems, max_atoms=max_atoms, model=FakeModel(), partition_size=partition_size)
+    assert isinstance(result, irnet_hub.ScreenResult) and result.model == "fake"
+    df = result.candidates
     assert (df["e_above_hull"] >= 0).all()
-    assert len(df) == df.attrs["n_candidates"] == len(enumerate_candidates(systems, max_atoms=max_atoms))
+    assert len(df) == result.n_candidates == len(enumerate_candidates(systems, max_atoms=max_atoms))
+    assert result.n_stable == int(df["is_stable"].sum()) and not df.attrs
     for system in systems:
         els = system.split("-")
         c = df[[set(s.split("-")) <= set(els) for s in df["system"]]]
@@ -241,13 +245,13 @@ def test_model_must_predict_formation_enthalpy():
 def test_screen_with_real_model_also_known_and_csv(screen_model_dir, tmp_path):
     known = pd.DataFrame({"formula": ["Li2O", "NiO"], "formation_enthalpy": [-50.0, -50.0]})
     out = tmp_path / "screen.csv"
-    df = irnet_hub.screen(["Li-Ni-O"], max_atoms=6, model=screen_model_dir, also=[screen_model_dir],
-                          known=known, output=out, top=5)
-    assert len(df) == 5
-    assert df.attrs["known_on_hull"] == {"Li-Ni-O": ["Li2O", "NiO"]}
+    result = irnet_hub.screen(["Li-Ni-O"], max_atoms=6, model=screen_model_dir, also=[screen_model_dir],
+                              known=known, output=out, top=5)
+    assert len(result) == len(result.candidates) == 5
+    assert result.known_on_hull == {"Li-Ni-O": ["Li2O", "NiO"]}
     # Known phases at -50 eV/atom dominate: no Li-O or Ni-O candidate can be stable.
     full = pd.read_csv(out)
-    assert len(full) == df.attrs["n_candidates"] == len(enumerate_candidates(["Li-Ni-O"], max_atoms=6))
+    assert len(full) == result.n_candidates == len(enumerate_candidates(["Li-Ni-O"], max_atoms=6))
     assert not full.loc[full["system"].isin(["Li-O", "Ni-O"]), "is_stable"].any()
     also = irnet_hub.load(screen_model_dir).name
     assert also in full.columns  # a column named after the --also model
@@ -264,7 +268,8 @@ def test_dask_two_workers_identical_to_in_process(screen_model_dir, tmp_path):
         local = irnet_hub.screen(["Li-Fe-O", "Al-Ni"], output=tmp_path / "local.parquet", **kwargs)
     dask = irnet_hub.screen(["Li-Fe-O", "Al-Ni"], output=tmp_path / "dask.parquet", workers=2, **kwargs)
     assert len(plan(["Li-Fe-O", "Al-Ni"], max_atoms=9, partition_size=60).partitions) >= 4
-    pd.testing.assert_frame_equal(local, dask, check_exact=True)
+    pd.testing.assert_frame_equal(local.candidates, dask.candidates, check_exact=True)
+    assert local.hulls == dask.hulls and local.n_candidates == dask.n_candidates
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "local.parquet"),
                                   pd.read_parquet(tmp_path / "dask.parquet"), check_exact=True)
 

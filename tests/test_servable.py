@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from irnet_hub import artifact
-from irnet_hub.errors import InvalidInputError
+from irnet_hub.errors import IntegrityError, InvalidInputError
 
 FORMULAS = ["Fe2O3", "NaCl", "SiC", "Al2O3", "MgO", "TiO2", "Cu", "GaAs"]
 
@@ -54,7 +54,7 @@ def test_manifest_covers_every_file(hub_servable_dir):
 
 def test_stock_keras_loads_without_irnet_hub(hub_servable_dir, tmp_path):
     """A fresh interpreter loads the folder with keras.saving.load_model and never imports irnet_hub."""
-    from irnet_hub.inference import load_dir
+    from irnet_hub.predictor import load_dir
 
     X = _features(FORMULAS).astype(np.float32)
     np.save(tmp_path / "x.npy", X)
@@ -188,7 +188,7 @@ def test_build_refuses_bad_inputs(hub_model_dir, hub_servable_dir, tmp_path):
     data = bytearray((bad / "model.weights.h5").read_bytes())
     data[len(data) // 2] ^= 0xFF
     (bad / "model.weights.h5").write_bytes(bytes(data))
-    with pytest.raises(InvalidInputError, match="sha256 mismatch"):
+    with pytest.raises(IntegrityError, match="sha256 mismatch"):
         build_servable(bad, tmp_path / "out")
     assert not (tmp_path / "out").exists()
 

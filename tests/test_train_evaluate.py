@@ -75,7 +75,7 @@ def test_stock_keras_roundtrip_identical(trained, bulk):
     X = featurize_compositions(list(bulk[2].formula[:300]), errors="raise").features
     stock = keras.saving.load_model(str(out), safe_mode=True)  # no custom objects needed
     ours = predict_features(out, X)
-    from irnet_hub.training import fill_missing
+    from irnet_hub.preprocessing import fill_missing
 
     Xf = fill_missing(X, np.asarray(artifact.read_info(out)["scaler"]["feature_mean"]))
     np.testing.assert_array_equal(stock.predict(Xf, batch_size=4096, verbose=0).ravel(), ours)
@@ -144,7 +144,7 @@ def test_baseline_random_forest(bulk):
 
 
 def test_metrics_definition():
-    from irnet_hub.evaluation import regression_metrics
+    from irnet_hub.metrics import regression_metrics
 
     m = regression_metrics([0.0, 1.0, 2.0, 3.0], [0.0, 1.0, 2.0, 7.0])
     assert m["mae"] == 1.0 and m["rmse"] == 2.0 and m["n"] == 4
@@ -153,7 +153,7 @@ def test_metrics_definition():
 
 
 def test_plots_written(tmp_path):
-    from irnet_hub.evaluation import plot_results
+    from irnet_hub.metrics import plot_results
 
     rng = np.random.default_rng(0)
     y = rng.normal(size=200)

@@ -48,7 +48,7 @@ from pymatgen.core import Composition, Element
 from pymatgen.core.periodic_table import DummySpecies, Species, get_el_sp
 
 from irnet_hub.errors import BatchInputError, InvalidInputError, RowFailure
-from irnet_hub.featurize import Errors, FeatureResult, FeaturizerSpec
+from irnet_hub.featurize.base import Errors, FeatureResult, FeaturizerSpec
 
 SPEC = FeaturizerSpec(
     name="magpie145",

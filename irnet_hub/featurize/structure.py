@@ -22,7 +22,6 @@ import json
 import multiprocessing
 import os
 import sys
-import tempfile
 import warnings
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -34,7 +33,7 @@ import numpy as np
 from pymatgen.core import Structure
 
 from irnet_hub.errors import BatchInputError, InvalidInputError, RowFailure
-from irnet_hub.featurize import Errors, FeatureResult, FeaturizerSpec
+from irnet_hub.featurize.base import Errors, FeatureResult, FeaturizerSpec
 
 __all__ = [
     "SPEC",
@@ -42,6 +41,7 @@ __all__ = [
     "STRUCTURE_GROUPS",
     "COMPOSITION_LABELS",
     "load_structures",
+    "load_structure_columns",
     "to_structure",
     "featurize_structures",
     "structure_key",
@@ -133,7 +133,12 @@ if len(STRUCTURE_LABELS) != SPEC.n_features:  # a matminer change must not pass 
 
 
 def load_structures(path: str | os.PathLike[str]) -> list[Structure]:
-    """Read every structure in a file.
+    """Read every structure in a file (see :func:`load_structure_columns` for the formats)."""
+    return load_structure_columns(path)[0]
+
+
+def load_structure_columns(path: str | os.PathLike[str]) -> tuple[list[Structure], dict[str, list[Any]]]:
+    """Read every structure in a file, and the frame's other columns (targets) when it has them.
 
     Understands CIF (``*.cif``, one structure per data block), VASP
     POSCAR/CONTCAR (``POSCAR*``, ``CONTCAR*``, ``*.vasp``, ``*.poscar``),
@@ -142,8 +147,10 @@ def load_structures(path: str | os.PathLike[str]) -> list[Structure]:
     ``structure`` column, such as Matbench's ``matbench_phonons.json.gz``.
     Other names are handed to ``Structure.from_file``.
 
-    Raises :class:`InvalidInputError` naming the path and the reason when the
-    file is missing or cannot be read.
+    Returns ``(structures, columns)``: ``columns`` maps each other column of a
+    frame to its values (row order of the structures), and is empty for the
+    other formats. Raises :class:`InvalidInputError` naming the path and the
+    reason when the file is missing or cannot be read.
     """
     p = Path(path).expanduser()
     shown = str(path)
@@ -153,9 +160,10 @@ def load_structures(path: str | os.PathLike[str]) -> list[Structure]:
         raise InvalidInputError(shown, "is a directory; pass a structure file")
     name = p.name.lower()
     base = name[:-3] if name.endswith(".gz") else name
+    columns: dict[str, list[Any]] = {}
     try:
         if base.endswith(".json"):
-            structures = _read_json(p, shown)
+            structures, columns = _read_json(p, shown)
         elif base.endswith((".cif", ".mcif")):
             structures = _read_cif(p)
         else:
@@ -170,7 +178,7 @@ def load_structures(path: str | os.PathLike[str]) -> list[Structure]:
         raise InvalidInputError(shown, f"could not be read as {kind}: {_describe(exc)}") from exc
     if not structures:
         raise InvalidInputError(shown, "contains no structures")
-    return structures
+    return structures, columns
 
 
 def _read_cif(p: Path) -> list[Structure]:
@@ -189,7 +197,7 @@ def _read_cif(p: Path) -> list[Structure]:
     return structures
 
 
-def _read_json(p: Path, shown: str) -> list[Structure]:
+def _read_json(p: Path, shown: str) -> tuple[list[Structure], dict[str, list[Any]]]:
     opener = gzip.open if p.name.lower().endswith(".gz") else open
     with opener(p, "rt", encoding="utf-8") as fh:
         data = json.load(fh)
@@ -199,11 +207,13 @@ def _read_json(p: Path, shown: str) -> list[Structure]:
         if "structure" not in columns:
             raise InvalidInputError(shown, f"frame has no 'structure' column (columns: {columns})")
         col = columns.index("structure")
-        return [_structure_from_dict(row[col], f"{shown} row {i}") for i, row in enumerate(data["data"])]
+        rows = data["data"]
+        others = {c: [row[j] for row in rows] for j, c in enumerate(columns) if j != col}
+        return [_structure_from_dict(row[col], f"{shown} row {i}") for i, row in enumerate(rows)], others
     if isinstance(data, dict):
-        return [_structure_from_dict(data, shown)]
+        return [_structure_from_dict(data, shown)], {}
     if isinstance(data, list):
-        return [_structure_from_dict(d, f"{shown} item {i}") for i, d in enumerate(data)]
+        return [_structure_from_dict(d, f"{shown} item {i}") for i, d in enumerate(data)], {}
     raise InvalidInputError(
         shown,
         "JSON is not a pymatgen Structure, a list of them, or a split-oriented frame with a 'structure' column",
@@ -313,20 +323,14 @@ def _cache_write(path: Path, row: np.ndarray) -> None:
     A run killed mid-write leaves at most a stray ``*.tmp`` file, never a
     half-written entry under the real name.
     """
+    import io
+
+    from irnet_hub.files import atomic_write
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem[:16] + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.save(fh, np.asarray(row, dtype=np.float64), allow_pickle=False)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    buf = io.BytesIO()
+    np.save(buf, np.asarray(row, dtype=np.float64), allow_pickle=False)
+    atomic_write(path, buf.getvalue())
 
 
 # --------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from irnet_hub.hub.cache import IntegrityError, ModelNotAvailableError, pull, re
 from irnet_hub.hub.registry import ModelEntry, add_entry, entry_from_model_dir, get_entry, list_models
 
 if TYPE_CHECKING:
-    from irnet_hub.inference import Predictor
+    from irnet_hub.predictor import Predictor
     from irnet_hub.serving.client import RemoteModel
 
 
@@ -27,7 +27,7 @@ def load(name_or_path: str | Path, revision: str | None = None, *, remote: str |
          token: str | None = None, timeout: float = 30.0, retries: int = 2) -> "Predictor | RemoteModel":
     """Load a model for prediction: a model directory, or a registered name (pulled if needed).
 
-    Prediction runs with NumPy (:class:`irnet_hub.inference.Predictor`);
+    Prediction runs with NumPy (:class:`irnet_hub.predictor.Predictor`);
     TensorFlow and Keras are not imported.
 
     With ``remote="http://HOST:PORT"`` the model named ``name_or_path`` on that model server
@@ -41,7 +41,7 @@ def load(name_or_path: str | Path, revision: str | None = None, *, remote: str |
         if revision:
             raise InvalidInputError(revision, "revision applies to local models, not to a remote server")
         return RemoteModel(remote, str(name_or_path), token=token, timeout=timeout, retries=retries)
-    from irnet_hub.inference import Predictor
+    from irnet_hub.predictor import Predictor
 
     folder, name = resolve(name_or_path, revision)
     # A pulled model was just verified against the registry's sha256; a local

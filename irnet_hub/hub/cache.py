@@ -269,6 +269,7 @@ def pull(
     expected = entry.sha256 if pinned else None
     cache = Path(cache_dir) if cache_dir else hub_cache_dir()
     tried: list[str] = []
+    mismatch = False  # some source had a file whose sha256 differs: an integrity failure, not absence
 
     with _model_lock(_lock_path(cache, entry, rev), name):
         snap = None if force_download else cached_snapshot(entry.repo_id, rev, cache)
@@ -280,6 +281,7 @@ def pull(
             # Incomplete (interrupted) or corrupted: the bad files go, then the Hub is asked again.
             _purge(snap, [p for p in problems if "mismatch" in p], cache)
             force_download = force_download or any("mismatch" in p for p in problems)
+            mismatch = mismatch or any("mismatch" in p for p in problems)
             tried.append(f"cache {snap}: " + "; ".join(problems))
 
         endpoint = os.environ.get("HF_ENDPOINT") or None
@@ -291,6 +293,7 @@ def pull(
             try:
                 return _from_hub(entry, rev, expected, cache, force_download)
             except IntegrityError as e:
+                mismatch = True
                 tried.append(f"Hugging Face Hub {entry.repo_id}@{rev}: {e}")
             except Exception as e:  # noqa: BLE001 - any Hub failure (network, auth, 404, 5xx) falls through
                 tried.append(f"Hugging Face Hub {entry.repo_id}@{rev}: {type(e).__name__}: {_first_line(e)}")
@@ -301,11 +304,22 @@ def pull(
                 problems = verify_files(local, entry.sha256)
                 if not problems:
                     return local
+                mismatch = mismatch or any("mismatch" in p for p in problems)
                 tried.append(f"repository copy {local}: " + "; ".join(problems))
+            elif not servables_dir().is_dir() and not os.environ.get(SERVABLES_ENV):
+                tried.append(f"repository copy: this installation has no servables/ folder (a wheel install ships "
+                             f"none; only a source checkout has {servables_dir()})")
             else:
                 tried.append(f"repository copy {local}: not present")
 
-    raise ModelNotAvailableError(f"model {name!r} is not available:\n  " + "\n  ".join(tried))
+    message = f"model {name!r} is not available:\n  " + "\n  ".join(tried) + "\n" + _how_to_get(name, cache)
+    raise (IntegrityError if mismatch else ModelNotAvailableError)(message)
+
+
+def _how_to_get(name: str, cache: Path) -> str:
+    return (f"To get it: with network access run `irnet pull {name}` (it is then kept in the cache {cache}); "
+            f"or set {SERVABLES_ENV} to a folder holding {name}/ (such as servables/ of an irnet-hub source "
+            "checkout); or set HF_ENDPOINT to a Hugging Face Hub mirror.")
 
 
 def _first_line(e: BaseException) -> str:
@@ -334,11 +348,17 @@ def describe(name_or_path: str | Path) -> dict[str, Any]:
     if p.exists():
         from irnet_hub import artifact
 
-        meta = artifact.read_info(p)
-        keep = ("name", "architecture", "target", "featurizer", "data", "metrics", "created")
-        out = {k: meta[k] for k in keep if k in meta}
-        if "featurizer" in out:
-            out["featurizer"] = {k: v for k, v in out["featurizer"].items() if k != "labels"}
+        record = artifact.read_record(p)
+        out = {
+            "name": record.name,
+            "architecture": record.architecture,
+            "target": record.target.to_dict(),
+            "featurizer": {k: v for k, v in record.featurizer.to_dict().items() if k != "labels"},
+            "data": record.data.to_dict(),
+            "metrics": record.metrics,
+            "created": record.created,
+        }
+        out = {k: v for k, v in out.items() if v not in (None, {}, "")}
         out["path"] = str(p.resolve())
         return out
     entry = get_entry(str(name_or_path))

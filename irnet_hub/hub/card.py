@@ -14,22 +14,9 @@ import math
 import re
 from typing import Any, Mapping
 
-PAPER_DOI = "10.1145/3292500.3330703"
-PAPER_CITATION = (
-    "Dipendra Jha, Logan Ward, Zijiang Yang, Christopher Wolverton, Ian Foster, Wei-keng Liao, "
-    "Alok Choudhary and Ankit Agrawal. IRNet: A General Purpose Deep Residual Regression Framework "
-    "for Materials Discovery. Proceedings of the 25th ACM SIGKDD International Conference on Knowledge "
-    "Discovery & Data Mining (KDD '19), 2385-2393 (2019). https://doi.org/" + PAPER_DOI
-)
-PAPER_BIBTEX = """@inproceedings{jha2019irnet,
-  title     = {{IRNet}: A General Purpose Deep Residual Regression Framework for Materials Discovery},
-  author    = {Jha, Dipendra and Ward, Logan and Yang, Zijiang and Wolverton, Christopher and
-               Foster, Ian and Liao, Wei-keng and Choudhary, Alok and Agrawal, Ankit},
-  booktitle = {Proceedings of the 25th ACM SIGKDD International Conference on Knowledge Discovery \\& Data Mining},
-  pages     = {2385--2393},
-  year      = {2019},
-  doi       = {10.1145/3292500.3330703}
-}"""
+from irnet_hub.constants import MIN_ELEMENT_COUNT, PAPER_BIBTEX, PAPER_CITATION, PAPER_DOI
+from irnet_hub.record import ModelRecord, as_record
+
 MAGPIE_CITATION = (
     "Ward, Agrawal, Choudhary and Wolverton, A general-purpose machine learning framework for predicting "
     "properties of inorganic materials, npj Comput. Mater. 2, 16028 (2016)"
@@ -42,7 +29,7 @@ WARD2017_CITATION = (
 _HF_LICENSES = {"CC BY 4.0": "cc-by-4.0", "MIT": "mit", "Apache-2.0": "apache-2.0"}
 # Metrics reported in the model-index, with their display names.
 _METRICS = (("mae", "MAE"), ("rmse", "RMSE"), ("r2", "R²"))
-RARE_ELEMENT_COUNT = 5  # the in-domain threshold irnet_hub.inference uses by default
+RARE_ELEMENT_COUNT = MIN_ELEMENT_COUNT  # the in-domain threshold the Predictor uses by default
 
 
 def slug(text: str) -> str:
@@ -50,15 +37,15 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", str(text).lower()).strip("-") or "property"
 
 
-def dataset_entry(info: Mapping[str, Any]):
-    """The :class:`irnet_hub.data.Dataset` named by ``info['data']['dataset']``, or ``None``."""
+def dataset_entry(info: ModelRecord | Mapping[str, Any]):
+    """The :class:`irnet_hub.data.Dataset` named by the record's ``data.dataset``, or ``None``."""
     from irnet_hub.data import DATASETS
 
-    name = (info.get("data") or {}).get("dataset")
+    name = as_record(info).data.dataset
     return DATASETS.get(name) if name else None
 
 
-def card_license(info: Mapping[str, Any], license: str | None = None) -> str:
+def card_license(info: ModelRecord | Mapping[str, Any], license: str | None = None) -> str:
     """The card's license: given, else the training data's licence (weights derive from the data), else MIT."""
     if license:
         return license
@@ -66,21 +53,20 @@ def card_license(info: Mapping[str, Any], license: str | None = None) -> str:
     return _HF_LICENSES.get(ds.license, "other") if ds else "mit"
 
 
-def card_data(info: Mapping[str, Any], *, license: str | None = None, repo_id: str | None = None):
-    """The :class:`huggingface_hub.ModelCardData` (front matter) for a model's ``irnet.json``."""
+def card_data(info: ModelRecord | Mapping[str, Any], *, license: str | None = None, repo_id: str | None = None):
+    """The :class:`huggingface_hub.ModelCardData` (front matter) for a model's record."""
     from huggingface_hub import EvalResult, ModelCardData
 
-    target = info.get("target") or {}
-    prop = target.get("name") or "target"
-    unit = target.get("unit") or ""
-    ds = dataset_entry(info)
-    data = info.get("data") or {}
-    dataset_id = data.get("dataset") or "custom"
+    record = as_record(info)
+    prop = record.target.name or "target"
+    unit = record.target.unit
+    ds = dataset_entry(record)
+    dataset_id = record.data.dataset or "custom"
     dataset_name = f"{ds.database} {ds.property}" if ds else str(dataset_id)
-    featurizer = (info.get("featurizer") or {}).get("name", "magpie145")
-    metrics = info.get("metrics") or {}
+    featurizer = record.featurizer.name
     # The test split if the model was scored on one, else the validation split.
-    split, scores = ("test", metrics["test"]) if metrics.get("test") else ("validation", metrics.get("val") or {})
+    split, scores = record.score()
+    split = "validation" if split == "val" else split
     results = []
     for key, label in _METRICS:
         value = scores.get(key)
@@ -99,35 +85,38 @@ def card_data(info: Mapping[str, Any], *, license: str | None = None, repo_id: s
             )
         )
     tags = ["materials-science", "irnet", "regression", slug(prop), featurizer, "tabular-regression"]
-    if (info.get("featurizer") or {}).get("input_kind") == "composition":
+    if record.featurizer.input_kind == "composition":
         tags.append("composition")
     return ModelCardData(
         library_name="keras",
         pipeline_tag="tabular-regression",
-        license=card_license(info, license),
+        license=card_license(record, license),
         tags=tags,
-        datasets=[str(dataset_id)] if data.get("dataset") else None,
+        datasets=[str(dataset_id)] if record.data.dataset else None,
         metrics=[k for k, _ in _METRICS],
-        model_name=repo_id or info.get("name"),
+        model_name=repo_id or record.name,
         eval_results=results or None,
     )
 
 
 def render_card(
-    info: Mapping[str, Any],
+    info: ModelRecord | Mapping[str, Any],
     *,
     anchors: Mapping[str, Any] | None = None,
     license: str | None = None,
     repo_id: str | None = None,
 ) -> str:
-    """Render the model card (``README.md`` text with YAML front matter) for ``irnet.json`` contents.
+    """Render the model card (``README.md`` text with YAML front matter) for a model's record.
 
-    ``anchors`` maps a published model to its test MAE on the same data (a
-    number, or a dict with ``mae`` and optionally ``note``); ``info['anchors']``
-    is used when not given. ``repo_id`` is the Hub repository the card is for.
+    ``info`` is a :class:`~irnet_hub.record.ModelRecord` or ``irnet.json``
+    contents. ``anchors`` maps a published model to its test MAE on the same
+    data (a number, or a dict with ``mae`` and optionally ``note``); the
+    record's ``anchors`` are used when not given. ``repo_id`` is the Hub
+    repository the card is for.
     """
-    data = card_data(info, license=license, repo_id=repo_id)
-    body = _body(info, anchors if anchors is not None else info.get("anchors") or {}, repo_id)
+    record = as_record(info)
+    data = card_data(record, license=license, repo_id=repo_id)
+    body = _body(record, anchors if anchors is not None else record.anchors, repo_id)
     return f"---\n{data.to_yaml()}\n---\n\n{body}"
 
 
@@ -177,70 +166,72 @@ def _family(architecture: str) -> str:
     return "plain deep network (no shortcuts; the paper's baseline)"
 
 
+def _or_unknown(value: Any) -> str:
+    return "?" if value is None else str(value)
+
+
 def _anchor_mae(value: Any) -> tuple[float | None, str]:
     if isinstance(value, Mapping):
         return value.get("mae"), str(value.get("note", ""))
     return value, ""
 
 
-def _status(info: Mapping[str, Any], unit: str) -> str:
+def _status(record: ModelRecord, unit: str) -> str:
     """Where the model stands against its targets, stated with the numbers (zoo runs record these)."""
-    metrics = info.get("metrics") or {}
-    split = "test" if "test" in metrics else "val"
-    ours = (metrics.get(split) or {}).get("mae")
+    split = "test" if "test" in record.metrics else "val"
+    ours = (record.metrics.get(split) or {}).get("mae")
     lines: list[str] = []
-    cv = info.get("cv")
+    cv = record.cv
     if cv:
-        done = cv.get("folds_done", list(range(cv.get("folds", 5))))
-        partial = "" if len(done) == cv.get("folds", 5) else f" (only folds {done} of {cv.get('folds', 5)} trained so far)"
-        lines.append(f"- {cv.get('folds', 5)}-fold cross-validation{partial}: mean test MAE {_fmt(cv.get('test_mae_mean'))} {unit} "
-                     f"(folds: {', '.join(_fmt(x) for x in cv.get('test_mae_per_fold', []))}); "
-                     f"RandomForest mean {_fmt(cv.get('rf_test_mae_mean'))}. This folder is the fold-0 model.")
-        ours = cv.get("test_mae_mean", ours)
-    rf = ((info.get("baseline") or {}).get(split) or {}).get("mae")
-    if cv and cv.get("rf_test_mae_mean") is not None:
-        rf = cv["rf_test_mae_mean"]
+        done = cv.folds_done or list(range(cv.folds))
+        partial = "" if len(done) == cv.folds else f" (only folds {done} of {cv.folds} trained so far)"
+        lines.append(f"- {cv.folds}-fold cross-validation{partial}: mean test MAE {_fmt(cv.test_mae_mean)} {unit} "
+                     f"(folds: {', '.join(_fmt(x) for x in cv.test_mae_per_fold)}); "
+                     f"RandomForest mean {_fmt(cv.rf_test_mae_mean)}. This folder is the fold-0 model.")
+        ours = cv.test_mae_mean if cv.test_mae_mean is not None else ours
+    rf = ((record.baseline.test if split == "test" else record.baseline.val) or {}).get("mae") if record.baseline else None
+    if cv and cv.rf_test_mae_mean is not None:
+        rf = cv.rf_test_mae_mean
     if ours is not None and rf is not None:
         verdict = "beats" if ours < rf else "**does not beat**"
         lines.append(f"- Against our RandomForest on the same split: {_fmt(ours)} vs {_fmt(rf)} {unit}: this model {verdict} it.")
-    target = info.get("target_mae")
-    if ours is not None and target is not None:
-        verdict = "met" if ours <= target else "**missed**"
-        lines.append(f"- Accuracy target MAE <= {target} {unit}: {verdict} ({_fmt(ours)}).")
-    rule = info.get("target_rule")
-    if rule and ours is not None and rf is not None and "0.70" in rule:
-        verdict = "met" if ours <= 0.70 * rf else "**missed**"
+    if ours is not None and record.target_mae is not None:
+        verdict = "met" if ours <= record.target_mae else "**missed**"
+        lines.append(f"- Accuracy target MAE <= {record.target_mae} {unit}: {verdict} ({_fmt(ours)}).")
+    ratio = record.target_rf_ratio
+    if ratio is not None and ours is not None and rf is not None:
+        verdict = "met" if ours <= ratio * rf else "**missed**"
+        rule = record.target_rule or f"MAE <= {ratio:.2f} x RandomForest on the same split"
         lines.append(f"- Accuracy target {rule}: {verdict} (ratio {_fmt(ours / rf)}).")
-    half = info.get("float16")
+    half = record.float16
     if half:
-        lines.append(f"- Weights stored as float16: {half['split']} MAE {_fmt(half['mae_float32'])} (float32) -> "
-                     f"{_fmt(half['mae_float16'])} (float16), a {half['relative_change']:.2%} change "
-                     f"({'kept' if half.get('kept') else 'not kept: float32 shipped'}; limit 0.5 %).")
-    if info.get("training"):
-        t = info["training"]
-        lines.append(f"- Trained on {t.get('device')}: {_fmt(t.get('wall_seconds'))} s wall, "
-                     f"{_fmt(t.get('samples_per_second'))} training samples/s.")
-    if info.get("notes"):
-        lines.append(f"- {info['notes']}")
+        lines.append(f"- Weights stored as float16: {half.split} MAE {_fmt(half.mae_float32)} (float32) -> "
+                     f"{_fmt(half.mae_float16)} (float16), a {(half.relative_change or 0.0):.2%} change "
+                     f"({'kept' if half.kept else 'not kept: float32 shipped'}; limit 0.5 %).")
+    if record.training:
+        t = record.training
+        lines.append(f"- Trained on {t.device}: {_fmt(t.wall_seconds)} s wall, "
+                     f"{_fmt(t.samples_per_second)} training samples/s.")
+    if record.notes:
+        lines.append(f"- {record.notes}")
     if not lines:
         return ""
     return "## Status against targets\n\n" + "\n".join(lines) + "\n"
 
 
-def _body(info: Mapping[str, Any], anchors: Mapping[str, Any], repo_id: str | None) -> str:
-    name = info.get("name", "model")
-    target = info.get("target") or {}
-    prop = target.get("name") or "target"
-    unit = target.get("unit") or ""
+def _body(record: ModelRecord, anchors: Mapping[str, Any], repo_id: str | None) -> str:
+    name = record.display_name
+    prop = record.target.name or "target"
+    unit = record.target.unit
     unit_txt = f" ({unit})" if unit else ""
-    feat = info.get("featurizer") or {}
-    featurizer = feat.get("name", "magpie145")
-    composition = feat.get("input_kind", "composition") == "composition"
-    data = info.get("data") or {}
-    ds = dataset_entry(info)
-    hp = info.get("hyperparameters") or {}
-    metrics = info.get("metrics") or {}
-    arch = info.get("architecture", "")
+    feat = record.featurizer
+    featurizer = feat.name
+    composition = feat.input_kind == "composition"
+    data = record.data
+    ds = dataset_entry(record)
+    hp = record.hyperparameters
+    metrics = record.metrics
+    arch = record.architecture
     depth = _depth(arch)
     where = repo_id or "ORG/NAME"
     inputs = "chemical formulas" if composition else "crystal structures (pymatgen `Structure`)"
@@ -250,9 +241,9 @@ def _body(info: Mapping[str, Any], anchors: Mapping[str, Any], repo_id: str | No
     add(f"# {name}: IRNet model for {prop}{unit_txt}\n")
     add(
         f"A deep residual regression network ({_family(arch).split(' (')[0]}, Jha et al., KDD 2019) that predicts "
-        f"**{prop}**{unit_txt} from {inputs}, via the {feat.get('n_features', '')} "
+        f"**{prop}**{unit_txt} from {inputs}, via the {feat.n_features or ''} "
         f"{'Magpie composition' if featurizer == 'magpie145' else 'Ward-2017 structure + composition'} "
-        f"attributes (`{featurizer}` v{feat.get('version', '?')}). Trained with irnet-hub, an implementation "
+        f"attributes (`{featurizer}` v{feat.version}). Trained with irnet-hub, an implementation "
         f"of [IRNet](https://doi.org/{PAPER_DOI}) on Keras 3.\n"
     )
 
@@ -270,7 +261,7 @@ def _body(info: Mapping[str, Any], anchors: Mapping[str, Any], repo_id: str | No
     add(f'```python\nimport keras\nnet = keras.saving.load_model("hf://{where}")\n```\n')
     add(
         "`saved_model/` holds the same network as a TensorFlow SavedModel (signature `serving_default`, "
-        f"float32 input `[None, {feat.get('n_features', 'F')}]`) for TF Serving; `dlhub.json` describes the "
+        f"float32 input `[None, {feat.n_features or 'F'}]`) for TF Serving; `dlhub.json` describes the "
         "formula -> property function for DLHub.\n"
     )
 
@@ -286,48 +277,49 @@ def _body(info: Mapping[str, Any], anchors: Mapping[str, Any], repo_id: str | No
     add("## Training data and split\n")
     if ds:
         add(
-            f"- Data set: **{data.get('dataset')}**: {ds.property} ({ds.unit or 'dimensionless'}) from "
+            f"- Data set: **{data.dataset}**: {ds.property} ({ds.unit or 'dimensionless'}) from "
             f"{ds.database}, files `{ds.folder}`; source: {ds.citation}. Licence: {ds.license}."
         )
-    elif data.get("dataset"):
-        add(f"- Data set: **{data.get('dataset')}**")
+    elif data.dataset:
+        add(f"- Data set: **{data.dataset}**")
     else:
         add("- Data set: user-supplied")
-    add(f"- Training rows: {data.get('n_train', '?')} ({_source(data.get('train'))})")
-    add(f"- Validation rows: {data.get('n_val', '?')} ({_source(data.get('val'))}), used for early stopping")
-    if data.get("test"):
+    add(f"- Training rows: {_or_unknown(data.n_train)} ({_source(data.train)})")
+    add(f"- Validation rows: {_or_unknown(data.n_val)} ({_source(data.val)}), used for early stopping")
+    if data.test:
         test_n = (metrics.get("test") or {}).get("n")
-        add(f"- Test rows: {test_n if test_n is not None else '?'} ({_source(data.get('test'))}), scored once after training")
-    split = data.get("split") or {}
+        add(f"- Test rows: {_or_unknown(test_n)} ({_source(data.test)}), scored once after training")
+    split = data.split or {}
     if isinstance(split, str):  # a zoo recipe's description of how the split was made
         add(f"- Split: {split}")
     elif split:
         add(f"- Split: {split.get('kind', '?')}" + (f" (seed {split['seed']})" if "seed" in split else ""))
-    if data.get("all"):
-        add(f"- Source file (split by us): {_source(data['all'])}")
-    if data.get("n_skipped"):
-        add(f"- {data['n_skipped']} training rows could not be featurized and were skipped")
+    for source in (data.all, data.structures):
+        if source:
+            add(f"- Source file (split by us): {_source(source)}")
+    if data.n_skipped:
+        add(f"- {data.n_skipped} training rows could not be featurized and were skipped")
     add("")
 
     add("## Architecture and training\n")
     add(f"- Family: {_family(arch)}")
     add(f"- Architecture: `{arch}`" + (f" ({depth} layers)" if depth else ""))
-    if info.get("n_parameters"):
-        add(f"- Parameters: {int(info['n_parameters']):,}")
+    if record.n_parameters:
+        add(f"- Parameters: {int(record.n_parameters):,}")
     add(
         "- Inputs are standardized inside the network (a `Normalization` layer holding the training mean and "
         "variance) and the output is rescaled to the property's unit (`Rescaling`)."
     )
-    if hp:
+    if hp.to_dict():
         add(
-            f"- Optimizer {hp.get('optimizer', 'Adam')}, learning rate {_fmt(hp.get('learning_rate'))}, batch "
-            f"{hp.get('batch_size', '?')}, loss {hp.get('loss', 'mae').upper()}, early stopping on validation MAE "
-            f"(patience {hp.get('early_stopping_patience', '?')}), {hp.get('epochs_run', '?')} of at most "
-            f"{hp.get('epochs_max', '?')} epochs"
+            f"- Optimizer {hp.optimizer or 'Adam'}, learning rate {_fmt(hp.learning_rate)}, batch "
+            f"{_or_unknown(hp.batch_size)}, loss {(hp.loss or 'mae').upper()}, early stopping on validation MAE "
+            f"(patience {_or_unknown(hp.early_stopping_patience)}), {_or_unknown(hp.epochs_run)} of at most "
+            f"{_or_unknown(hp.epochs_max)} epochs"
         )
-    if info.get("seed") is not None:
-        add(f"- Seed: {info['seed']}")
-    versions = info.get("versions") or {}
+    if record.seed is not None:
+        add(f"- Seed: {record.seed}")
+    versions = record.versions
     if versions:
         add("- Trained with " + ", ".join(f"{k} {v}" for k, v in versions.items() if k != "keras_backend")
             + (f" (Keras backend {versions['keras_backend']})" if "keras_backend" in versions else ""))
@@ -341,9 +333,9 @@ def _body(info: Mapping[str, Any], anchors: Mapping[str, Any], repo_id: str | No
         m = metrics.get(split_key)
         if m:
             add(f"| this model | {label} | {_fmt(m.get('mae'))} | {_fmt(m.get('rmse'))} | {_fmt(m.get('r2'))} | {_fmt(m.get('n'))} |")
-    baseline = info.get("baseline") or {}
+    baseline = record.baseline
     for split_key, label in (("test", "test"), ("val", "validation")):
-        m = baseline.get(split_key)
+        m = getattr(baseline, split_key) if baseline else None
         if m:
             add(f"| RandomForest baseline (same features and split) | {label} | {_fmt(m.get('mae'))} | "
                 f"{_fmt(m.get('rmse'))} | {_fmt(m.get('r2'))} | {_fmt(m.get('n'))} |")
@@ -354,7 +346,7 @@ def _body(info: Mapping[str, Any], anchors: Mapping[str, Any], repo_id: str | No
         add("\nPublished anchors are test MAEs reported in the literature for the same data set; "
             "unless stated, they are on the same split.")
     add("")
-    add(_status(info, unit))
+    add(_status(record, unit))
 
     add("## Limitations\n")
     if composition:

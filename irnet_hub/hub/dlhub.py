@@ -1,25 +1,9 @@
-"""DLHub: describe a servable with ``dlhub_sdk``, publish it, and run it remotely.
+"""DLHub service calls: publish a servable and run a published one remotely.
 
-A servable folder (:func:`irnet_hub.hub.servable.build_servable`) carries two
-DLHub descriptions, each ``BaseServableModel.to_dict(simplify_paths=True)``
-(dlhub-sdk 2.1.0's ``to_dict`` has no ``save_class_data`` argument; with
-``simplify_paths`` the file list is relative to the folder, so the description
-stays valid wherever the folder is copied):
-
-* ``dlhub.json``: the end-to-end function, formulas -> property, as a
-  ``PythonStaticMethodModel`` of :func:`irnet_hub.hub.dlhub_entry.predict`;
-  its files are the Keras model files and ``irnet.json``, its dependencies
-  irnet-hub and the libraries its NumPy inference path imports.
-* ``saved_model/dlhub.json``: the bare network, the TensorFlow SavedModel, as a
-  ``TensorFlowModel`` (raw float32 features ``[None, F]`` -> ``[None, 1]``).
-
-Both carry DataCite metadata: title, creators, abstract, publication year, the
-IRNet paper as ``IsDescribedBy`` (DOI 10.1145/3292500.3330703), the data
-sources as ``IsDerivedFrom`` and the feature definitions as ``References``.
-
-dlhub-sdk validates a description against JSON schemas it downloads from
-GitHub; :func:`validate_description` does the same validation offline against
-copies of those schemas shipped in ``dlhub_schemas.json``.
+This module sits *above* the servable builder: it builds a servable when given
+a plain model directory. The descriptions themselves (DataCite metadata, the
+offline schema validation) are in :mod:`irnet_hub.hub.dlhub_meta`, below the
+builder; their names are re-exported here for callers of the earlier layout.
 
 ``dlhub_sdk`` is an optional dependency (``pip install irnet-hub[dlhub]``; it
 needs pydantic 1); it is imported only inside these functions.
@@ -28,342 +12,27 @@ needs pydantic 1); it is imported only inside these functions.
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
-import json
-import os
 import tempfile
-import warnings
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
-from irnet_hub.errors import InvalidInputError, IrnetError
-
-DLHUB_FILE = "dlhub.json"
-TF_DLHUB_FILE = "saved_model/dlhub.json"
-PAPER_DOI = "10.1145/3292500.3330703"
-ENTRY_MODULE = "irnet_hub.hub.dlhub_entry"
-ENTRY_FUNCTION = "predict"
-# Credited by default: the authors of the IRNet method (override with creators=...).
-IRNET_AUTHORS = [
-    "Jha, Dipendra", "Ward, Logan", "Yang, Zijiang", "Wolverton, Christopher",
-    "Foster, Ian", "Liao, Wei-keng", "Choudhary, Alok", "Agrawal, Ankit",
-]
-# DOIs of the data sources named in irnet_hub.data (database -> DOIs of its reference papers).
-DATABASE_DOIS = {
-    "Materials Project": ["10.1063/1.4812323"],  # Jain et al., APL Mater. 2013
-    "OQMD": ["10.1038/npjcompumats.2015.10"],  # Kirklin et al., npj Comput. Mater. 2015
-    "Matbench": ["10.1038/s41524-020-00406-3"],  # Dunn et al., npj Comput. Mater. 2020
-    "AFLOW": ["10.1016/j.commatsci.2012.02.005"],  # Curtarolo et al., Comput. Mater. Sci. 2012
-}
-SPLIT_DOI = "10.1038/s41524-021-00545-1"  # Wang et al. (CrabNet), npj Comput. Mater. 2021: the published splits
-FEATURE_DOIS = {
-    "magpie145": ["10.1038/npjcompumats.2016.28"],  # Ward et al., npj Comput. Mater. 2016
-    "ward2017": ["10.1103/PhysRevB.96.024104", "10.1038/npjcompumats.2016.28"],  # Ward et al., PRB 2017
-}
-_LICENSE_URIS = {"CC BY 4.0": "https://creativecommons.org/licenses/by/4.0/"}
-# Libraries irnet_hub.inference needs at run time (TensorFlow is not among them).
-RUNTIME_LIBRARIES = ("numpy", "pandas", "h5py", "pymatgen", "matminer")
-
-
-class DLHubUnavailableError(InvalidInputError):
-    """dlhub-sdk (and its pydantic-1 stack) is not installed (an InvalidInputError so the CLI reports it cleanly)."""
-
-
-def _require_sdk() -> None:
-    try:
-        with warnings.catch_warnings():
-            # dlhub-sdk imports jsonschema's deprecated RefResolver at import time; not our concern here.
-            warnings.simplefilter("ignore", DeprecationWarning)
-            import dlhub_sdk.client  # noqa: F401
-            import dlhub_sdk.models.servables.python  # noqa: F401
-    except Exception as e:  # ImportError, or pydantic 2 breaking dlhub-sdk 2.1.0 at import
-        raise DLHubUnavailableError(
-            "dlhub-sdk",
-            "DLHub support needs dlhub-sdk 2.1.0 with pydantic<2 and globus-compute-sdk<3: "
-            f"pip install 'irnet-hub[dlhub]' ({type(e).__name__}: {e})",
-        ) from None
-
-
-def sdk_available() -> bool:
-    """Whether dlhub-sdk can be imported here."""
-    try:
-        _require_sdk()
-    except DLHubUnavailableError:
-        return False
-    return True
-
-
-# --------------------------------------------------------------------------- describing
-
-
-def servable_name(info: Mapping[str, Any]) -> str:
-    """The DLHub short name of a model: ``irnet-<name>`` (no whitespace, as the schema requires)."""
-    from irnet_hub.hub.card import slug
-
-    return "irnet-" + slug(info.get("name") or "model")
-
-
-def _publication_year(info: Mapping[str, Any]) -> str:
-    created = str(info.get("created") or "")
-    return created[:4] if created[:4].isdigit() else str(_dt.date.today().year)
-
-
-def _describe_common(model, info: Mapping[str, Any], *, title: str, creators: Sequence[str] | None) -> None:
-    """DataCite and general metadata shared by both descriptions."""
-    from irnet_hub.hub.card import PAPER_CITATION, dataset_entry
-
-    target = info.get("target") or {}
-    prop, unit = target.get("name") or "target", target.get("unit") or ""
-    unit_txt = f" ({unit})" if unit else ""
-    feat = info.get("featurizer") or {}
-    data = info.get("data") or {}
-    metrics = info.get("metrics") or {}
-    ds = dataset_entry(info)
-
-    model.set_name(servable_name(info))
-    model.set_title(title)
-    model.set_creators(list(creators or IRNET_AUTHORS))
-    model.set_publication_year(_publication_year(info))
-    model.set_domains(["materials science"])
-    scores = [f"validation MAE {metrics['val']['mae']:.4g}{' ' + unit if unit else ''}"] if metrics.get("val") else []
-    if metrics.get("test"):
-        scores.append(f"test MAE {metrics['test']['mae']:.4g}{' ' + unit if unit else ''}")
-    source = f"{ds.database} ({data.get('dataset')})" if ds else (data.get("dataset") or "user-supplied data")
-    model.set_abstract(
-        f"IRNet deep residual regression network (Jha et al., KDD 2019) predicting {prop}{unit_txt} of inorganic "
-        f"materials from {'their chemical formula' if feat.get('input_kind', 'composition') == 'composition' else 'their crystal structure'} "
-        f"via {_features_phrase(feat)}. Trained on "
-        f"{data.get('n_train', '?')} entries of {source}" + (f"; {', '.join(scores)}." if scores else ".")
-    )
-    methods = (
-        f"Architecture {info.get('architecture')} ({info.get('n_parameters', '?')} parameters), trained with "
-        f"irnet-hub (Keras 3): {json.dumps(info.get('hyperparameters') or {})}. "
-        f"Method: {PAPER_CITATION}."
-    )
-    if ds:
-        methods += f" Data: {ds.database}, {ds.citation}."
-    model.set_methods(methods)
-    model.datacite.add_related_identifier(PAPER_DOI, "DOI", "IsDescribedBy")
-    if ds:
-        for doi in DATABASE_DOIS.get(ds.database, []):
-            model.datacite.add_related_identifier(doi, "DOI", "IsDerivedFrom")
-        if "Wang et al." in ds.citation:
-            model.datacite.add_related_identifier(SPLIT_DOI, "DOI", "IsDerivedFrom")
-        if ds.license in _LICENSE_URIS:
-            model.datacite.add_rights(_LICENSE_URIS[ds.license], f"Training data: {ds.license} ({ds.database})")
-    for doi in FEATURE_DOIS.get(feat.get("name", ""), []):
-        model.datacite.add_related_identifier(doi, "DOI", "References")
-
-
-def _features_phrase(feat: Mapping[str, Any]) -> str:
-    name = feat.get("name", "magpie145")
-    kind = "Magpie composition" if name == "magpie145" else "Voronoi structure and composition"
-    return f"the {feat.get('n_features', '')} {kind} attributes ({name})".replace("the  ", "the ")
-
-
-def _installed_version(dist: str) -> str | None:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(dist)
-    except PackageNotFoundError:
-        return None
-
-
-def default_requirements() -> dict[str, str]:
-    """Pinned requirements of the end-to-end function: irnet-hub and its inference-time libraries."""
-    import irnet_hub
-
-    reqs = {"irnet-hub": _installed_version("irnet-hub") or irnet_hub.__version__}
-    for lib in RUNTIME_LIBRARIES:
-        v = _installed_version(lib)
-        if v:
-            reqs[lib] = v
-    return reqs
-
-
-def _python_files(folder: Path) -> list[Path]:
-    """Files the end-to-end servable ships: everything except the SavedModel and its own description."""
-    files = []
-    for p in sorted(folder.rglob("*")):
-        rel = p.relative_to(folder).as_posix()
-        if p.is_file() and rel != DLHUB_FILE and not rel.startswith("saved_model/"):
-            files.append(p)
-    if not (folder / "manifest.json").exists():
-        files.append(folder / "manifest.json")  # written after the descriptions, last of all
-    return files
-
-
-def describe_python(folder: str | Path, info: Mapping[str, Any] | None = None, *,
-                    creators: Sequence[str] | None = None, requirements: Mapping[str, str] | None = None):
-    """The end-to-end servable: :func:`irnet_hub.hub.dlhub_entry.predict` as a ``PythonStaticMethodModel``."""
-    _require_sdk()
-    from dlhub_sdk.models.servables.python import PythonStaticMethodModel
-
-    from irnet_hub import artifact
-
-    folder = Path(folder).resolve()
-    info = dict(info) if info is not None else artifact.read_info(folder)
-    target = info.get("target") or {}
-    prop, unit = target.get("name") or "target", target.get("unit") or ""
-    model = PythonStaticMethodModel.create_model(module=ENTRY_MODULE, method=ENTRY_FUNCTION, autobatch=False)
-    _describe_common(model, info, title=f"IRNet {prop} model {info.get('name', '')}: formula to {prop}".strip(),
-                     creators=creators)
-    model.set_inputs("list", "Chemical formulas, e.g. ['Fe2O3', 'NaCl']", item_type="string")
-    model.set_outputs(
-        "list",
-        f"One result per formula, in input order: the predicted {prop}{' in ' + unit if unit else ''}",
-        item_type={
-            "type": "dict",
-            "description": "Prediction for one formula",
-            "properties": {
-                "formula": {"type": "string", "description": "The input formula"},
-                "prediction": {"type": "float", "description": f"Predicted {prop}"},
-                "unit": {"type": "string", "description": "Unit of the prediction"},
-                "in_domain": {"type": "boolean", "description": "False if an element is rare in the training data"},
-            },
-        },
-    )
-    model.servable.model_type = "Deep residual neural network (IRNet)"
-    model.servable.model_summary = (
-        f"{info.get('architecture')} on {(info.get('featurizer') or {}).get('name', 'magpie145')} features; "
-        "evaluated with irnet-hub's NumPy forward pass (no TensorFlow needed at run time)"
-    )
-    model.add_requirements(dict(requirements or default_requirements()))
-    model.add_files([str(p) for p in _python_files(folder)])
-    return model
-
-
-def describe_tensorflow(saved_model_dir: str | Path, info: Mapping[str, Any], *,
-                        creators: Sequence[str] | None = None):
-    """The bare network: the SavedModel as a ``TensorFlowModel`` (needs TensorFlow, which it loads)."""
-    _require_sdk()
-    try:
-        from dlhub_sdk.models.servables.tensorflow import TensorFlowModel  # imports tensorflow
-    except ImportError as e:
-        raise DLHubUnavailableError("tensorflow", f"describing the SavedModel for DLHub needs TensorFlow ({e})") from None
-
-    target = info.get("target") or {}
-    prop, unit = target.get("name") or "target", target.get("unit") or ""
-    n_features = int((info.get("featurizer") or {}).get("n_features") or len(info["scaler"]["feature_mean"]))
-    model = TensorFlowModel.create_model(str(Path(saved_model_dir).resolve()))
-    _describe_common(model, info, title=f"IRNet {prop} network {info.get('name', '')} (TensorFlow SavedModel)",
-                     creators=creators)
-    # dlhub-sdk reads a TF2 signature's inputs from ConcreteFunction.inputs, which also lists the
-    # constants the function captures (here the Normalization mean and variance) and then calls the
-    # method a 'tuple' of three tensors, a type the DLHub schema does not even allow. The signature
-    # really takes one float32 tensor, so describe exactly that.
-    features = {
-        "type": "ndarray",
-        "description": f"Raw {(info.get('featurizer') or {}).get('name', 'magpie145')} features "
-        "(NaN replaced by irnet.json scaler.feature_mean), float32",
-        "shape": [None, n_features],
-        "item_type": {"type": "float"},
-    }
-    output = {
-        "type": "ndarray",
-        "description": f"Predicted {prop}{' in ' + unit if unit else ''} (output_0)",
-        "shape": [None, 1],
-        "item_type": {"type": "float"},
-    }
-    for name in list(model.servable.methods):
-        model.register_function(name, features, output, method_details=model.servable.methods[name].method_details)
-    model.servable.model_type = "Deep residual neural network (IRNet), TensorFlow SavedModel"
-    return model
-
-
-# --------------------------------------------------------------------------- schemas
-
-
-@lru_cache(maxsize=1)
-def _schema_bundle() -> dict[str, Any]:
-    return json.loads(Path(__file__).with_name("dlhub_schemas.json").read_text())
-
-
-def schema_store() -> dict[str, Any]:
-    """The DLHub schemas by the URL dlhub-sdk downloads them from (an offline ``RefResolver`` store)."""
-    bundle = _schema_bundle()
-    return {bundle["base_url"] + name: schema for name, schema in bundle["schemas"].items()}
-
-
-def validate_description(doc: Mapping[str, Any], schema_name: str = "servable") -> None:
-    """Validate a DLHub description offline, exactly as ``validate_against_dlhub_schema`` does online.
-
-    Same validator (``Draft7Validator``) and base URI as dlhub-sdk, with the
-    schemas resolved from the shipped copies instead of GitHub. Raises
-    ``jsonschema.ValidationError`` when the document does not conform.
-    """
-    bundle = _schema_bundle()
-    schema = bundle["schemas"][f"{schema_name}.json"]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # RefResolver is deprecated but is what dlhub-sdk uses
-        from jsonschema import Draft7Validator, RefResolver
-
-        resolver = RefResolver(bundle["base_url"], schema, store=schema_store())
-        Draft7Validator(schema, resolver=resolver).validate(dict(doc))
-
-
-def write_descriptions(folder: str | Path, info: Mapping[str, Any] | None = None, *,
-                       creators: Sequence[str] | None = None,
-                       requirements: Mapping[str, str] | None = None) -> list[Path]:
-    """Describe a servable folder and write ``saved_model/dlhub.json`` and ``dlhub.json`` (validated)."""
-    from irnet_hub import artifact
-
-    folder = Path(folder)
-    info = dict(info) if info is not None else artifact.read_info(folder)
-    written = []
-    if (folder / "saved_model").is_dir():
-        tf_doc = describe_tensorflow(folder / "saved_model", info, creators=creators).to_dict(simplify_paths=True)
-        validate_description(tf_doc)
-        written.append(_write_json(folder / TF_DLHUB_FILE, tf_doc))
-    py_doc = describe_python(folder, info, creators=creators, requirements=requirements).to_dict(simplify_paths=True)
-    validate_description(py_doc)
-    written.append(_write_json(folder / DLHUB_FILE, py_doc))
-    return written
-
-
-def _write_json(path: Path, doc: Mapping[str, Any]) -> Path:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(doc, indent=2, default=str) + "\n")
-    os.replace(tmp, path)
-    return path
-
-
-def load_description(path: str | Path):
-    """A publishable model object from a written ``dlhub.json`` (file paths made absolute again).
-
-    Manual edits to ``dlhub.json`` are kept, and the TensorFlow description
-    can be republished without TensorFlow installed.
-    """
-    _require_sdk()
-    from dlhub_sdk.models import DLHubMetadata
-    from dlhub_sdk.models.datacite import Datacite
-    from dlhub_sdk.models.servables import BaseServableModel, ServableMetadata
-
-    path = Path(path).resolve()
-    doc = json.loads(path.read_text())
-    root = path.parent
-
-    class DescribedServable(BaseServableModel):
-        def _get_handler(self):
-            return doc["servable"]["shim"]
-
-        def _get_type(self):
-            return doc["servable"]["type"]
-
-    model = DescribedServable()
-    model.dlhub = DLHubMetadata.parse_obj(doc["dlhub"])
-    model.dlhub.type = doc["dlhub"].get("type", "servable")  # a plain string, as describe_* leave it
-    model.datacite = Datacite.parse_obj(doc["datacite"])
-    resource = doc["datacite"].get("resourceType") or {}
-    if model.datacite.resourceType is not None and "resourceType" not in resource:
-        model.datacite.resourceType.resourceType = None  # parse_obj fills in '', which to_dict would then emit
-    model.servable = ServableMetadata.parse_obj(doc["servable"])
-    model.dlhub.files = {
-        k: [str(root / f) for f in v] if isinstance(v, list) else str(root / v) for k, v in model.dlhub.files.items()
-    }
-    return model
+from irnet_hub.errors import InvalidInputError, RemoteError
+from irnet_hub.hub.dlhub_meta import (  # noqa: F401 (re-exported)
+    DLHUB_FILE,
+    PAPER_DOI,
+    TF_DLHUB_FILE,
+    DLHubUnavailableError,
+    _require_sdk,
+    _schema_bundle,
+    describe_python,
+    describe_tensorflow,
+    load_description,
+    schema_store,
+    sdk_available,
+    servable_name,
+    validate_description,
+    write_descriptions,
+)
 
 
 # --------------------------------------------------------------------------- service
@@ -373,7 +42,10 @@ def _default_client():
     _require_sdk()
     from dlhub_sdk.client import DLHubClient
 
-    return DLHubClient()  # Globus login (tokens cached under ~/.dlhub by dlhub-sdk, never by us)
+    try:
+        return DLHubClient()  # Globus login (tokens cached under ~/.dlhub by dlhub-sdk, never by us)
+    except Exception as e:  # login or service discovery failed: a remote failure (exit 4)
+        raise RemoteError(f"cannot connect to DLHub: {type(e).__name__}: {e}") from e
 
 
 @contextlib.contextmanager
@@ -406,7 +78,10 @@ def publish_dlhub(model_dir: str | Path, client: Any = None, *, tensorflow: bool
         model = load_description(desc)
         validate_description(model.to_dict(simplify_paths=True))  # fail here, before any upload
         client = client if client is not None else _default_client()
-        return client.publish_servable(model)
+        try:
+            return client.publish_servable(model)
+        except Exception as e:  # network, Globus auth or service errors: a remote failure (exit 4)
+            raise RemoteError(f"publishing {folder} to DLHub failed: {type(e).__name__}: {e}") from e
 
 
 def _check_formulas(formulas: Sequence[str]) -> tuple[list[str], list[int], list[Any]]:
@@ -451,9 +126,12 @@ def run_remote(name: str, formulas: Sequence[str], client: Any = None, *, errors
     if send:
         _require_sdk()
         client = client if client is not None else _default_client()
-        result = client.run(name, send, timeout=timeout, async_wait=async_wait)
+        try:
+            result = client.run(name, send, timeout=timeout, async_wait=async_wait)
+        except Exception as e:  # network, Globus auth or service errors: a remote failure (exit 4)
+            raise RemoteError(f"DLHub request for {name!r} failed: {type(e).__name__}: {e}") from e
         if not isinstance(result, list) or len(result) != len(send) or not all(isinstance(r, Mapping) for r in result):
-            raise IrnetError(f"DLHub servable {name} returned an unexpected result ({type(result).__name__}); "
+            raise RemoteError(f"DLHub servable {name} returned an unexpected result ({type(result).__name__}); "
                              "is it an irnet-hub servable?")
     df = pd.DataFrame(
         {

@@ -31,7 +31,7 @@ def servable_dir() -> Path:
 
 
 def _model(folder: Path):
-    from irnet_hub.inference import load_dir
+    from irnet_hub.predictor import load_dir
 
     key = str(folder)
     with _lock:

@@ -30,11 +30,11 @@ import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
-from irnet_hub.errors import InvalidInputError, IrnetError
+from irnet_hub.errors import InvalidInputError, IrnetError, RemoteError
 
 
-class PublishError(InvalidInputError):
-    """The Hub refused the upload (authentication, permissions, bad repository name, ...)."""
+class PublishError(RemoteError):
+    """The Hub refused or failed the upload (authentication, permissions, a 5xx, ...): exit code 4."""
 
 
 def _check_repo_id(repo_id: str) -> str:
@@ -78,7 +78,7 @@ def publish_hf(
 
     repo_id = _check_repo_id(repo_id)
     src = artifact.require_model_dir(model_dir)
-    info = artifact.read_info(src)
+    record = artifact.read_record(src)
     api = HfApi(endpoint=endpoint, token=token, library_name="irnet-hub", library_version=irnet_hub.__version__)
     with tempfile.TemporaryDirectory(prefix="irnet-hf-") as tmp:
         folder = build_servable(src, Path(tmp) / "servable", anchors=anchors, license=license, repo_id=repo_id)
@@ -92,7 +92,7 @@ def publish_hf(
                 folder_path=str(folder),
                 repo_type="model",
                 revision=revision,
-                commit_message=commit_message or f"Upload IRNet model {info.get('name', src.name)} (irnet-hub {irnet_hub.__version__})",
+                commit_message=commit_message or f"Upload IRNet model {record.name or src.name} (irnet-hub {irnet_hub.__version__})",
             )
         except HfHubHTTPError as e:
             status = getattr(getattr(e, "response", None), "status_code", None)

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from irnet_hub.errors import InvalidInputError
+from irnet_hub.files import atomic_write_json
 
 REGISTRY_FILE = Path(__file__).with_name("registry.json")
 REGISTRY_ENV = "IRNET_HUB_REGISTRY"
@@ -164,26 +165,25 @@ def entry_from_model_dir(
     manifest = json.loads((d / artifact.MANIFEST_FILE).read_text())
     files = {rel: f["sha256"] for rel, f in manifest["files"].items() if not rel.startswith(tuple(exclude))}
     files[artifact.MANIFEST_FILE] = artifact.sha256_file(d / artifact.MANIFEST_FILE)
-    info = artifact.read_info(d)
-    data = info.get("data", {})
-    metrics = info.get("metrics", {})
-    test = metrics.get("test") or {}
-    flat = {f"{split}_{k}": v for split, m in metrics.items() if isinstance(m, dict)
+    record = artifact.read_record(d)
+    test = record.metrics.get("test") or {}
+    flat = {f"{split}_{k}": v for split, m in record.metrics.items() if isinstance(m, dict)
             for k, v in m.items() if isinstance(v, (int, float)) and k in ("mae", "rmse", "r2")}
-    entry_name = name or info.get("name") or d.name
+    entry_name = name or record.name or d.name
     if not _NAME_RE.match(entry_name):
         raise InvalidInputError(entry_name, "model names are lower-case letters, digits, '.', '_' and '-'")
     return ModelEntry(
         name=entry_name,
         repo_id=repo_id,
         revision=revision,
-        property=info.get("target", {}).get("name", ""),
-        unit=info.get("target", {}).get("unit", ""),
-        training_data=str(data.get("dataset") or data.get("train") or ""),
+        property=record.target.name,
+        unit=record.target.unit,
+        # a named data set, else the data file (never "<DataFrame>" for a model trained from a table)
+        training_data=str(record.data.dataset or record.data.source or ""),
         test_mae=float(test["mae"]) if "mae" in test else None,
         files=tuple(sorted(files.items())),
-        input_kind=info.get("featurizer", {}).get("input_kind", "composition"),
-        architecture=str(info.get("architecture", "")),
+        input_kind=record.featurizer.input_kind,
+        architecture=record.architecture,
         description=description,
         metrics=tuple(sorted(flat.items())),
     )
@@ -195,10 +195,7 @@ def add_entry(entry: ModelEntry, registry_file: str | Path = REGISTRY_FILE) -> P
     entries = {e.name: e for e in (_read(path) if path.is_file() else [])}
     entries[entry.name] = entry
     data = {"schema_version": SCHEMA_VERSION, "models": [entries[k].to_dict() for k in sorted(entries)]}
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return atomic_write_json(path, data)
 
 
 __all__ = ["ModelEntry", "list_models", "get_entry", "entry_from_model_dir", "add_entry", "registry_paths"]

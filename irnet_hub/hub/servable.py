@@ -18,7 +18,7 @@ Layout::
 Keras's uploader also adds ``assets/summary_plot.png`` when pydot is installed;
 that plot is decoration and is left out. Stock ``keras.saving.load_model(SERVABLE)``
 (or ``"hf://ORG/NAME"`` once uploaded) loads the network with no irnet_hub
-import; ``irnet_hub.inference.load_dir(SERVABLE)`` loads the whole model.
+import; ``irnet_hub.predictor.load_dir(SERVABLE)`` loads the whole model.
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from irnet_hub import artifact
-from irnet_hub.errors import InvalidInputError, IrnetError
+from irnet_hub.errors import IntegrityError, InvalidInputError, IrnetError
+from irnet_hub.record import ModelRecord, as_record
 
 SAVED_MODEL_DIR = "saved_model"
 SERVING_SIGNATURE = "serving_default"
@@ -77,12 +78,12 @@ def build_servable(
     src = artifact.require_model_dir(model_dir)
     problems = [p for p in artifact.verify_manifest(src) if p != f"{artifact.MANIFEST_FILE} missing"]
     if problems:
-        raise InvalidInputError(str(model_dir), "model files do not match manifest.json: " + "; ".join(problems))
+        raise IntegrityError(f"{model_dir}: model files do not match manifest.json: " + "; ".join(problems))
     for name in artifact.KERAS_FILES:
         if not (src / name).is_file():
             raise InvalidInputError(str(model_dir), f"missing {name}")
-    info = artifact.read_info(src)
-    if "scaler" not in info or "featurizer" not in info:
+    info = artifact.read_record(src)
+    if not (info.has("scaler") and info.has("featurizer")) or info.scaler is None:
         raise InvalidInputError(str(model_dir), "irnet.json lacks the scaler or featurizer; retrain with irnet-hub")
 
     out = Path(out_dir)
@@ -113,8 +114,8 @@ def build_servable(
     return out
 
 
-def _write_dlhub(stage: Path, info: dict[str, Any], dlhub: bool | None, creators: Sequence[str] | None) -> None:
-    from irnet_hub.hub import dlhub as dl
+def _write_dlhub(stage: Path, info: ModelRecord, dlhub: bool | None, creators: Sequence[str] | None) -> None:
+    from irnet_hub.hub import dlhub_meta as dl
 
     if dlhub is False:
         return
@@ -130,7 +131,8 @@ def _write_dlhub(stage: Path, info: dict[str, Any], dlhub: bool | None, creators
 # --------------------------------------------------------------------------- SavedModel
 
 
-def export_saved_model(model_dir: str | Path, out: str | Path, *, info: Mapping[str, Any] | None = None) -> Path:
+def export_saved_model(model_dir: str | Path, out: str | Path, *,
+                       info: ModelRecord | Mapping[str, Any] | None = None) -> Path:
     """Export the network of ``model_dir`` as a TF SavedModel at ``out`` and check it against Keras.
 
     The export runs on the CPU with Keras's TensorFlow backend: in this process
@@ -171,17 +173,19 @@ def _export_here(model_dir: Path, out: Path) -> None:
         archive.write_out(str(out), verbose=False)
 
 
-def _probe_inputs(info: Mapping[str, Any], n_features: int) -> np.ndarray:
+def _probe_inputs(info: ModelRecord, n_features: int) -> np.ndarray:
     """A few realistic input rows: the training mean, and the mean shifted by +-1 and 2 std."""
-    mean = np.asarray(info["scaler"]["feature_mean"], dtype=np.float32)
-    std = np.asarray(info["scaler"]["feature_std"], dtype=np.float32)
+    if info.scaler is None:
+        raise IrnetError("irnet.json has no scaler to build probe inputs from")
+    mean = np.asarray(info.scaler.feature_mean, dtype=np.float32)
+    std = np.asarray(info.scaler.feature_std, dtype=np.float32)
     if mean.shape != (n_features,):
         raise IrnetError(f"irnet.json scaler has {mean.shape[0]} features but the network takes {n_features}")
     return np.stack([mean, mean + std, mean - std, mean + 2 * std]).astype(np.float32)
 
 
 def check_saved_model(model_dir: str | Path, saved_model: str | Path, *,
-                      info: Mapping[str, Any] | None = None) -> float:
+                      info: ModelRecord | Mapping[str, Any] | None = None) -> float:
     """Check the SavedModel's serving signature (float32 ``[None, F]``) and outputs against Keras.
 
     Returns the largest absolute difference; raises :class:`IrnetError` if the
@@ -190,7 +194,7 @@ def check_saved_model(model_dir: str | Path, saved_model: str | Path, *,
     """
     import tensorflow as tf
 
-    info = info if info is not None else artifact.read_info(model_dir)
+    info = as_record(info) if info is not None else artifact.read_record(model_dir)
     loaded = tf.saved_model.load(str(saved_model))
     if SERVING_SIGNATURE not in loaded.signatures:
         raise IrnetError(f"SavedModel has no {SERVING_SIGNATURE!r} signature (found {list(loaded.signatures)})")

@@ -30,7 +30,7 @@ _RETRY_STATUS = {502, 503, 504}
 
 
 class RemoteModel:
-    """A model served over the V2 protocol, used like a local :class:`~irnet_hub.inference.Predictor`.
+    """A model served over the V2 protocol, used like a local :class:`~irnet_hub.predictor.Predictor`.
 
     ``url`` is the server's base URL (``http://HOST:PORT``); ``name`` the model's name there.
     ``token`` is the bearer token, if the server requires one. ``timeout`` (seconds) applies to
@@ -92,10 +92,17 @@ class RemoteModel:
         Columns ``formula, prediction[, prediction_std], unit, model, in_domain, rare_elements``,
         indexed by input row. ``errors="raise"``: any invalid input raises
         :class:`~irnet_hub.errors.BatchInputError` naming each one (after every row was checked);
-        ``errors="skip"``: the failures are in ``df.attrs["failures"]``.
+        ``errors="skip"``: the failures are in ``df.attrs["failures"]`` (or use :meth:`predict_result`).
         """
+        return self.predict_result(inputs, errors=errors, progress=progress).predictions
+
+    def predict_result(self, inputs: Any, *, errors: Literal["raise", "skip"] = "skip",
+                       progress: bool | None = None):
+        """Like :meth:`predict`, but a :class:`~irnet_hub.predictor.PredictionResult` (predictions and failures)."""
         import numpy as np
         import pandas as pd
+
+        from irnet_hub.predictor import PredictionResult
 
         if errors not in ("raise", "skip"):
             raise InvalidInputError(errors, "errors must be 'raise' or 'skip'")
@@ -126,7 +133,7 @@ class RemoteModel:
         frame["rare_elements"] = [cols["rare_elements"][i] if cols["rare_elements"] else "" for i in ok]
         df = pd.DataFrame(frame, index=pd.Index(np.asarray(ok, dtype=np.int64), name="row"))
         df.attrs["failures"] = failures
-        return df
+        return PredictionResult(df, failures)
 
     def _as_items(self, inputs: Any) -> list[Any]:
         import pandas as pd

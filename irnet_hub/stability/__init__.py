@@ -18,10 +18,11 @@ from __future__ import annotations
 
 from irnet_hub.stability.candidates import BUILTIN_PROTOTYPES, charge_balanced, enumerate_candidates, plan
 from irnet_hub.stability.hull import PredictedHull, lower_hull_vertices
-from irnet_hub.stability.run import DEFAULT_MODEL, screen
+from irnet_hub.stability.run import DEFAULT_MODEL, ScreenResult, screen
 
 __all__ = [
     "screen",
+    "ScreenResult",
     "plan",
     "enumerate_candidates",
     "charge_balanced",

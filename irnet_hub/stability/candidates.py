@@ -87,6 +87,12 @@ def _tables() -> _ElementTables:
                           formula_rank, alpha_rank)
 
 
+def atomic_numbers(symbols: Sequence[str]) -> np.ndarray:
+    """Atomic numbers of element symbols, as int64 (the symbols must be known elements)."""
+    z_of = _tables().z_of
+    return np.array([z_of[s] for s in symbols], np.int64)
+
+
 def check_element(symbol: str, where: object) -> int:
     """Atomic number of an element symbol; :class:`InvalidInputError` naming ``where`` if unknown."""
     t = _tables()

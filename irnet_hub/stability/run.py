@@ -31,8 +31,11 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
+from irnet_hub.constants import DEFAULT_MODEL
 from irnet_hub.errors import InvalidInputError
+from irnet_hub.preprocessing import in_domain_by_z
 from irnet_hub.stability.candidates import (
+    atomic_numbers,
     Partition,
     Plan,
     formula_strings,
@@ -46,15 +49,42 @@ from irnet_hub.stability.hull import FORMATION_ENERGY_TOL, PredictedHull, fracti
 if TYPE_CHECKING:
     import pandas as pd
 
-    from irnet_hub.inference import Predictor
+    from irnet_hub.predictor import Predictor
 
-DEFAULT_MODEL = "oqmd-formation-enthalpy"
 DEFAULT_PARTITION_SIZE = 100_000
 CHUNK = 8192  # rows featurized and predicted at once inside a partition (bounds worker memory)
 BASE_COLUMNS = ["formula", "system", "n_elements", "n_atoms", "prototype", "formation_enthalpy",
                 "e_above_hull", "decomposition_energy", "is_stable", "in_domain"]
 NEAR_HULL = 0.2  # eV/atom: candidates this close to the hull are drawn in the hull plots
 NEAR_HULL_MAX = 100  # ... at most this many per plot
+
+
+@dataclass
+class ScreenResult:
+    """What :func:`screen` returns.
+
+    ``candidates``: the ranked candidates (all, or the ``top`` ones), columns
+    :data:`BASE_COLUMNS` plus one per ``also`` model. ``n_candidates``: how
+    many were screened (all of them, also when ``top`` keeps fewer).
+    ``hulls``: system -> formulas on its predicted hull. ``known_on_hull``:
+    system -> known phases on it. ``plots``: system -> hull plot path.
+    ``model``: the formation-enthalpy model's name.
+    """
+
+    candidates: "pd.DataFrame"
+    n_candidates: int
+    hulls: dict[str, list[str]]
+    known_on_hull: dict[str, list[str]]
+    plots: dict[str, str]
+    model: str
+
+    def __len__(self) -> int:
+        return len(self.candidates)
+
+    @property
+    def n_stable(self) -> int:
+        """Formulas on a predicted hull, over all systems."""
+        return sum(len(v) for v in self.hulls.values())
 
 
 # --------------------------------------------------------------------------- models
@@ -138,10 +168,7 @@ def _groups(labels: np.ndarray):
 
 
 def _z_of(elements: Sequence[str]) -> np.ndarray:
-    from irnet_hub.stability.candidates import _tables
-
-    t = _tables()
-    return np.array([t.z_of[e] for e in elements], np.int64)
+    return atomic_numbers(elements)
 
 
 def _predict(formulas: np.ndarray, models: _Models) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -161,18 +188,10 @@ def _predict(formulas: np.ndarray, models: _Models) -> tuple[np.ndarray, list[np
 
 def _in_domain(z: np.ndarray, a: np.ndarray, predictor: "Predictor") -> np.ndarray | None:
     """False where an element was seen in fewer than ``min_element_count`` training compositions."""
-    counts = predictor.metadata.get("element_counts")
+    counts = predictor.record.element_counts
     if not counts:
         return None
-    from irnet_hub.stability.candidates import _tables
-
-    t = _tables()
-    by_z = np.zeros(len(t.symbol), np.int64)
-    for sym, c in counts.items():
-        if sym in t.z_of:
-            by_z[t.z_of[sym]] = c
-    rare = (a > 0) & (by_z[z] < predictor.min_element_count)
-    return ~rare.any(axis=1)
+    return in_domain_by_z(z, a, counts, predictor.min_element_count)
 
 
 def process_partition(part: Partition, cfg: _Config, models: _Models) -> _PartResult:
@@ -439,8 +458,9 @@ def screen(
     ``workers`` starts a local Dask cluster of that many processes,
     ``scheduler`` connects to a running one (``work_dir`` must then be on a
     filesystem the workers share); neither: everything runs in this process.
-    ``result.attrs`` holds ``n_candidates``, ``hulls`` (stable formulas per
-    system) and ``plots``.
+    Returns a :class:`ScreenResult`: the ranked table is ``result.candidates``;
+    ``n_candidates``, ``hulls`` (stable formulas per system),
+    ``known_on_hull``, ``plots`` and ``model`` are its other fields.
     """
     if workers is not None and scheduler is not None:
         raise InvalidInputError(scheduler, "give either workers (a new local cluster) or scheduler (an existing one)")
@@ -469,7 +489,7 @@ def screen(
 
 
 def _screen(the_plan: Plan, models: _Models, also_columns: list[str], known_rows, wd: Path, output, plot_dir,
-            top, workers, scheduler, progress) -> "pd.DataFrame":
+            top, workers, scheduler, progress) -> "ScreenResult":
     import pandas as pd
 
     hulls_el = the_plan.hull_systems
@@ -534,15 +554,15 @@ def _screen(the_plan: Plan, models: _Models, also_columns: list[str], known_rows
         pts = list(zip(near[h]["formula"], near[h]["formation_enthalpy"])) if h in near else []
         plots[name] = str(plot_hull(hulls[h], Path(plot_dir) / f"hull_{name}.png", near=pts))
 
-    result = _rank(pd.concat(kept, ignore_index=True)) if kept else pd.DataFrame(columns=columns)
-    result = result.reset_index(drop=True)
-    result.attrs["n_candidates"] = n_total
-    result.attrs["hulls"] = {"-".join(sorted(el)): sorted(h.stable) for el, h in zip(hulls_el, hulls)}
-    result.attrs["known_on_hull"] = {"-".join(sorted(el)): h.known_stable for el, h in zip(hulls_el, hulls)
-                                     if h.known_stable}
-    result.attrs["plots"] = plots
-    result.attrs["model"] = models.formation.name
-    return result
+    table = _rank(pd.concat(kept, ignore_index=True)) if kept else pd.DataFrame(columns=columns)
+    return ScreenResult(
+        candidates=table.reset_index(drop=True),
+        n_candidates=n_total,
+        hulls={"-".join(sorted(el)): sorted(h.stable) for el, h in zip(hulls_el, hulls)},
+        known_on_hull={"-".join(sorted(el)): h.known_stable for el, h in zip(hulls_el, hulls) if h.known_stable},
+        plots=plots,
+        model=models.formation.name,
+    )
 
 
 def _dedupe(rows: list[tuple[str, float]]) -> list[tuple[str, float]]:

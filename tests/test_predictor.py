@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from irnet_hub.errors import BatchInputError, InvalidInputError
+from irnet_hub.errors import BatchInputError, IntegrityError, InvalidInputError
 
 REPO = Path(__file__).resolve().parents[1]
 BULK = "crabnet/benchmark_data/mp_bulk_modulus/train.csv"
@@ -71,7 +71,8 @@ def _keras_predict(model_dir: Path, X: np.ndarray) -> np.ndarray:
 
 
 def test_numpy_equals_keras_on_10000_real_inputs(model_dir, real_features):
-    from irnet_hub.inference import NumpyNetwork, Predictor
+    from irnet_hub.predictor import Predictor
+    from irnet_hub.runtime import NumpyNetwork
 
     pred = Predictor.from_dir(model_dir)
     X = real_features.astype(np.float32)
@@ -101,7 +102,7 @@ def test_numpy_equals_keras_irnet17_with_projections(tmp_path, real_features):
     so the bound is 1e-5 relative to the largest output.
     """
     from irnet_hub import artifact
-    from irnet_hub.inference import NumpyNetwork
+    from irnet_hub.runtime import NumpyNetwork
     from irnet_hub.networks import build_network
 
     X = np.nan_to_num(real_features.astype(np.float32))
@@ -125,7 +126,7 @@ def test_unsupported_layer_is_refused(tmp_path):
     import keras
 
     from irnet_hub import artifact
-    from irnet_hub.inference import NumpyNetwork, UnsupportedModelError
+    from irnet_hub.runtime import NumpyNetwork, UnsupportedModelError
 
     inp = keras.Input(shape=(4,))
     out = keras.layers.Dense(1)(keras.layers.Dropout(0.1)(keras.layers.Dense(8)(inp)))
@@ -194,6 +195,13 @@ def test_invalid_inputs_raise_or_skip(model_dir):
     with pytest.raises(InvalidInputError, match="errors must be"):
         model.predict(["NaCl"], errors="ignore")
 
+    result = model.predict_result(bad)  # the typed form: predictions and failures side by side
+    assert isinstance(result, irnet_hub.PredictionResult) and not result.ok and len(result) == 2
+    assert [(f.row, f.input) for f in result.failures] == [(1, "Xx2"), (2, ""), (3, "Fe(O")]
+    assert "unknown element" in result.failures[0].reason
+    assert result.predictions["formula"].tolist() == ["NaCl", "MgO"]
+    assert model.predict_result(["NaCl"]).ok
+
 
 def test_batches_and_row_numbers_across_chunks(model_dir, data_dir):
     import irnet_hub
@@ -211,13 +219,13 @@ def test_batches_and_row_numbers_across_chunks(model_dir, data_dir):
 
 
 def test_corrupt_local_model_is_refused(model_dir, tmp_path):
-    from irnet_hub.inference import Predictor
+    from irnet_hub.predictor import Predictor
 
     copy = shutil.copytree(model_dir, tmp_path / "copy")
     data = bytearray((copy / "model.weights.h5").read_bytes())
     data[len(data) // 2] ^= 0xFF
     (copy / "model.weights.h5").write_bytes(bytes(data))
-    with pytest.raises(InvalidInputError, match="sha256 mismatch"):
+    with pytest.raises(IntegrityError, match="sha256 mismatch"):
         Predictor.from_dir(copy)
 
 

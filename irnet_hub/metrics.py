@@ -1,0 +1,97 @@
+"""Regression metrics, calibration metrics for ensemble uncertainties, and the paper's plots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from irnet_hub.files import atomic_path
+
+
+def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    """MAE, RMSE, R^2, n and the 90th percentile of the absolute error."""
+    y_true = np.asarray(y_true, float).ravel()
+    y_pred = np.asarray(y_pred, float).ravel()
+    err = y_pred - y_true
+    ss_tot = float(np.sum((y_true - y_true.mean()) ** 2))
+    return {
+        "mae": float(np.mean(np.abs(err))),
+        "rmse": float(np.sqrt(np.mean(err**2))),
+        "r2": float(1.0 - np.sum(err**2) / ss_tot) if ss_tot > 0 else float("nan"),
+        "n": int(len(y_true)),
+        "p90_abs_error": float(np.percentile(np.abs(err), 90)),
+        "max_abs_error": float(np.max(np.abs(err))),
+    }
+
+
+def calibration_metrics(y_true: np.ndarray, y_pred: np.ndarray, y_std: np.ndarray) -> dict[str, float]:
+    """How well a predicted standard deviation describes the actual errors.
+
+    ``coverage_1sigma``/``coverage_2sigma``: fraction of errors within 1 and 2
+    predicted standard deviations (0.683 and 0.954 for Gaussian errors of
+    exactly that spread); ``z_std``: standard deviation of ``error / std``
+    (1 when calibrated; above 1 means the uncertainty is too small);
+    ``nll``: mean Gaussian negative log-likelihood; ``miscalibration_area``:
+    mean absolute gap between expected and observed coverage over 1 %..99 %
+    central intervals. Rows with a zero or non-finite std are left out (``n``).
+    """
+    from scipy.stats import norm
+
+    y_true = np.asarray(y_true, float).ravel()
+    y_pred = np.asarray(y_pred, float).ravel()
+    y_std = np.asarray(y_std, float).ravel()
+    ok = np.isfinite(y_std) & (y_std > 0) & np.isfinite(y_true) & np.isfinite(y_pred)
+    if not ok.any():
+        return {"n": 0}
+    err, std = (y_pred - y_true)[ok], y_std[ok]
+    z = err / std
+    levels = np.linspace(0.01, 0.99, 99)
+    observed = np.array([np.mean(np.abs(z) <= norm.ppf(0.5 + p / 2)) for p in levels])
+    return {
+        "n": int(ok.sum()),
+        "coverage_1sigma": float(np.mean(np.abs(z) <= 1.0)),
+        "coverage_2sigma": float(np.mean(np.abs(z) <= 2.0)),
+        "z_std": float(np.std(z)),
+        "nll": float(np.mean(0.5 * np.log(2 * np.pi * std**2) + 0.5 * z**2)),
+        "miscalibration_area": float(np.mean(np.abs(observed - levels))),
+    }
+
+
+def plot_results(y_true, y_pred, out_dir: str | Path, *, unit: str = "", title: str = "") -> dict[str, str]:
+    """Parity plot and cumulative distribution of absolute errors (the paper's Figure 5)."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; never needs a display
+    import matplotlib.pyplot as plt
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    y_true, y_pred = np.asarray(y_true, float), np.asarray(y_pred, float)
+    u = f" ({unit})" if unit else ""
+
+    fig, ax = plt.subplots(figsize=(5, 5), dpi=120)
+    lo, hi = float(min(y_true.min(), y_pred.min())), float(max(y_true.max(), y_pred.max()))
+    ax.scatter(y_true, y_pred, s=4, alpha=0.4, edgecolors="none")
+    ax.plot([lo, hi], [lo, hi], "k--", lw=1)
+    ax.set(xlabel=f"DFT / reference{u}", ylabel=f"predicted{u}", title=f"{title} parity".strip(), xlim=(lo, hi), ylim=(lo, hi))
+    fig.tight_layout()
+    parity = out / "parity.png"
+    with atomic_path(parity) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+    err = np.sort(np.abs(y_pred - y_true))
+    fig, ax = plt.subplots(figsize=(5, 4), dpi=120)
+    ax.plot(err, np.arange(1, len(err) + 1) / len(err) * 100)
+    ax.set(xlabel=f"absolute error{u}", ylabel="% of compounds", title=f"{title} error CDF".strip(), ylim=(0, 100))
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    cdf = out / "error_cdf.png"
+    with atomic_path(cdf) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return {"parity": str(parity), "error_cdf": str(cdf)}
+
+
+__all__ = ["regression_metrics", "calibration_metrics", "plot_results"]

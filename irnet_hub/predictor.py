@@ -1,0 +1,304 @@
+"""The model object: :class:`Predictor` wraps a model directory and predicts tables.
+
+It featurizes inputs (formulas, pymatgen Compositions or Structures), fills
+missing features with the training mean, runs the NumPy network
+(:mod:`irnet_hub.runtime`) in batches and flags inputs outside the training
+domain. For an ensemble (network output 1 + k columns) the prediction is the
+members' mean and, for k >= 3, ``prediction_std`` is the members' standard
+deviation times the ``std_scale`` fitted on validation data.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Literal, Mapping
+
+import numpy as np
+
+from irnet_hub.constants import MIN_ELEMENT_COUNT
+from irnet_hub.errors import BatchInputError, IntegrityError, InvalidInputError, RowFailure, UnsupportedModelError
+from irnet_hub.preprocessing import domain_flags, fill_missing
+from irnet_hub.record import INFO_FILE, ModelRecord, as_record
+from irnet_hub.runtime import DEFAULT_BATCH_SIZE, NumpyNetwork
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# An element seen in fewer training compositions than this makes a prediction out of domain.
+DEFAULT_MIN_ELEMENT_COUNT = MIN_ELEMENT_COUNT
+# Inputs at or above this many rows get a progress bar by default.
+PROGRESS_MIN_ROWS = 20_000
+# Ensembles of at least this many members report a prediction_std column.
+MIN_MEMBERS_FOR_STD = 3
+
+
+@dataclass
+class PredictionResult:
+    """Predictions and the inputs that could not be predicted.
+
+    ``predictions``: the DataFrame :meth:`Predictor.predict` returns (index =
+    input row). ``failures``: one :class:`~irnet_hub.errors.RowFailure` (row,
+    input, reason) per invalid input, in input order.
+    """
+
+    predictions: "pd.DataFrame"
+    failures: list[RowFailure] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.predictions)
+
+    @property
+    def ok(self) -> bool:
+        """Whether every input was predicted."""
+        return not self.failures
+
+
+class Predictor:
+    """A trained irnet-hub model, ready to predict: ``irnet_hub.load(...)`` returns one.
+
+    ``predict(inputs)`` takes formula strings, pymatgen ``Composition`` objects,
+    ``Structure`` objects (for structure models, or for composition models via
+    their composition), a pandas Series of those, or a DataFrame with a
+    ``formula`` (or ``structure``) column, and returns a DataFrame with one
+    row per input: ``formula``, ``prediction``, (for ensembles of 3 or more
+    members) ``prediction_std``, ``unit``, ``model``, ``in_domain`` and
+    ``rare_elements``.
+    """
+
+    def __init__(self, model_dir: str | Path, network: NumpyNetwork, info: ModelRecord | Mapping[str, Any], *,
+                 name: str | None = None, min_element_count: int = DEFAULT_MIN_ELEMENT_COUNT):
+        self.path = Path(model_dir)
+        self.network = network
+        self.record = as_record(info, str(self.path / INFO_FILE)).require("scaler", source=str(self.path))
+        record = self.record
+        self.name = name or record.name or self.path.name
+        self.min_element_count = min_element_count
+        self.featurizer: str = record.featurizer.name
+        self.input_kind: str = record.featurizer.input_kind
+        self.unit: str = record.target.unit
+        self.property: str = record.target.name
+        self._feature_mean = np.asarray(record.scaler.feature_mean, dtype=np.float32)
+        self._element_counts: dict[str, int] = dict(record.element_counts)
+        self.std_scale: float = float(record.std_scale)
+        # Extra keyword arguments for the featurizer, e.g. the model server's
+        # {"use_cache": False, "n_jobs": 1} for structures sent by clients.
+        self.featurize_options: dict[str, Any] = {}
+        if network.n_features != len(self._feature_mean):
+            raise UnsupportedModelError(str(model_dir), f"network takes {network.n_features} features but irnet.json "
+                                        f"lists {len(self._feature_mean)}")
+
+    @classmethod
+    def from_dir(cls, model_dir: str | Path, *, name: str | None = None, verify: bool = True) -> "Predictor":
+        """Load a model directory. With ``verify``, files listed in its manifest must match their sha256."""
+        from irnet_hub import artifact
+
+        path = artifact.require_model_dir(model_dir)
+        if verify and (path / artifact.MANIFEST_FILE).is_file():
+            needed = {"config.json", "model.weights.h5", artifact.INFO_FILE}
+            problems = [p for p in artifact.verify_manifest(path) if p.split(":")[0] in needed]
+            if problems:
+                raise IntegrityError(f"{path}: model files do not match manifest.json: " + "; ".join(problems))
+        record = artifact.read_record(path).require("scaler", "featurizer", "target", source=str(path))
+        return cls(path, NumpyNetwork.from_dir(path), record, name=name)
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """The model's ``irnet.json`` contents as a plain dict (:attr:`record` is the typed form)."""
+        return self.record.to_dict()
+
+    @property
+    def card(self) -> str:
+        """The model card (``README.md``), or ``''`` when the model has none."""
+        p = self.path / "README.md"
+        return p.read_text(encoding="utf-8") if p.is_file() else ""
+
+    def keras_model(self):
+        """The network as a Keras model (imports Keras; loaded with ``safe_mode=True``, no custom objects)."""
+        from irnet_hub import artifact
+
+        return artifact.load_keras_model(self.path)
+
+    def __repr__(self) -> str:
+        return f"Predictor({self.name!r}, property={self.property!r}, unit={self.unit!r}, path='{self.path}')"
+
+    # -- prediction -----------------------------------------------------------------------
+
+    def predict_outputs(self, X: np.ndarray, batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
+        """All network outputs for raw feature rows, float32 (n, 1) or (n, 1 + k) for an ensemble.
+
+        NaN features are replaced by the training mean first.
+        """
+        return self.network(fill_missing(X, self._feature_mean), batch_size=batch_size)
+
+    def predict_features(self, X: np.ndarray, batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
+        """Predictions (column 0: the ensemble mean for an ensemble) for raw feature rows."""
+        return self.predict_outputs(X, batch_size=batch_size)[:, 0]
+
+    def _std(self, outputs: np.ndarray) -> np.ndarray | None:
+        """Members' standard deviation times ``std_scale`` (float32), for ensembles of 3+ members."""
+        k = outputs.shape[1] - 1
+        if k < MIN_MEMBERS_FOR_STD:
+            return None
+        return (np.std(outputs[:, 1:], axis=1) * np.float32(self.std_scale)).astype(np.float32)
+
+    def predict(
+        self,
+        inputs: Any,
+        *,
+        errors: Literal["raise", "skip"] = "raise",
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        progress: bool | None = None,
+    ):
+        """Predict the property for each input; returns a pandas DataFrame.
+
+        ``errors="raise"`` (default): any invalid input raises
+        :class:`~irnet_hub.errors.BatchInputError` naming each one and why,
+        and nothing is predicted. ``errors="skip"``: the valid rows are
+        predicted; use :meth:`predict_result` to get the invalid ones as well
+        (here they are only in ``frame.attrs["failures"]``, kept for callers
+        of earlier versions). The frame's index is the input's row number, so
+        skipped rows leave gaps. ``progress=None`` shows a progress bar for
+        inputs of :data:`PROGRESS_MIN_ROWS` rows or more.
+        """
+        return self.predict_result(inputs, errors=errors, batch_size=batch_size, progress=progress).predictions
+
+    def predict_result(
+        self,
+        inputs: Any,
+        *,
+        errors: Literal["raise", "skip"] = "skip",
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        progress: bool | None = None,
+    ) -> PredictionResult:
+        """Like :meth:`predict`, but returns a :class:`PredictionResult`: the predictions and the failures.
+
+        Defaults to ``errors="skip"``: invalid inputs are listed in
+        ``result.failures`` (their row, input and reason) instead of raising.
+        """
+        import pandas as pd
+
+        if errors not in ("raise", "skip"):
+            raise InvalidInputError(errors, "errors must be 'raise' or 'skip'")
+        items = self._as_items(inputs)
+        n = len(items)
+        show = (n >= PROGRESS_MIN_ROWS) if progress is None else bool(progress)
+        featurize = self._featurize_fn()
+
+        rows_out: list[np.ndarray] = []
+        preds_out: list[np.ndarray] = []
+        failures: list[RowFailure] = []
+        from tqdm.auto import tqdm
+
+        with tqdm(total=n, disable=not show, unit="row", desc=f"predicting {self.name}", leave=False) as bar:
+            for start in range(0, n, batch_size):
+                chunk = items[start : start + batch_size]
+                res = featurize(chunk)
+                failures.extend(RowFailure(f.row + start, f.input, f.reason) for f in res.failures)
+                if errors == "raise" and failures:
+                    # Keep going through the featurizer only to name every bad input at once.
+                    bar.update(len(chunk))
+                    continue
+                if len(res.rows):
+                    rows_out.append(np.asarray(res.rows, dtype=np.int64) + start)
+                    preds_out.append(self.predict_outputs(res.features, batch_size=batch_size))
+                bar.update(len(chunk))
+        if failures and errors == "raise":
+            raise BatchInputError(failures)
+
+        rows = np.concatenate(rows_out) if rows_out else np.zeros(0, np.int64)
+        outputs = np.concatenate(preds_out) if preds_out else np.zeros((0, self.network.n_outputs), np.float32)
+        preds = outputs[:, 0].astype(np.float64)
+        std = self._std(outputs)
+        kept = [items[i] for i in rows]
+        in_domain, rare = self._domain(kept)
+        columns: dict[str, Any] = {"formula": [_formula_of(x) for x in kept], "prediction": preds}
+        if std is not None:
+            columns["prediction_std"] = std
+        df = pd.DataFrame(
+            {
+                **columns,
+                "unit": self.unit,
+                "model": self.name,
+                "in_domain": pd.array(in_domain, dtype="boolean"),
+                "rare_elements": rare,
+            },
+            index=pd.Index(rows, name="row"),
+        )
+        df.attrs["failures"] = failures
+        return PredictionResult(df, failures)
+
+    def _featurize_fn(self):
+        from irnet_hub.featurize import get_featurizer
+
+        spec, fn = get_featurizer(self.featurizer)
+        trained = str(self.record.featurizer.version)
+        if trained != spec.version:
+            warnings.warn(f"{self.name} was trained with {spec.name} version {trained}; this irnet-hub has "
+                          f"version {spec.version}, so its features may differ", stacklevel=3)
+        if spec.n_features != self.network.n_features:
+            raise UnsupportedModelError(self.name, f"featurizer {spec.name} gives {spec.n_features} features but the "
+                                        f"network takes {self.network.n_features}")
+        options = dict(self.featurize_options)
+        return lambda chunk: fn(chunk, errors="collect", progress=False, **options)
+
+    def _as_items(self, inputs: Any) -> list[Any]:
+        """Normalize the accepted input forms to a list of formulas/Compositions/Structures."""
+        import pandas as pd
+
+        column = "structure" if self.input_kind == "structure" else "formula"
+        if isinstance(inputs, pd.DataFrame):
+            if column in inputs.columns:
+                values = list(inputs[column])
+            elif "formula" in inputs.columns:
+                values = list(inputs["formula"])
+            else:
+                raise InvalidInputError("<DataFrame>", f"needs a {column!r} column; found {list(inputs.columns)}")
+        elif isinstance(inputs, str) or _is_structure(inputs) or _is_composition(inputs):
+            values = [inputs]
+        elif isinstance(inputs, Iterable):  # list, tuple, Series, array, generator
+            values = list(inputs)
+        else:
+            raise InvalidInputError(inputs, "expected formulas, Compositions or Structures (a list, Series or DataFrame)")
+        if self.input_kind == "composition":
+            # A composition model predicts a Structure from its composition.
+            values = [v.composition if _is_structure(v) else v for v in values]
+        return values
+
+    def _domain(self, items: list[Any]) -> tuple[list[Any], list[str]]:
+        """``in_domain`` and the rare elements of each input, from the training element counts."""
+        return domain_flags(items, self._element_counts, self.min_element_count)
+
+
+def _is_structure(x: Any) -> bool:
+    # pymatgen is only imported by the caller who made the object: no import cost here.
+    if "pymatgen.core" not in sys.modules:
+        return False
+    from pymatgen.core import IStructure
+
+    return isinstance(x, IStructure)
+
+
+def _is_composition(x: Any) -> bool:
+    if "pymatgen.core" not in sys.modules:
+        return False
+    from pymatgen.core import Composition
+
+    return isinstance(x, Composition)
+
+
+def _formula_of(item: Any) -> str:
+    if isinstance(item, str):
+        return item
+    comp = getattr(item, "composition", item)
+    return getattr(comp, "reduced_formula", None) or str(item)
+
+
+def load_dir(model_dir: str | Path, *, name: str | None = None, verify: bool = True) -> Predictor:
+    """Load a model directory as a :class:`Predictor` (NumPy inference, no TensorFlow)."""
+    return Predictor.from_dir(model_dir, name=name, verify=verify)
+
+
+__all__ = ["Predictor", "PredictionResult", "load_dir", "DEFAULT_MIN_ELEMENT_COUNT", "PROGRESS_MIN_ROWS"]

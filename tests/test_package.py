@@ -1,0 +1,162 @@
+"""The package's structure: no import cycles, no oversized modules.
+
+The import graph is read from the source with ``ast`` (no import side
+effects): an edge A -> B for every ``import`` of an irnet_hub module B inside
+A, at module level or inside a function (a lazy import is still a dependency;
+imports under ``if TYPE_CHECKING:`` are not). ``from P import name`` counts
+as an import of ``P.name`` when that is a module, else of ``P``. As in grimp,
+the implicit import of a parent package is not an edge.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "irnet_hub"
+MAX_LINES = 450
+# Modules allowed over MAX_LINES, each with its reason.
+LONG_MODULES = {
+    "irnet_hub.featurize.structure": "the Ward-2017 structure featurizer: 273 feature definitions, file formats, "
+                                     "a crash-tolerant process pool and an on-disk cache that must stay together "
+                                     "to keep featurizing identical to the training run",
+    "irnet_hub.featurize.composition": "the vectorized 145 Magpie attributes and the formula parser they are "
+                                       "checked against matminer with; splitting would separate the table "
+                                       "builders from the vectorized statistics that index them",
+    "irnet_hub.stability.candidates": "stoichiometry grids, prototype templates, charge balance and the partition "
+                                      "planner share the element tables and the partition layout",
+    "irnet_hub.stability.run": "the two-pass screen (in-process and Dask) with its streaming writer: one "
+                               "algorithm whose passes share private state",
+}
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for path in PACKAGE.rglob("*.py"):
+        rel = path.relative_to(PACKAGE.parent).with_suffix("")
+        parts = list(rel.parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        out[".".join(parts)] = path
+    return out
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
+def _imports(tree: ast.AST, module: str, is_package: bool, known: set[str]) -> set[str]:
+    found: set[str] = set()
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, ast.If) and _is_type_checking(node):
+            for child in node.orelse:
+                visit(child)
+            return
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name in known:
+                    found.add(alias.name)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = module.split(".") if is_package else module.split(".")[:-1]
+                anchor = anchor[: len(anchor) - (node.level - 1)]
+                base = ".".join(anchor + ([base] if base else []))
+            for alias in node.names:
+                sub = f"{base}.{alias.name}"
+                if sub in known:
+                    found.add(sub)
+                elif base in known:
+                    found.add(base)
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(tree)
+    found.discard(module)
+    return found
+
+
+def import_graph() -> dict[str, set[str]]:
+    modules = _modules()
+    known = set(modules)
+    return {name: _imports(ast.parse(path.read_text()), name, path.name == "__init__.py", known)
+            for name, path in modules.items()}
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on: set[str] = set()
+    out: list[list[str]] = []
+    counter = [0]
+
+    def strong(v: str) -> None:
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                strong(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(sorted(comp))
+
+    for v in sorted(graph):
+        if v not in index:
+            strong(v)
+    return out
+
+
+def test_the_import_graph_is_read_correctly():
+    graph = import_graph()
+    assert "irnet_hub.preprocessing" in graph["irnet_hub.training"]
+    assert "irnet_hub.hub.dlhub_meta" in graph["irnet_hub.hub.servable"]  # a lazy import inside a function
+    assert "irnet_hub.training" not in graph["irnet_hub"]  # TYPE_CHECKING imports are not edges
+    # and the checker finds a cycle when there is one
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_package_import_graph_has_no_cycles():
+    cycles = _cycles(import_graph())
+    assert cycles == [], "import cycles: " + "; ".join(" <-> ".join(c) for c in cycles)
+
+
+def test_layers_point_one_way():
+    graph = import_graph()
+    # training never knows about the hub; the servable builder is below publishing
+    assert not {m for m in graph["irnet_hub.training"] if m.startswith("irnet_hub.hub")}
+    assert "irnet_hub.hub.dlhub" not in graph["irnet_hub.hub.servable"]
+    assert "irnet_hub.hub.servable" in graph["irnet_hub.hub.dlhub"]
+    assert "irnet_hub.stability.candidates" in graph["irnet_hub.stability.run"]
+
+
+@pytest.mark.parametrize("name,path", sorted(_modules().items()))
+def test_module_size(name, path):
+    n = len(path.read_text().splitlines())
+    if name in LONG_MODULES:
+        return
+    assert n <= MAX_LINES, f"{name} has {n} lines (limit {MAX_LINES}); split it or list it in LONG_MODULES with a reason"
+
+
+def test_long_module_exceptions_are_still_needed():
+    modules = _modules()
+    stale = [m for m in LONG_MODULES if m not in modules or len(modules[m].read_text().splitlines()) <= MAX_LINES]
+    assert stale == [], f"no longer over {MAX_LINES} lines (remove from LONG_MODULES): {stale}"

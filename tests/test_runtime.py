@@ -1,0 +1,115 @@
+"""The NumPy runtime on ensembles: one Keras functional model with output (n, 1 + k).
+
+Column 0 is the members' ``Average``, columns 1..k each member
+(``Concatenate``); members may end in ``Activation`` (linear, relu,
+exponential, softplus). The model is built and saved with real Keras and the
+NumPy forward pass must agree with Keras's on real Magpie features.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+OQMD = "crabnet/benchmark_data/OQMD_Bandgap/train.csv"
+ACTIVATIONS = ["exponential", "softplus", "relu", "linear"]
+
+
+@pytest.fixture(scope="module")
+def features(data_dir) -> np.ndarray:
+    from irnet_hub.featurize.composition import featurize_compositions
+
+    formulas = pd.read_csv(data_dir / OQMD, nrows=2000, keep_default_na=False)["formula"].tolist()
+    X = featurize_compositions(formulas, errors="raise").features.astype(np.float32)
+    return np.where(np.isnan(X), np.nanmean(X, axis=0), X).astype(np.float32)
+
+
+def _ensemble(X: np.ndarray, activations: list[str], seed: int = 0):
+    """k small members over a shared standardization, ending in the given activations."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    inp = keras.Input(shape=(X.shape[1],), name="features")
+    norm = keras.layers.Normalization(mean=X.mean(0), variance=X.var(0) + 1e-3)(inp)
+    members = []
+    for i, act in enumerate(activations):
+        h = keras.layers.Dense(32, activation="relu", name=f"m{i}_dense")(norm)
+        h = keras.layers.BatchNormalization(name=f"m{i}_bn")(h)
+        h = keras.layers.ReLU(name=f"m{i}_act")(h)
+        h = keras.layers.Dense(1, name=f"m{i}_out")(h)
+        h = keras.layers.Rescaling(0.5, offset=0.1, name=f"m{i}_scale")(h)
+        members.append(keras.layers.Activation(act, name=f"m{i}_out_{act}")(h))
+    mean = keras.layers.Average(name="mean")(members)
+    out = keras.layers.Concatenate(name="ensemble")([mean, *members])
+    return keras.Model(inp, out, name="ensemble")
+
+
+def test_numpy_ensemble_equals_keras(tmp_path, features):
+    from irnet_hub import artifact
+    from irnet_hub.runtime import NumpyNetwork
+
+    model = _ensemble(features, ACTIVATIONS)
+    artifact.save_model_dir(model, tmp_path / "m", {"name": "ensemble"})
+    net = NumpyNetwork.from_dir(tmp_path / "m")
+    y_np = net(features)
+    y_keras = artifact.load_keras_model(tmp_path / "m").predict(features, batch_size=4096, verbose=0)
+    assert y_np.dtype == np.float32 and y_np.shape == y_keras.shape == (len(features), 5)
+    assert net.n_outputs == 5 and net.ensemble_size == 4
+    scale = max(1.0, float(np.max(np.abs(y_keras))))
+    diff = float(np.max(np.abs(y_np - y_keras)))
+    print(f"numpy vs keras, 4-member ensemble: max |diff| {diff:.3g} (largest output {scale:.4g})")
+    assert diff <= 1e-5 * scale
+    # column 0 is the members' mean, and the activations did what they say
+    np.testing.assert_allclose(y_np[:, 0], y_np[:, 1:].mean(axis=1), rtol=1e-6, atol=1e-6)
+    assert (y_np[:, 1] > 0).all() and (y_np[:, 2] > 0).all() and (y_np[:, 3] >= 0).all()
+    assert (y_np[:, 4] < 0).any()  # the linear member is not clipped
+
+
+def test_predictor_reports_ensemble_mean_and_scaled_std(tmp_path, features):
+    from irnet_hub import artifact
+    from irnet_hub.predictor import Predictor
+    from irnet_hub.preprocessing import fit_scaler
+
+    model = _ensemble(features, ["exponential", "exponential", "softplus"], seed=3)
+    scaler = fit_scaler(features, np.zeros(len(features)))
+    info = {"name": "ens3", "featurizer": {"name": "magpie145", "input_kind": "composition"},
+            "target": {"name": "t", "unit": "eV"}, "scaler": scaler, "ensemble_size": 3, "std_scale": 2.0}
+    artifact.save_model_dir(model, tmp_path / "m", info)
+    pred = Predictor.from_dir(tmp_path / "m")
+    df = pred.predict(["NaCl", "Fe2O3", "MgO"])
+    outputs = pred.predict_outputs(pred._featurize_fn()(["NaCl", "Fe2O3", "MgO"]).features)
+    np.testing.assert_allclose(df["prediction"], outputs[:, 0], rtol=1e-6)
+    assert df["prediction_std"].dtype == np.float32
+    np.testing.assert_allclose(df["prediction_std"], np.std(outputs[:, 1:], axis=1) * 2.0, rtol=1e-6)
+    assert list(df.columns[:3]) == ["formula", "prediction", "prediction_std"]
+    json.dumps(df["prediction_std"].tolist())  # JSON-ready
+
+
+def test_two_member_ensemble_has_no_std_column(tmp_path, features):
+    from irnet_hub import artifact
+    from irnet_hub.predictor import Predictor
+    from irnet_hub.preprocessing import fit_scaler
+
+    model = _ensemble(features, ["linear", "relu"], seed=4)
+    info = {"name": "ens2", "featurizer": {"name": "magpie145", "input_kind": "composition"},
+            "target": {"name": "t", "unit": "eV"}, "scaler": fit_scaler(features, np.zeros(len(features)))}
+    artifact.save_model_dir(model, tmp_path / "m", info)
+    df = Predictor.from_dir(tmp_path / "m").predict(["NaCl"])
+    assert "prediction_std" not in df.columns and len(df) == 1
+
+
+def test_unsupported_activation_is_refused(tmp_path, features):
+    import keras
+
+    from irnet_hub import artifact
+    from irnet_hub.errors import UnsupportedModelError
+    from irnet_hub.runtime import NumpyNetwork
+
+    inp = keras.Input(shape=(4,))
+    out = keras.layers.Activation("tanh")(keras.layers.Dense(1)(inp))
+    artifact.save_model_dir(keras.Model(inp, out), tmp_path / "m", {"name": "tanh"})
+    with pytest.raises(UnsupportedModelError, match="Activation 'tanh' is not supported"):
+        NumpyNetwork.from_dir(tmp_path / "m")
