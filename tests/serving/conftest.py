@@ -10,13 +10,19 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
-from serve_helpers import COMPOSITION_MODEL, MAX_BODY_BYTES, MAX_ROWS, STRUCTURE_MODEL, TOKEN, Server, free_port
+from serve_helpers import COMPOSITION_MODEL, MAX_BODY_BYTES, MAX_ROWS, STRUCTURE_MODEL, TOKEN, Server, build_ensemble, free_port
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory) -> Server:
+def ensemble_dir(tmp_path_factory, data_dir) -> Path:
+    return build_ensemble(tmp_path_factory.mktemp("ensemble") / "ens3", data_dir)
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory, ensemble_dir) -> Server:
     tmp = tmp_path_factory.mktemp("serve")
     token_file = tmp / "token"
     token_file.write_text(TOKEN + "\n")
@@ -24,6 +30,7 @@ def server(tmp_path_factory) -> Server:
     port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     cmd = [sys.executable, "-m", "irnet_hub.cli", "serve", str(COMPOSITION_MODEL), str(STRUCTURE_MODEL),
+           f"ens3={ensemble_dir}",
            "--port", str(port), "--token-file", str(token_file), "--max-rows", str(MAX_ROWS),
            "--max-body-mb", str(MAX_BODY_BYTES / 1024 / 1024), "--access-log"]
     with open(log, "wb") as out:

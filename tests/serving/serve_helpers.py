@@ -61,3 +61,38 @@ class Server:
         return self.request("POST", f"/v2/models/{model}/infer", body, **kw)
 
 
+
+
+def build_ensemble(out: Path, data_dir: Path) -> Path:
+    """A real 3-member Keras ensemble (output: mean, then each member) saved as an irnet-hub model dir.
+
+    Small random members over real Magpie features: what matters is that the server returns the
+    Predictor's ``prediction_std`` column, not how good the members are.
+    """
+    import keras
+    import numpy as np
+    import pandas as pd
+
+    from irnet_hub import artifact
+    from irnet_hub.featurize.composition import featurize_compositions
+    from irnet_hub.preprocessing import fit_scaler
+
+    formulas = pd.read_csv(data_dir / "crabnet" / "benchmark_data" / "OQMD_Formation_Enthalpy" / "val.csv",
+                           nrows=500)["formula"].tolist()
+    X = featurize_compositions(formulas, errors="raise").features.astype(np.float32)
+    X = np.where(np.isnan(X), np.nanmean(X, axis=0), X).astype(np.float32)
+    keras.utils.set_random_seed(7)
+    inp = keras.Input(shape=(X.shape[1],), name="features")
+    norm = keras.layers.Normalization(mean=X.mean(0), variance=X.var(0) + 1e-3)(inp)
+    members = []
+    for i, act in enumerate(["exponential", "softplus", "linear"]):
+        h = keras.layers.Dense(16, activation="relu", name=f"m{i}_dense")(norm)
+        h = keras.layers.Dense(1, name=f"m{i}_out")(h)
+        members.append(keras.layers.Activation(act, name=f"m{i}_{act}")(h))
+    mean = keras.layers.Average(name="mean")(members)
+    model = keras.Model(inp, keras.layers.Concatenate(name="ensemble")([mean, *members]), name="ensemble")
+    info = {"name": "ens3", "featurizer": {"name": "magpie145", "input_kind": "composition"},
+            "target": {"name": "test property", "unit": "eV"}, "scaler": fit_scaler(X, np.zeros(len(X))),
+            "ensemble_size": 3, "std_scale": 1.5}
+    artifact.save_model_dir(model, out, info)
+    return out

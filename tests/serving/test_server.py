@@ -93,6 +93,19 @@ def test_structure_model_round_trip(server, structures):
     assert status == 400 and "not the JSON of a pymatgen Structure" in body["error"]
 
 
+def test_ensemble_returns_prediction_std_like_local(server, ensemble_dir):
+    import irnet_hub
+
+    status, meta = server.request("GET", "/v2/models/ens3")
+    assert {"name": "prediction_std", "datatype": "FP32", "shape": [-1]} in meta["outputs"]
+    formulas = ["NaCl", "Fe2O3", "MgO", "LiFePO4", "Xx2O"]
+    want = irnet_hub.load(ensemble_dir).predict(formulas, errors="skip")
+    got = irnet_hub.load("ens3", remote=server.url, token=TOKEN).predict(formulas, errors="skip")
+    assert "prediction_std" in want.columns and want["prediction_std"].gt(0).all()  # a real spread to compare
+    assert got["prediction_std"].dtype == np.float32  # float32 locally and remotely
+    pd.testing.assert_frame_equal(got, want, check_exact=False, atol=1e-6, rtol=0)
+
+
 def test_third_party_v2_client(server, local):
     """Triton's HTTP client (binary and JSON tensors) gets the same numbers: the protocol is standard."""
     import tritonclient.http as httpclient
