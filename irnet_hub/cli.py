@@ -319,11 +319,10 @@ def pull(name: str, revision: str | None) -> None:
 @click.option("--revision", help="Hub revision of a registered model.")
 @click.option("--remote", metavar="URL|dlhub",
               help="Predict on a model server (http://HOST:PORT, started with `irnet serve`) or on DLHub.")
-@click.option("--token-file", type=click.Path(dir_okay=False), help="Bearer token for --remote URL (a file holding it).")
+@click.option("--token-file", type=click.Path(dir_okay=False), help="File holding the bearer token for --remote URL.")
 @click.option("--timeout", default=30.0, show_default=True, help="Seconds per request to --remote URL.")
 @click.option("--retries", default=2, show_default=True, help="Retries of a failed connection to --remote URL.")
-def predict(model, formulas, input_files, output, fmt, skip_invalid, revision, remote, token_file, timeout,
-            retries) -> None:
+def predict(model, formulas, input_files, output, fmt, skip_invalid, revision, remote, token_file, timeout, retries):
     """Predict with MODEL (a registered name or a model directory) for FORMULA... or --input files.
 
     Invalid inputs stop the command (exit code 2, each one named on stderr,
@@ -336,16 +335,7 @@ def predict(model, formulas, input_files, output, fmt, skip_invalid, revision, r
 
     if bool(formulas) == bool(input_files):
         raise InvalidInputError(list(formulas) + list(input_files), "give formulas as arguments or --input files (one of the two)")
-    if remote and remote != "dlhub":
-        from irnet_hub.serving.client import load_remote
-
-        if revision:
-            raise InvalidInputError(revision, "--revision applies to local models, not to --remote URL")
-        with load_remote(model, remote, token_file=token_file, timeout=timeout, retries=retries) as remote_model:
-            items = read_inputs(input_files, remote_model.input_kind) if input_files else list(formulas)
-            result = remote_model.predict_result(items, errors="skip" if skip_invalid else "raise")
-        df, failures = result.predictions, result.failures
-    elif remote:
+    if remote == "dlhub":
         # MODEL is a published DLHub servable, OWNER/NAME; the same table comes back.
         from irnet_hub.hub.dlhub import run_remote
 
@@ -354,8 +344,12 @@ def predict(model, formulas, input_files, output, fmt, skip_invalid, revision, r
         items = read_inputs(input_files, "composition") if input_files else list(formulas)
         df = run_remote(model, items, errors="skip" if skip_invalid else "raise")
         failures = df.attrs.get("failures", [])
-    else:
-        predictor = load(model, revision)
+    else:  # a local model, or one on a model server (--remote URL): the same table either way
+        from irnet_hub.serving.client import read_token_file
+
+        token = read_token_file(token_file) if token_file else None
+        predictor = load(model, revision, **({"remote": remote, "token": token, "timeout": timeout,
+                                              "retries": retries} if remote else {}))
         items = read_inputs(input_files, predictor.input_kind) if input_files else list(formulas)
         result = predictor.predict_result(items, errors="skip" if skip_invalid else "raise")
         df, failures = result.predictions, result.failures
@@ -368,37 +362,8 @@ def predict(model, formulas, input_files, output, fmt, skip_invalid, revision, r
         click.echo(format_predictions(df, fmt or "table").rstrip("\n"))
 
 
-@main.command()
-@click.argument("models", nargs=-1, required=True)
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to bind; 0.0.0.0 exposes the server to the network (use --token-file then).")
-@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
-@click.option("--token-file", type=click.Path(dir_okay=False),
-              help="File holding a bearer token (>= 16 characters) that every request must send.")
-@click.option("--max-rows", default=10_000, show_default=True, type=click.IntRange(1), help="Rows per request (413 above).")
-@click.option("--max-body-mb", default=32.0, show_default=True, type=click.FloatRange(0.001),
-              help="Request body size in MiB (413 above).")
-@click.option("--allow-model-control", is_flag=True,
-              help="Allow the V2 repository extension (unload/reload of the models named here; never a client's path).")
-@click.option("--access-log", is_flag=True, help="Log one line per request (method, path, status; never headers).")
-@click.option("--blas-threads", default=1, show_default=True, type=click.IntRange(1),
-              help="Threads per matrix product (more helps large requests on an otherwise idle machine).")
-def serve(models, host, port, token_file, max_rows, max_body_mb, allow_model_control, access_log,
-          blas_threads) -> None:
-    """Serve MODELS (registered names, model directories, or NAME=PATH) over the V2 inference protocol.
-
-    \b
-    KServe's Python model server (pip install 'irnet-hub[serve]'), NumPy inference:
-      irnet serve oqmd-formation-enthalpy --port 8080
-      curl -s localhost:8080/v2/models/oqmd-formation-enthalpy/infer -d \\
-        '{"inputs":[{"name":"formula","datatype":"BYTES","shape":[1],"data":["NaCl"]}]}'
-      irnet predict oqmd-formation-enthalpy NaCl --remote http://127.0.0.1:8080
-    """
-    from irnet_hub.serving.server import serve as serve_fn
-
-    serve_fn(list(models), host=host, port=port, token_file=token_file, max_rows=max_rows,
-             max_body_bytes=int(max_body_mb * 1024 * 1024), allow_model_control=allow_model_control,
-             access_log=access_log, blas_threads=blas_threads)
+from irnet_hub.serving.commands import serve as _serve  # noqa: E402  (irnet serve: the V2 model server)
+main.add_command(_serve)
 
 
 # --- stability screening (irnet_hub.screen) ---

@@ -236,18 +236,14 @@ def _error_text(raw: bytes) -> str:
     return text if len(text) <= 500 else text[:497] + "..."
 
 
-def load_remote(name: str, url: str, *, token: str | None = None, token_file: str | None = None,
-                timeout: float = DEFAULT_TIMEOUT, retries: int = DEFAULT_RETRIES,
-                batch_size: int = P.DEFAULT_CLIENT_BATCH) -> RemoteModel:
-    """A :class:`RemoteModel` for ``name`` on the server at ``url`` (token given, or read from ``token_file``)."""
-    if token_file:
-        from pathlib import Path
+def read_token_file(path: str) -> str:
+    """The bearer token held in the file ``path`` (surrounding whitespace removed)."""
+    from pathlib import Path
 
-        try:
-            token = Path(token_file).read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as e:
-            raise InvalidInputError(str(token_file), f"cannot read the token file ({type(e).__name__})") from None
-    return RemoteModel(url, name, token=token, timeout=timeout, retries=retries, batch_size=batch_size)
+    try:
+        return Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as e:
+        raise InvalidInputError(str(path), f"cannot read the token file ({type(e).__name__})") from None
 
 
-__all__ = ["RemoteModel", "load_remote", "DEFAULT_TIMEOUT", "DEFAULT_RETRIES"]
+__all__ = ["RemoteModel", "read_token_file", "DEFAULT_TIMEOUT", "DEFAULT_RETRIES"]
