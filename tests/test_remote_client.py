@@ -137,3 +137,14 @@ def test_token_stays_out_of_repr():
         assert "secret" not in repr(model) and "secret" not in str(model)
     finally:
         server.close()
+
+
+def test_serve_without_the_serve_extra_says_how_to_install_it():
+    import importlib.util
+
+    if importlib.util.find_spec("kserve") is not None:  # make test runs this file in .venv, without KServe
+        pytest.skip("KServe is installed here; this checks the environment without the serve extra")
+    run = subprocess.run([sys.executable, "-m", "irnet_hub.cli", "serve", "oqmd-formation-enthalpy"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 3, run.stderr  # missing optional dependency
+    assert "pip install 'irnet-hub[serve]'" in run.stderr and "Traceback" not in run.stderr
