@@ -121,7 +121,10 @@ class RemoteModel:
             raise BatchInputError(failures)
         ok = [i for i in range(n) if not error[i]]
         pred = np.asarray([cols["prediction"][i] for i in ok], dtype=np.float32).astype(np.float64)
-        frame: dict[str, Any] = {"formula": [cols["formula"][i] for i in ok], "prediction": pred}
+        # As locally: a formula string is shown as given, a Composition/Structure by its reduced formula.
+        shown = [items[i] if isinstance(items[i], str) else _reduced_formula(items[i]) or cols["formula"][i]
+                 for i in ok]
+        frame: dict[str, Any] = {"formula": shown, "prediction": pred}
         if "prediction_std" in self.output_names:
             frame["prediction_std"] = np.asarray([cols["prediction_std"][i] for i in ok], dtype=np.float32)
         frame["unit"] = self.unit
@@ -224,6 +227,11 @@ class RemoteModel:
         if 400 <= status < 500:
             raise InvalidInputError(self.name, f"the server refused the request (HTTP {status}): {message}")
         raise RemoteError(f"the server at {self.url} failed (HTTP {status}): {message}")
+
+
+def _reduced_formula(item: Any) -> str | None:
+    comp = getattr(item, "composition", item)
+    return getattr(comp, "reduced_formula", None)
 
 
 def _error_text(raw: bytes) -> str:

@@ -67,6 +67,13 @@ def test_round_trip_equals_local_prediction(server, local, formulas):
     assert list(got.columns) == list(want.columns)
     pd.testing.assert_frame_equal(got, want, check_exact=False, atol=1e-6, rtol=0)
     assert not want["in_domain"].all()  # the rare-element rows really test in_domain/rare_elements
+    # pymatgen objects: a Composition, and a Structure given to a composition model.
+    from pymatgen.core import Composition, Lattice, Structure
+
+    rocksalt = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    objects = [Composition("Fe2O3"), rocksalt, "MgO"]
+    pd.testing.assert_frame_equal(remote.predict(objects), local.predict(objects), check_exact=False, atol=1e-6,
+                                  rtol=0)
     # Bad rows: reported the same way, with the same row numbers and reasons.
     mixed = ["NaCl", "Xx2O", "", "Fe2O3", "Na(Cl"]
     want = local.predict(mixed, errors="skip")
