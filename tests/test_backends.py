@@ -12,6 +12,9 @@ import sys
 
 import pytest
 
+# Real-data layer (`pytest -m "not slow"` leaves it out): trains under the JAX backend and reloads with TensorFlow.
+pytestmark = pytest.mark.slow
+
 SCRIPT = r"""
 import json, sys
 import keras, pandas as pd

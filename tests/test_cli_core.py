@@ -11,6 +11,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+# Real-data layer (`pytest -m "not slow"` leaves it out): runs training and evaluation through the CLI in subprocesses.
+pytestmark = pytest.mark.slow
+
 BULK = "crabnet/benchmark_data/mp_bulk_modulus"
 
 

@@ -14,6 +14,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_predictor import build_test_model  # noqa: E402
 
+# Real-data layer (`pytest -m "not slow"` leaves it out): trains a small model and runs the CLI in subprocesses.
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[1]
 NAME = "bm-test"
 COMMIT = "89abcdef0123456789abcdef0123456789abcdef"

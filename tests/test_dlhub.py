@@ -52,6 +52,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+# Real-data layer (`pytest -m "not slow"` leaves it out): builds servables and publishes them to local fakes of Globus/DLHub.
+pytestmark = pytest.mark.slow
+
 pytest.importorskip("dlhub_sdk.client")
 
 TOKENS = {

@@ -15,6 +15,9 @@ from irnet_hub.errors import BatchInputError, InvalidInputError
 from irnet_hub.featurize import get_featurizer
 from irnet_hub.featurize import structure as S
 
+# Real-data layer (`pytest -m "not slow"` leaves it out): Voronoi tessellation of real structures (tens of seconds).
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def all_structures(data_dir: Path) -> list[Structure]:

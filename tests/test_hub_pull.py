@@ -36,6 +36,9 @@ from test_predictor import build_test_model  # noqa: E402
 
 from irnet_hub.errors import InvalidInputError  # noqa: E402
 
+# Real-data layer (`pytest -m "not slow"` leaves it out): trains a small model and serves it from a local fake Hub.
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[1]
 REPO_ID = "irnet-test/bm-test"
 COMMIT = "0123456789abcdef0123456789abcdef01234567"

@@ -19,6 +19,9 @@ import pytest
 
 from irnet_hub.errors import BatchInputError, IntegrityError, InvalidInputError
 
+# Real-data layer (`pytest -m "not slow"` leaves it out): trains a small model and compares 10,000 real predictions with Keras.
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[1]
 BULK = "crabnet/benchmark_data/mp_bulk_modulus/train.csv"
 OQMD = "crabnet/benchmark_data/OQMD_Bandgap/train.csv"

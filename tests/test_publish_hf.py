@@ -49,6 +49,9 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
+# Real-data layer (`pytest -m "not slow"` leaves it out): builds servables (SavedModel export) and uploads them to a local fake Hub.
+pytestmark = pytest.mark.slow
+
 TOKEN = "hf_FAKEtoken_not_a_secret_0123456789"
 # The LFS patterns of the Hub's default .gitattributes that can match a servable's files.
 LFS_PATTERNS = ("*.h5", "*.pb", "saved_model/**/*", "saved_model/*", "*.bin", "*.npz", "*.zip")

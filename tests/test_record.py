@@ -91,3 +91,15 @@ def test_record_of_the_structure_model_names_its_data_file():
     record = ModelRecord.read(REPO / "servables" / "matbench-phonons-structure")
     assert record.data.train == "<DataFrame>"  # as written in 2026-11; the file itself is not rewritten
     assert record.data.source == "structures/matbench_phonons.json.gz"
+
+
+def test_registry_names_the_real_training_data_of_every_shipped_model():
+    """`irnet list` showed "<DataFrame>" for the structure model: the registry now names its data file."""
+    import irnet_hub
+    from irnet_hub.hub.registry import entry_from_model_dir
+
+    entries = {m.name: m for m in irnet_hub.list_models()}
+    assert entries["matbench-phonons-structure"].training_data == "structures/matbench_phonons.json.gz"
+    assert not [m.name for m in entries.values() if m.training_data.startswith("<")]
+    rebuilt = entry_from_model_dir(REPO / "servables" / "matbench-phonons-structure", repo_id="x/y", revision="main")
+    assert rebuilt.training_data == "structures/matbench_phonons.json.gz"

@@ -242,6 +242,7 @@ def test_model_must_predict_formation_enthalpy():
 # --------------------------------------------------------------------------- real model, Dask, CLI
 
 
+@pytest.mark.slow
 def test_screen_with_real_model_also_known_and_csv(screen_model_dir, tmp_path):
     known = pd.DataFrame({"formula": ["Li2O", "NiO"], "formation_enthalpy": [-50.0, -50.0]})
     out = tmp_path / "screen.csv"
@@ -258,6 +259,7 @@ def test_screen_with_real_model_also_known_and_csv(screen_model_dir, tmp_path):
     np.testing.assert_allclose(full[also], full["formation_enthalpy"])
 
 
+@pytest.mark.slow
 def test_dask_two_workers_identical_to_in_process(screen_model_dir, tmp_path):
     from threadpoolctl import threadpool_limits
 
@@ -280,6 +282,7 @@ def irnet(*args: str) -> subprocess.CompletedProcess:
                           env=env, timeout=300)
 
 
+@pytest.mark.slow
 def test_cli_end_to_end(screen_model_dir, tmp_path):
     out, plots = tmp_path / "screen.parquet", tmp_path / "plots"
     r = irnet("screen", "--system", "Al-Ni", "--max-atoms", "8", "--model", str(screen_model_dir),
@@ -297,6 +300,7 @@ def test_cli_end_to_end(screen_model_dir, tmp_path):
     assert r.returncode == 2 and "unknown element 'Xx'" in r.stderr and "Traceback" not in r.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args,fragment", [
     (["--system", "Li-Fe-Qq"], "unknown element 'Qq'"),
     (["--system", "Fe"], "at least two elements"),

@@ -13,6 +13,9 @@ import pytest
 from irnet_hub import artifact
 from irnet_hub.errors import IntegrityError, InvalidInputError
 
+# Real-data layer (`pytest -m "not slow"` leaves it out): trains a small model and exports a TensorFlow SavedModel.
+pytestmark = pytest.mark.slow
+
 FORMULAS = ["Fe2O3", "NaCl", "SiC", "Al2O3", "MgO", "TiO2", "Cu", "GaAs"]
 
 

@@ -11,6 +11,9 @@ import pytest
 from irnet_hub import artifact
 from irnet_hub.errors import InvalidInputError
 
+# Real-data layer (`pytest -m "not slow"` leaves it out): trains IRNet-17 on 4,414 bulk moduli (about 2 minutes on 2 cores).
+pytestmark = pytest.mark.slow
+
 BULK = "crabnet/benchmark_data/mp_bulk_modulus"
 
 

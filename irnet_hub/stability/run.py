@@ -387,10 +387,9 @@ def _read_known(known: Any) -> list[tuple[str, str, float]]:
     if isinstance(known, pd.DataFrame):
         df = known
     else:
-        try:
-            df = pd.read_csv(known, keep_default_na=False)
-        except (OSError, ValueError) as e:
-            raise InvalidInputError(str(known), f"cannot read the known-phases CSV ({e})") from None
+        from irnet_hub.tables import read_csv
+
+        df = read_csv(known)  # the one CSV reader: text cells, converted below
     missing = {"formula", "formation_enthalpy"} - set(df.columns)
     if missing:
         raise InvalidInputError(str(known), f"the known-phases table needs columns formula, formation_enthalpy "
