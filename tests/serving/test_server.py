@@ -308,3 +308,40 @@ def test_plain_curl_style_request_without_content_type(server):
                                           "Content-Type": "application/x-www-form-urlencoded"})
     with urllib.request.urlopen(req, timeout=30) as r:
         assert r.status == 200 and json.loads(r.read())["outputs"][0]["name"] == "prediction"
+
+
+def test_allowed_model_control_only_reaches_the_served_models(tmp_path):
+    """With --allow-model-control, unload/load work for the models the operator named, never for a path."""
+    import os
+    import time
+
+    from serve_helpers import Server, free_port
+
+    port = free_port()
+    log = tmp_path / "server.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "irnet_hub.cli", "serve", str(COMPOSITION_MODEL), "--port",
+                                 str(port), "--allow-model-control"], stdout=out, stderr=subprocess.STDOUT,
+                                env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    srv = Server(f"http://127.0.0.1:{port}", port, proc.pid, log, tmp_path / "none")
+    try:
+        for _ in range(480):
+            try:
+                if srv.request("GET", "/v2/health/ready", token=None, timeout=2)[0] == 200:
+                    break
+            except OSError:
+                time.sleep(0.25)
+            assert proc.poll() is None, log.read_text()[-2000:]
+        repo = "/v2/repository/models"
+        assert srv.infer(MODEL, ["NaCl"], token=None)[0] == 200
+        assert srv.request("POST", f"{repo}/{MODEL}/unload", token=None)[0] == 200
+        assert srv.infer(MODEL, ["NaCl"], token=None)[0] == 404  # unloaded
+        for name in ("no-such-model", "..%2F..%2Fetc%2Fpasswd", str(STRUCTURE_MODEL).replace("/", "%2F")):
+            assert srv.request("POST", f"{repo}/{name}/load", token=None)[0] in (404, 503), name
+        assert srv.request("GET", "/v2/models", token=None)[1]["models"] == []  # nothing named by a client
+        assert srv.request("POST", f"{repo}/{MODEL}/load", token=None)[0] == 200
+        assert srv.infer(MODEL, ["NaCl"], token=None)[0] == 200
+        assert srv.request("POST", f"/v1/models/{MODEL}:predict", {"instances": [["NaCl"]]}, token=None)[0] == 403
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
