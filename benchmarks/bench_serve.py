@@ -314,7 +314,9 @@ def write_results(started, load_before, load_after, startup, local_before, local
     loc_default = local_mean("formulas_per_s_1000", "default BLAS threads")
     loc_one = local_mean("formulas_per_s_1000", "1 BLAS thread")
     loc_cpu = local_mean("formulas_per_cpu_s_1000", "1 BLAS thread")
-    best_local = max(loc_default, loc_one)
+    # The served figure is compared with the single best local measurement (before or after,
+    # either thread setting): the conservative choice when the load drifts during the run.
+    best_local = max(d[k]["formulas_per_s_1000"] for d in (local_before, local_after) for k in d)
     lines = [
         "# Model server benchmark (`benchmarks/bench_serve.py`)",
         "",
@@ -358,7 +360,8 @@ def write_results(started, load_before, load_after, startup, local_before, local
         "## Against the goals",
         "",
         f"* 1,000 formulas/request: best served {served_1000:,.0f} formulas/s = **{served_1000 / best_local:.0%}** of the "
-        f"best local figure ({best_local:,.0f}/s) in the same run (goal >= 50 %); per CPU-second the server does "
+        f"best local measurement ({best_local:,.0f}/s; mean of before and after: {loc_one:,.0f}/s with one BLAS "
+        f"thread, {loc_default:,.0f}/s with the default) in the same run (goal >= 50 %); per CPU-second the server does "
         f"{cpu_1000:,.0f} formulas against local {loc_cpu:,.0f} = {cpu_1000 / loc_cpu:.0%}.",
         f"* 1 formula/request, 8 clients: p99 **{p99_8:.1f} ms** (goal < 50 ms) at the load average above. "
         f"The server spent {1000 / r8['formulas_per_server_cpu_s']:.1f} ms of CPU per request there "
