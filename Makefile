@@ -3,11 +3,14 @@
 PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+# The model server's environment: KServe needs pydantic 2, the dlhub extra of .venv pydantic 1.
+SERVE_VENV ?= .venv-serve
+SERVE_BIN  := $(SERVE_VENV)/bin
 # The shared data folder sits beside the repository (see ../shared/data/README.md).
 export IRNET_DATA_DIR ?= $(abspath ../shared/data)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: run test install install-test clean bench
+.PHONY: run test install install-test install-serve serve clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -21,21 +24,36 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e ".[test]"
 	touch $@ $(VENV)/.installed
 
+$(SERVE_BIN)/python:
+	$(PYTHON) -m venv $(SERVE_VENV) || python3 -m venv $(SERVE_VENV)
+	$(SERVE_BIN)/python -m pip install -q --upgrade pip
+
+$(SERVE_VENV)/.installed-serve: pyproject.toml | $(SERVE_BIN)/python
+	$(SERVE_BIN)/pip install -q -e ".[serve-test]"
+	touch $@
+
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
+install-serve: $(SERVE_VENV)/.installed-serve
 
 ## make run: the main job (prediction with the bundled default model on a few formulas)
 run: install
 	$(BIN)/irnet demo
 
-## make test: the whole test suite (what CI runs)
-test: install-test
-	$(BIN)/python -m pytest -q tests
+## make serve: serve the default model on http://127.0.0.1:8080 (V2 protocol; see README "Remote inference")
+serve: install-serve
+	$(SERVE_BIN)/irnet serve oqmd-formation-enthalpy
+
+## make test: the whole test suite (what CI runs): tests/serving in .venv-serve, the rest in .venv
+test: install-test install-serve
+	$(BIN)/python -m pytest -q tests --ignore=tests/serving
+	$(SERVE_BIN)/python -m pytest -q tests/serving
 
 ## make bench: speed/memory measurements; each writes benchmarks/RESULTS_*.md
-bench: install-test
+bench: install-test install-serve
 	$(BIN)/python benchmarks/bench_featurize.py
 	$(BIN)/python benchmarks/bench_predict.py
+	$(SERVE_BIN)/python benchmarks/bench_serve.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) $(SERVE_VENV) .pytest_cache

@@ -342,14 +342,21 @@ def pull(name: str, revision: str | None) -> None:
 @click.option("--csv", "fmt", flag_value="csv", help="CSV with the same columns.")
 @click.option("--skip-invalid", is_flag=True, help="Predict the valid inputs and list the invalid ones on stderr.")
 @click.option("--revision", help="Hub revision of a registered model.")
-@click.option("--remote", type=click.Choice(["dlhub"]), help="Run the prediction on a remote service.")
+@click.option("--remote", metavar="URL|dlhub",
+              help="Predict on a model server (http://HOST:PORT, started with `irnet serve`) or on DLHub.")
+@click.option("--token-file", type=click.Path(dir_okay=False), help="File holding the bearer token for --remote URL.")
+@click.option("--timeout", default=30.0, show_default=True, help="Seconds per request to --remote URL.")
+@click.option("--retries", default=2, show_default=True, help="Retries of a failed connection to --remote URL.")
 @_no_verify
 @_force
-def predict(model, formulas, input_files, output, fmt, skip_invalid, revision, remote, no_verify, force) -> None:
+def predict(model, formulas, input_files, output, fmt, skip_invalid, revision, remote, token_file, timeout, retries,
+            no_verify, force) -> None:
     """Predict with MODEL (a registered name or a model directory) for FORMULA... or --input files.
 
     Invalid inputs stop the command (exit code 2, each one named on stderr,
-    nothing written) unless --skip-invalid is given.
+    nothing written) unless --skip-invalid is given. With --remote URL, MODEL
+    is the name the server serves it under; the same table comes back, and an
+    unreachable server exits with code 4.
     """
     from irnet_hub.hub import load
     from irnet_hub.prediction_io import format_predictions, read_inputs, write_predictions
@@ -358,7 +365,7 @@ def predict(model, formulas, input_files, output, fmt, skip_invalid, revision, r
         raise InvalidInputError(list(formulas) + list(input_files), "give formulas as arguments or --input files (one of the two)")
     if output:
         resolve_output(output, force=force)  # a bad -o is reported before any work
-    if remote:
+    if remote == "dlhub":
         # MODEL is a published DLHub servable, OWNER/NAME; the same table comes back.
         from irnet_hub.hub.dlhub import run_remote
 
@@ -367,8 +374,12 @@ def predict(model, formulas, input_files, output, fmt, skip_invalid, revision, r
         items = read_inputs(input_files, "composition") if input_files else list(formulas)
         df = run_remote(model, items, errors="skip" if skip_invalid else "raise")
         failures = df.attrs.get("failures", [])
-    else:
-        predictor = load(model, revision, verify=not no_verify)
+    else:  # a local model, or one on a model server (--remote URL): the same table either way
+        from irnet_hub.serving.client import read_token_file
+
+        token = read_token_file(token_file) if token_file else None
+        remote_args = {"remote": remote, "token": token, "timeout": timeout, "retries": retries} if remote else {}
+        predictor = load(model, revision, verify=not no_verify, **remote_args)
         items = read_inputs(input_files, predictor.input_kind) if input_files else list(formulas)
         result = predictor.predict_result(items, errors="skip" if skip_invalid else "raise")
         # The CLI writes the predicted rows (with their input row numbers); skipped ones go to stderr.
@@ -383,6 +394,10 @@ def predict(model, formulas, input_files, output, fmt, skip_invalid, revision, r
         click.echo(f"wrote {len(df)} predictions to {output}", err=True)
     else:
         click.echo(format_predictions(df, fmt or "table").rstrip("\n"))
+
+
+from irnet_hub.serving.commands import serve as _serve  # noqa: E402  (irnet serve: the V2 model server)
+main.add_command(_serve)
 
 
 # --- stability screening (irnet_hub.screen) ---

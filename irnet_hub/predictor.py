@@ -94,6 +94,9 @@ class Predictor:
         self._feature_mean = np.asarray(record.scaler.feature_mean, dtype=np.float32)
         self._element_counts: dict[str, int] = dict(record.element_counts)
         self.std_scale: float = float(record.std_scale)
+        # Extra keyword arguments for the featurizer, e.g. the model server's
+        # {"use_cache": False, "n_jobs": 1} for structures sent by clients.
+        self.featurize_options: dict[str, Any] = {}
         if network.n_features != len(self._feature_mean):
             raise UnsupportedModelError(str(model_dir), f"network takes {network.n_features} features but irnet.json "
                                         f"lists {len(self._feature_mean)}")
@@ -278,7 +281,8 @@ class Predictor:
         if spec.n_features != self.network.n_features:
             raise UnsupportedModelError(self.name, f"featurizer {spec.name} gives {spec.n_features} features but the "
                                         f"network takes {self.network.n_features}")
-        return lambda chunk: fn(chunk, errors="collect", progress=False)
+        options = dict(self.featurize_options)
+        return lambda chunk: fn(chunk, errors="collect", progress=False, **options)
 
     def _as_items(self, inputs: Any):
         """(labels, items): the accepted input forms as a list, and the index the result keeps."""

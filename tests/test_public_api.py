@@ -38,7 +38,12 @@ def test_every_public_name_resolves_and_survives_submodule_imports():
     for info in pkgutil.walk_packages(irnet_hub.__path__, "irnet_hub."):
         if info.name.endswith("dlhub_entry"):
             continue  # imported by DLHub inside its own container only
-        importlib.import_module(info.name)
+        try:
+            importlib.import_module(info.name)
+        except irnet_hub.errors.MissingDependencyError:
+            # The model server needs the serve extra (KServe), which lives in .venv-serve, where
+            # tests/serving imports these modules; any other module must import everywhere.
+            assert info.name in ("irnet_hub.serving.model", "irnet_hub.serving.server"), info.name
     for name in API:
         value = getattr(irnet_hub, name)
         assert callable(value) and not isinstance(value, types.ModuleType), name

@@ -35,6 +35,11 @@ OQMD_H = "crabnet/benchmark_data/OQMD_Formation_Enthalpy/val.csv"
 NOT_EXECUTED = {
     "make run": "creates the virtual environment and calls `irnet demo`; `make test` runs this very suite. "
                 "`irnet demo` itself is run by test_make_run_command",
+    "make serve": "starts a server that runs until stopped; tests/serving/test_readme_remote.py starts the same "
+                  "`irnet serve` and runs the two client blocks below against it",
+    "irnet predict oqmd-formation-enthalpy NaCl Fe2O3 --remote": "needs a running model server: run by "
+                                                                 "tests/serving/test_readme_remote.py (.venv-serve)",
+    "# Python, against the same server": "needs a running model server: run by tests/serving/test_readme_remote.py",
     "irnet publish my-model": "remote only: needs a Hugging Face token or a Globus login (both paths are tested "
                               "against local fakes in test_publish_hf.py and test_dlhub.py)",
 }

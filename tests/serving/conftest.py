@@ -1,0 +1,77 @@
+"""A real ``irnet serve`` process on 127.0.0.1, started once for the serving tests and stopped after.
+
+These tests run in ``.venv-serve`` (the ``serve-test`` extra: KServe needs pydantic 2, which the
+``dlhub`` extra of the main environment cannot have); ``make test`` runs them there.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from serve_helpers import COMPOSITION_MODEL, MAX_BODY_BYTES, MAX_ROWS, STRUCTURE_MODEL, TOKEN, Server, build_ensemble, free_port
+
+
+@pytest.fixture(scope="session")
+def ensemble_dir(tmp_path_factory, data_dir) -> Path:
+    return build_ensemble(tmp_path_factory.mktemp("ensemble") / "ens3", data_dir)
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory, ensemble_dir) -> Server:
+    tmp = tmp_path_factory.mktemp("serve")
+    token_file = tmp / "token"
+    token_file.write_text(TOKEN + "\n")
+    log = tmp / "server.log"
+    port = free_port()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    cmd = [sys.executable, "-m", "irnet_hub.cli", "serve", str(COMPOSITION_MODEL), str(STRUCTURE_MODEL),
+           f"ens3={ensemble_dir}",
+           "--port", str(port), "--token-file", str(token_file), "--max-rows", str(MAX_ROWS),
+           "--max-body-mb", str(MAX_BODY_BYTES / 1024 / 1024), "--access-log"]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=tmp)
+    srv = Server(f"http://127.0.0.1:{port}", port, proc.pid, log, token_file)
+    deadline = time.monotonic() + 120
+    try:
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"irnet serve exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+            try:
+                if srv.request("GET", "/v2/health/ready", token=None, timeout=2)[0] == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"irnet serve not ready after 120 s:\n{log.read_text()[-3000:]}")
+            time.sleep(0.25)
+        yield srv
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="session")
+def formulas(data_dir) -> list[str]:
+    """300 real OQMD formulas, and a few with elements the model saw rarely."""
+    import pandas as pd
+
+    df = pd.read_csv(data_dir / "crabnet" / "benchmark_data" / "OQMD_Formation_Enthalpy" / "val.csv")
+    return list(df["formula"].head(300)) + ["Pu2O3", "NpO2", "Ac2S3", "XeF4"]
+
+
+@pytest.fixture(scope="session")
+def structures(data_dir):
+    """Three small real structures of the phonons model's data set."""
+    from irnet_hub.featurize.structure import load_structures
+
+    all_ = load_structures(data_dir / "structures" / "matbench_phonons.json.gz")
+    return [s for s in all_ if len(s) <= 4][:3]
