@@ -33,6 +33,9 @@ OQMD_H = "crabnet/benchmark_data/OQMD_Formation_Enthalpy/val.csv"
 
 # First line of a block -> why it is not executed here.
 NOT_EXECUTED = {
+    "python scripts/train_zoo.py": "retrains a shipped model (minutes to an hour on 2 cores); the same scripts run "
+                                   "end to end at 2 epochs in tests/test_zoo.py, and the split + evaluate steps "
+                                   "for every shipped model in tests/test_shipped_models.py",
     "make run": "creates the virtual environment and calls `irnet demo`; `make test` runs this very suite. "
                 "`irnet demo` itself is run by test_make_run_command",
     "make serve": "starts a server that runs until stopped; tests/serving/test_readme_remote.py starts the same "
