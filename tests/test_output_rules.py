@@ -109,10 +109,16 @@ def test_shipped_ranges_match_training_data(data_dir):
 
 
 def test_card_text_states_the_rules():
+    from irnet_hub import artifact
+    from irnet_hub.hub.card import render_card
+
     text = describe_rules({"name": "oqmd-formation-enthalpy", "target": {"name": "formation enthalpy"}})
     assert "exactly 0" in text and "150 atoms per formula unit" in text
-    text = describe_rules({"name": "x", "target": {"name": "bulk modulus"}})
-    assert "cannot be negative" in text
+    assert "cannot be negative" in describe_rules({"name": "x", "target": {"name": "bulk modulus"}})
+    # A card rendered from a shipped record (older than the output_rules field) states the derived rules.
+    card = render_card(artifact.read_record(REPO / "servables" / "mp-bulk-modulus"))
+    section = card[card.index("## Output rules and domain"):]
+    assert "cannot be negative" in section and "108 atoms" in section
 
 
 def test_apply_rules_leaves_other_models_alone():

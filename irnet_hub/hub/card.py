@@ -189,12 +189,6 @@ def _body(record: ModelRecord, anchors: Mapping[str, Any], repo_id: str | None) 
         f"seen in fewer than {RARE_ELEMENT_COUNT} training compositions.\n"
     )
 
-    # The physical output rules and the in-domain rule, stated (irnet_hub.output_rules, issue 11).
-    from irnet_hub.output_rules import describe_rules
-
-    add("## Output rules and domain\n")
-    add(describe_rules(record) + "\n")
-
     add("## Training data and split\n")
     if ds:
         add(

@@ -12,7 +12,7 @@ import math
 import re
 from typing import Any, Mapping
 
-from irnet_hub.record import ModelRecord
+from irnet_hub.record import CompositionRanges, ModelRecord
 
 
 def _fmt(x: Any) -> str:
@@ -148,8 +148,12 @@ def _ensemble_and_rules(record: ModelRecord, unit: str) -> str:
         if members:
             lines.append(f"Test MAE of the members alone: {', '.join(_fmt(m) for m in members)} {unit}.")
         lines.append("")
-    rules = record.output_rules
-    ranges = record.composition_ranges
+    # The rules Predictor applies: the record's, or (records older than the fields) derived from the property.
+    from irnet_hub.output_rules import composition_ranges_for, rules_for
+
+    rules = rules_for(record)
+    known = composition_ranges_for(record)
+    ranges = CompositionRanges.from_dict(known) if known else None
     if rules.elements_are_zero or rules.non_negative or ranges:
         lines.append("## Output rules and domain\n")
         if rules.elements_are_zero:
