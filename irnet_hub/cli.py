@@ -86,7 +86,8 @@ def featurize(data: str, output: str, featurizer: str, skip_invalid: bool) -> No
     'target', if present) next to the features.
     """
     from irnet_hub.featurize import get_featurizer
-    from irnet_hub.tables import formula_of, load_table
+    from irnet_hub.preprocessing import formula_of
+    from irnet_hub.tables import load_table
 
     spec, fn = get_featurizer(featurizer)
     table = load_table(data, spec.input_kind, target=None)

@@ -15,13 +15,20 @@ from irnet_hub.preprocessing import fill_missing
 from irnet_hub.tables import featurize_table, load_table
 
 
-def predict_features(model_dir: str | Path, X: np.ndarray) -> np.ndarray:
-    """Predictions of a model directory's network on raw features (stock Keras)."""
+def predict_outputs(model_dir: str | Path, X: np.ndarray) -> np.ndarray:
+    """All outputs of a model directory's network on raw features (stock Keras), shape (n, 1) or (n, 1 + k).
+
+    Column 0 is the prediction (an ensemble's mean); the other columns of an ensemble are its members.
+    """
     record = artifact.read_record(model_dir).require("scaler", source=str(model_dir))
     model = artifact.load_keras_model(model_dir)
     Xf = fill_missing(X, np.asarray(record.scaler.feature_mean))
-    # column 0: the prediction (an ensemble's mean; its other columns are the members)
-    return model.predict(Xf, batch_size=4096, verbose=0)[:, 0]
+    return model.predict(Xf, batch_size=4096, verbose=0)
+
+
+def predict_features(model_dir: str | Path, X: np.ndarray) -> np.ndarray:
+    """Predictions of a model directory's network on raw features (stock Keras)."""
+    return predict_outputs(model_dir, X)[:, 0]
 
 
 def evaluate(
@@ -54,4 +61,4 @@ def evaluate(
     return out
 
 
-__all__ = ["evaluate", "predict_features"]
+__all__ = ["evaluate", "predict_features", "predict_outputs"]

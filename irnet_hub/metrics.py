@@ -34,9 +34,11 @@ def calibration_metrics(y_true: np.ndarray, y_pred: np.ndarray, y_std: np.ndarra
     (1 when calibrated; above 1 means the uncertainty is too small);
     ``nll``: mean Gaussian negative log-likelihood; ``miscalibration_area``:
     mean absolute gap between expected and observed coverage over 1 %..99 %
-    central intervals. Rows with a zero or non-finite std are left out (``n``).
+    central intervals; ``spearman_std_abs_error``: rank correlation between the
+    std and the absolute error (does a larger std flag a larger error?).
+    Rows with a zero or non-finite std are left out (``n``).
     """
-    from scipy.stats import norm
+    from scipy.stats import norm, spearmanr
 
     y_true = np.asarray(y_true, float).ravel()
     y_pred = np.asarray(y_pred, float).ravel()
@@ -55,6 +57,7 @@ def calibration_metrics(y_true: np.ndarray, y_pred: np.ndarray, y_std: np.ndarra
         "z_std": float(np.std(z)),
         "nll": float(np.mean(0.5 * np.log(2 * np.pi * std**2) + 0.5 * z**2)),
         "miscalibration_area": float(np.mean(np.abs(observed - levels))),
+        "spearman_std_abs_error": float(spearmanr(std, np.abs(err)).statistic),
     }
 
 

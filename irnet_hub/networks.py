@@ -59,6 +59,37 @@ ARCHITECTURES: dict[str, str] = {
 _GROUP = re.compile(r"^(?P<width>\d+)(?P<body>BAR|BA)x(?P<repeat>\d+)(?P<stack>R?)$")
 
 
+def resolve_architecture(spec: str) -> str:
+    """The architecture string of a name, a name with a width factor, or a string.
+
+    ``irnet-17/4`` is IRNet-17 with every hidden width divided by 4 (rounded,
+    at least 1): the same depth and shortcut placement with ~1/16 of the
+    parameters, a size that 40k-200k training rows can fill on a 2-core CPU
+    (docs/zoo.md). The paper's full-width networks stay the defaults.
+
+    >>> resolve_architecture("irnet-17/4")
+    '256BARx4-128BARx3-64BARx3-32BARx3-16BARx2-8BARx1-1'
+    """
+    name, slash, factor = spec.partition("/")
+    if not slash:
+        return ARCHITECTURES.get(spec, spec)
+    from irnet_hub.errors import InvalidInputError
+
+    if name not in ARCHITECTURES or not factor.isdigit() or int(factor) < 1:
+        raise InvalidInputError(
+            spec, f"a width factor is written NAME/N with NAME one of {sorted(ARCHITECTURES)} and N a positive integer"
+        )
+    n = int(factor)
+
+    def narrow(part: str) -> str:
+        m = _GROUP.match(part)
+        if not m:
+            return part
+        return f"{max(1, round(int(m['width']) / n))}{m['body']}x{m['repeat']}{m['stack']}"
+
+    return "-".join(narrow(p) for p in ARCHITECTURES[name].split("-"))
+
+
 def parse_architecture(spec: str) -> tuple[list[Group], int]:
     """Parse an architecture string into its groups and the output width.
 
@@ -67,7 +98,7 @@ def parse_architecture(spec: str) -> tuple[list[Group], int]:
     """
     from irnet_hub.errors import InvalidInputError
 
-    text = ARCHITECTURES.get(spec, spec)
+    text = resolve_architecture(spec)
     parts = [p.strip() for p in text.strip().split("-")]
     if len(parts) < 2 or not parts[-1].isdigit() or int(parts[-1]) < 1:
         raise InvalidInputError(
@@ -120,29 +151,38 @@ def build_network(
     from keras import layers
 
     groups, n_out = parse_architecture(architecture)
-    init = keras.initializers.GlorotUniform(seed=seed)
-    proj_init = keras.initializers.GlorotUniform(seed=None if seed is None else seed + 1)
-
     inputs = keras.Input(shape=(n_features,), name="features")
     x = inputs
     if feature_mean is not None:
         x = layers.Normalization(mean=feature_mean, variance=feature_variance, name="standardize")(x)
+    out = _tower(x, groups, n_out, prefix="", seed=seed)
+    if target_mean != 0.0 or target_scale != 1.0:
+        out = layers.Rescaling(scale=float(target_scale), offset=float(target_mean), name="unstandardize")(out)
+    return keras.Model(inputs, out, name=name or _model_name(architecture))
 
+
+def _tower(x, groups: list[Group], n_out: int, *, prefix: str, seed: int | None):
+    """The paper's network on an input tensor: Dense-BN-ReLU sequences, shortcuts, Dense(n_out)."""
+    import keras
+    from keras import layers
+
+    init = keras.initializers.GlorotUniform(seed=seed)
+    proj_init = keras.initializers.GlorotUniform(seed=None if seed is None else seed + 1)
     counter = {"fc": 0, "sc": 0}
 
     def sequence(h, width):
         counter["fc"] += 1
         i = counter["fc"]
-        h = layers.Dense(width, kernel_initializer=init, name=f"fc{i}")(h)
-        h = layers.BatchNormalization(name=f"bn{i}")(h)
-        return layers.ReLU(name=f"relu{i}")(h)
+        h = layers.Dense(width, kernel_initializer=init, name=f"{prefix}fc{i}")(h)
+        h = layers.BatchNormalization(name=f"{prefix}bn{i}")(h)
+        return layers.ReLU(name=f"{prefix}relu{i}")(h)
 
     def shortcut(block_in, block_out, width):
         counter["sc"] += 1
         j = counter["sc"]
         if block_in.shape[-1] != width:  # Eq. 1: linear projection W_s x
-            block_in = layers.Dense(width, use_bias=False, kernel_initializer=proj_init, name=f"proj{j}")(block_in)
-        return layers.Add(name=f"residual{j}")([block_out, block_in])
+            block_in = layers.Dense(width, use_bias=False, kernel_initializer=proj_init, name=f"{prefix}proj{j}")(block_in)
+        return layers.Add(name=f"{prefix}residual{j}")([block_out, block_in])
 
     for g in groups:
         stack_in = x
@@ -153,11 +193,70 @@ def build_network(
                 x = shortcut(seq_in, x, g.width)
         if g.residual == "stack":
             x = shortcut(stack_in, x, g.width)
+    return layers.Dense(n_out, kernel_initializer=init, name=f"{prefix}output")(x)
 
-    out = layers.Dense(n_out, kernel_initializer=init, name="output")(x)
-    if target_mean != 0.0 or target_scale != 1.0:
-        out = layers.Rescaling(scale=float(target_scale), offset=float(target_mean), name="unstandardize")(out)
-    return keras.Model(inputs, out, name=name or _model_name(architecture))
+
+TargetTransform = Literal["none", "log", "log1p"]
+
+
+def build_ensemble(
+    architecture: str,
+    n_features: int,
+    members: int,
+    *,
+    feature_mean,
+    feature_variance,
+    target_mean: float,
+    target_scale: float,
+    target_transform: TargetTransform = "none",
+    seed: int = 0,
+):
+    """``members`` networks side by side, as a training model and a prediction model.
+
+    Returns ``(train_model, model)``, which share their layers:
+
+    * ``train_model`` maps features to the members' outputs in standardized,
+      transformed target units, shape ``(n, members)``; fitting it with the
+      target repeated per column trains every member on its own loss (the
+      members share no trainable weight), in one pass over the data.
+    * ``model`` maps raw features to the target in its own unit, shape
+      ``(n, 1 + members)``: column 0 is the members' mean, then each member.
+      ``target_transform`` "log" or "log1p" means the network was fitted to
+      log(y) or log(1 + y), mapped back by an ``exponential`` activation,
+      so a positive property cannot come out negative.
+
+    Only stock layers (Normalization, Dense, BatchNormalization, ReLU, Add,
+    Rescaling, Activation, Concatenate, Average): ``keras.saving.load_model``
+    reads it with no custom objects, and the NumPy runtime can run it.
+    """
+    import keras
+    from keras import layers
+
+    if members < 1:
+        from irnet_hub.errors import InvalidInputError
+
+        raise InvalidInputError(members, "an ensemble needs at least one member")
+    groups, n_out = parse_architecture(architecture)
+    inputs = keras.Input(shape=(n_features,), name="features")
+    x = layers.Normalization(mean=feature_mean, variance=feature_variance, name="standardize")(inputs)
+    raw, unit = [], []
+    for j in range(members):
+        t = _tower(x, groups, n_out, prefix=f"m{j}_", seed=seed + 1000 * j)
+        raw.append(t)
+        y = layers.Rescaling(scale=float(target_scale), offset=float(target_mean), name=f"m{j}_unstandardize")(t)
+        if target_transform in ("log", "log1p"):
+            y = layers.Activation("exponential", name=f"m{j}_exp")(y)
+            if target_transform == "log1p":
+                y = layers.Rescaling(scale=1.0, offset=-1.0, name=f"m{j}_minus_one")(y)
+        unit.append(y)
+    if members == 1:
+        train_out, out = raw[0], unit[0]
+    else:
+        train_out = layers.Concatenate(name="members_standardized")(raw)
+        mean = layers.Average(name="ensemble_mean")(unit)
+        out = layers.Concatenate(name="mean_and_members")([mean, *unit])
+    name = f"{_model_name(architecture.partition('/')[0])}_x{members}"
+    return keras.Model(inputs, train_out, name=f"{name}_train"), keras.Model(inputs, out, name=name)
 
 
 def _model_name(architecture: str) -> str:

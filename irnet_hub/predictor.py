@@ -20,7 +20,7 @@ import numpy as np
 
 from irnet_hub.constants import MIN_ELEMENT_COUNT
 from irnet_hub.errors import BatchInputError, IntegrityError, InvalidInputError, RowFailure, UnsupportedModelError
-from irnet_hub.preprocessing import domain_flags, fill_missing
+from irnet_hub.preprocessing import domain_flags, fill_missing, formula_of
 from irnet_hub.record import INFO_FILE, ModelRecord, as_record
 from irnet_hub.runtime import DEFAULT_BATCH_SIZE, NumpyNetwork
 
@@ -214,7 +214,7 @@ class Predictor:
         std = self._std(outputs)
         kept = [items[i] for i in rows]
         in_domain, rare = self._domain(kept)
-        columns: dict[str, Any] = {"formula": [_formula_of(x) for x in kept], "prediction": preds}
+        columns: dict[str, Any] = {"formula": [formula_of(x) for x in kept], "prediction": preds}
         if std is not None:
             columns["prediction_std"] = std
         df = pd.DataFrame(
@@ -287,13 +287,6 @@ def _is_composition(x: Any) -> bool:
     from pymatgen.core import Composition
 
     return isinstance(x, Composition)
-
-
-def _formula_of(item: Any) -> str:
-    if isinstance(item, str):
-        return item
-    comp = getattr(item, "composition", item)
-    return getattr(comp, "reduced_formula", None) or str(item)
 
 
 def load_dir(model_dir: str | Path, *, name: str | None = None, verify: bool = True) -> Predictor:

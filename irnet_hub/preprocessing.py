@@ -81,9 +81,14 @@ def composition_ranges(inputs: Iterable[Any]) -> dict[str, float] | None:
 # --------------------------------------------------------------------------- in-domain rule
 
 
+def _rare(count: Any, min_count: int) -> Any:
+    """The in-domain rule itself, for one count or an array of counts: rare = seen fewer than ``min_count`` times."""
+    return count < min_count
+
+
 def rare_elements(elements: Iterable[str], counts: Mapping[str, int], min_count: int = MIN_ELEMENT_COUNT) -> list[str]:
     """The elements seen in fewer than ``min_count`` training compositions (the in-domain rule)."""
-    return [e for e in elements if counts.get(e, 0) < min_count]
+    return [e for e in elements if _rare(counts.get(e, 0), min_count)]
 
 
 def in_domain_by_z(z: np.ndarray, amounts: np.ndarray, counts: Mapping[str, int],
@@ -96,8 +101,16 @@ def in_domain_by_z(z: np.ndarray, amounts: np.ndarray, counts: Mapping[str, int]
     for symbol, c in counts.items():
         if Element.is_valid_symbol(symbol) and Element(symbol).Z <= top:
             by_z[Element(symbol).Z] = c
-    rare = (amounts > 0) & (by_z[z] < min_count)
+    rare = (amounts > 0) & _rare(by_z[z], min_count)
     return ~rare.any(axis=1)
+
+
+def formula_of(item: Any) -> str:
+    """A printable formula for a formula string, Composition or Structure (its reduced formula)."""
+    if isinstance(item, str):
+        return item
+    comp = getattr(item, "composition", item)
+    return getattr(comp, "reduced_formula", None) or str(item)
 
 
 # Plain formulas (Fe2O3, Al1Sm1Tm1, Fe0.62C0.00095): elements read by a regex, ~50x faster
@@ -154,5 +167,5 @@ def domain_flags(items: Sequence[Any], counts: Mapping[str, int],
 
 __all__ = [
     "fit_scaler", "fill_missing", "element_counts", "composition_ranges", "rare_elements", "in_domain_by_z",
-    "elements_of", "domain_flags", "MISSING_VALUES_RULE",
+    "elements_of", "domain_flags", "formula_of", "MISSING_VALUES_RULE",
 ]

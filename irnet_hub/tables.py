@@ -150,11 +150,3 @@ def featurize_table(table: Table, featurizer: str, **kwargs: Any) -> FeaturizedT
     res = fn(table.inputs, errors="collect", **kwargs)
     y = None if table.targets is None else table.targets[res.rows]
     return FeaturizedTable(res.features, y, [table.inputs[i] for i in res.rows], res.failures)
-
-
-def formula_of(item: Any) -> str:
-    """A printable formula for a formula string, Composition or Structure."""
-    if isinstance(item, str):
-        return item
-    comp = getattr(item, "composition", item)
-    return getattr(comp, "reduced_formula", str(item))

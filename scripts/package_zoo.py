@@ -1,82 +1,203 @@
-"""Package a trained zoo run as servables/<name> and register it.
+"""Package a trained zoo model as servables/NAME and register it.
 
-    python scripts/package_zoo.py NAME RUN_MODEL_DIR [--baseline-from IRNET_JSON]
+    python scripts/package_zoo.py NAME [--runs runs]
 
-Copies the model directory, optionally takes the RandomForest result from
-another run on the same split (a tuning run that skipped the baseline), builds
-the servable (Keras HF layout, SavedModel, card, dlhub.json, manifest) and adds
-or replaces the registry entry. The Hub repo id is where the model is to be
-published; until it is uploaded, `irnet_hub.load(NAME)` resolves to the copy in
-servables/ (see irnet_hub/hub/cache.py).
+Reads runs/NAME/ as written by scripts/train_zoo.py (or scripts/zoo_device.py):
+picks, among the fold-0 runs that kept their network, the one with the best
+*validation* MAE (the widths tried, a transfer variant), rebuilds its split
+from the recipe, and writes the model directory through ModelRecord: scaler,
+split record, element counts and composition ranges of the training rows,
+ensemble size and the std scale fitted on validation, calibration on test,
+output rules, the RandomForest reference, k-fold summary, timings and what was
+tried. The test metrics are computed by `irnet evaluate`'s own code on the
+rebuilt test split. Then the servable (Keras files, SavedModel, card,
+dlhub.json, manifest) replaces servables/NAME and the registry entry is updated.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from zoo_recipes import RECIPES  # noqa: E402
-
-from irnet_hub import artifact  # noqa: E402
-from irnet_hub.hub.registry import add_entry, entry_from_model_dir  # noqa: E402
-from irnet_hub.hub.servable import build_servable  # noqa: E402
+import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
 HF_ORG = "irnet-hub"
 
+from irnet_hub import zoo  # noqa: E402
 
-def cv_summary(run: Path) -> dict:
-    """Per-fold test MAEs of a k-fold run (folds that finished), ours and the RandomForest's."""
-    import numpy as np
 
+def _results(run: Path) -> list[tuple[Path, dict]]:
+    out = []
+    for p in sorted(run.glob("w*-f*/result.json")):
+        out.append((p.parent, json.loads(p.read_text())))
+    return out
+
+
+def _rf(run: Path, fold: int) -> dict | None:
+    p = run / f"rf-f{fold}.json"
+    return json.loads(p.read_text()) if p.is_file() else None
+
+
+def cv_summary(recipe: zoo.Recipe, results: list[tuple[Path, dict]], run: Path) -> dict | None:
+    """Per fold: the run with the best validation MAE (as for fold 0), its test MAE, and the RF's."""
+    if recipe.folds == 1:
+        return None
     ours, rf, done = [], [], []
-    for k in range(5):
-        p = run / f"fold{k}" / "final" / "irnet.json"
-        if p.is_file():
-            i = json.loads(p.read_text())
-            done.append(k)
-            ours.append(i["metrics"]["test"]["mae"])
-            rf.append(i.get("baseline", {}).get("test", {}).get("mae"))
-    return {"folds": 5, "folds_done": done, "test_mae_per_fold": ours, "test_mae_mean": float(np.mean(ours)),
-            "test_mae_std": float(np.std(ours)), "rf_test_mae_per_fold": rf,
-            "rf_test_mae_mean": None if None in rf else float(np.mean(rf)), "shipped": "fold 0"}
+    for k in range(recipe.folds):
+        runs_k = [r for _, r in results if r["job"]["fold"] == k]
+        if not runs_k:
+            continue
+        best = min(runs_k, key=lambda r: r["val_mae"])
+        done.append(k)
+        ours.append(best["test_mae"])
+        r = _rf(run, k)
+        rf.append(r["test_mae"] if r else None)
+    have_rf = [x for x in rf if x is not None]
+    return {
+        "folds": recipe.folds, "folds_done": done, "test_mae_per_fold": ours,
+        "test_mae_mean": float(np.mean(ours)), "test_mae_std": float(np.std(ours)),
+        "rf_test_mae_per_fold": rf,
+        "rf_test_mae_mean": float(np.mean(have_rf)) if len(have_rf) == recipe.folds else None,
+        "shipped": "fold 0",
+    }  # fmt: skip
+
+
+def package(name: str, runs: Path) -> Path:
+    import keras
+
+    from irnet_hub import artifact
+    from irnet_hub.evaluation import evaluate
+    from irnet_hub.featurize import get_featurizer
+    from irnet_hub.hub.registry import add_entry, entry_from_model_dir
+    from irnet_hub.hub.servable import build_servable
+    from irnet_hub.preprocessing import composition_ranges, element_counts
+    from irnet_hub.record import ModelRecord
+
+    recipe = zoo.get_recipe(name)
+    run = runs / name
+    results = _results(run)
+    candidates = [(d, r) for d, r in results if r["job"]["fold"] == 0 and (d / "model.keras").is_file()]
+    if not candidates:
+        raise SystemExit(f"{run}: no fold-0 run with a model.keras; train it with scripts/train_zoo.py {name}")
+    chosen_dir, chosen = min(candidates, key=lambda dr: dr[1]["val_mae"])
+    tried = [{"run": d.name, "architecture": r["job"]["architecture"], "members": r["job"]["members"],
+              "init_from": r["job"].get("init_from"), "val_mae": r["val_mae"], "epochs_run": r["epochs_run"],
+              "device": r["job"].get("device")} for d, r in results if r["job"]["fold"] == 0]  # fmt: skip
+    model = keras.saving.load_model(chosen_dir / "model.keras")
+    split = zoo.build_split(recipe, 0)
+    spec, featurize = get_featurizer(recipe.featurizer)
+    col = "structure" if recipe.featurizer == "ward2017" else "formula"
+
+    def feats(df):
+        return featurize(list(df[col]), errors="raise").features
+
+    train_features = featurize(list(split.train[col]), errors="raise")
+    Xtr = train_features.features
+    fill = np.nanmean(Xtr, axis=0)
+    fill = np.where(np.isfinite(fill), fill, 0.0)
+    members = int(chosen["job"]["members"])
+    norm = model.get_layer("standardize")
+    rescale = model.get_layer("m0_unstandardize")
+    record = ModelRecord(name=name, architecture=chosen["job"]["architecture"], n_parameters=int(model.count_params()))
+    record.ensemble_size = members
+    record.featurizer = type(record.featurizer).from_dict(
+        {"name": spec.name, "version": spec.version, "input_kind": spec.input_kind, "n_features": spec.n_features,
+         "description": spec.description, "labels": list(train_features.labels)})  # fmt: skip
+    from irnet_hub.record import CompositionRanges, CrossValidation, DataInfo, Hyperparameters, OutputRules, Scaler
+    from irnet_hub.record import Baseline, Target, TrainingRun
+
+    record.scaler = Scaler(feature_mean=fill.tolist(), feature_std=np.sqrt(np.asarray(norm.input_variance).ravel()).tolist(),
+                           target_mean=float(rescale.offset), target_std=float(rescale.scale),
+                           extras={"target_transform": recipe.transform,
+                                   "note": "target_mean/std standardize the transformed target (log or log1p when "
+                                           "target_transform says so); missing features take feature_mean"})  # fmt: skip
+    record.target = Target(name=recipe.target_name, unit=recipe.unit)
+    files = split.record["files"]
+    record.data = DataInfo(
+        dataset=name if recipe.featurizer == "magpie145" else None, train=files.get("train"), val=files.get("val"),
+        test=files.get("test"), all=files.get("all"), structures=files.get("structures"),
+        split=split.record, n_train=len(split.train), n_val=len(split.val), n_test=len(split.test),
+        fold=split.record.get("fold"),
+    )  # fmt: skip
+    job = chosen["job"]
+    record.hyperparameters = Hyperparameters(
+        optimizer="Adam", loss="mae", learning_rate=job["lr"], batch_size=job["batch_size"], epochs_max=job["epochs"],
+        epochs_run=chosen["epochs_run"],
+        extras={"schedule": f"linear warm-up {recipe.warmup_epochs} epochs, then cosine decay to 0 at the last epoch",
+                "best_epoch": chosen["best_epoch"], "selection": "weights of the epoch with the best validation MAE",
+                "init_from": job.get("init_from"), "members_trained": "side by side, each on its own MAE"},
+    )  # fmt: skip
+    record.seed = int(job.get("seed", 0))
+    record.training_seconds = float(chosen["train_seconds"])
+    record.training = TrainingRun(device=job.get("device"), wall_seconds=round(float(chosen["train_seconds"]), 1),
+                                  samples_per_second=round(float(chosen["samples_per_second"]), 1))  # fmt: skip
+    record.versions = artifact.library_versions()
+    if col == "formula":
+        record.element_counts = element_counts(split.train["formula"])
+        ranges = composition_ranges(split.train["formula"])
+        record.composition_ranges = CompositionRanges(**ranges) if ranges else None
+    record.output_rules = OutputRules(**recipe.output_rules)
+    record.anchors = dict(recipe.anchors)
+    record.target_mae = recipe.target_mae
+    record.target_rf_ratio = recipe.rf_ratio_target
+    if recipe.rf_ratio_target:
+        record.target_rule = f"MAE <= {recipe.rf_ratio_target:.2f} x RandomForest on the same split"
+    rf = _rf(run, 0)
+    if rf:
+        record.baseline = Baseline(params=rf["params"], val={"mae": rf["val_mae"]}, test={"mae": rf["test_mae"]},
+                                   extras={"grid": rf.get("grid")})  # fmt: skip
+    cv = cv_summary(recipe, results, run)
+    if cv:
+        record.cv = CrossValidation.from_dict(cv)
+    record.extras["candidates_tried"] = tried
+
+    with tempfile.TemporaryDirectory() as tmp:
+        mdir = Path(tmp) / name
+        artifact.save_model_dir(model, mdir, record)
+        (chosen_dir / "history.csv").is_file() and (mdir / artifact.LOG_FILE).write_bytes(
+            (chosen_dir / "history.csv").read_bytes())
+        # Std scale on validation and calibration on test, from the model directory's own network.
+        from irnet_hub.evaluation import predict_outputs
+        from irnet_hub.metrics import calibration_metrics
+
+        val_out = predict_outputs(mdir, feats(split.val))
+        test_out = predict_outputs(mdir, feats(split.test))
+        yva, yte = split.val["target"].to_numpy(float), split.test["target"].to_numpy(float)
+        if members >= 3:
+            record.std_scale = zoo.calibrate_std_scale(val_out[:, 1:], yva)
+            std = test_out[:, 1:].std(axis=1) * record.std_scale
+            record.extras["calibration_test"] = calibration_metrics(yte, test_out[:, 0], std)
+            record.extras["member_test_mae"] = [float(np.mean(np.abs(test_out[:, j] - yte)))
+                                                for j in range(1, test_out.shape[1])]  # fmt: skip
+        test_df = split.test if col == "formula" else split.test[["structure", "target"]]
+        val_df = split.val if col == "formula" else split.val[["structure", "target"]]
+        keep = ("mae", "rmse", "r2", "n", "p90_abs_error", "max_abs_error")
+        record.metrics = {"val": {k: v for k, v in evaluate(mdir, val_df).items() if k in keep},
+                          "test": {k: v for k, v in evaluate(mdir, test_df).items() if k in keep}}  # fmt: skip
+        artifact.write_info(mdir, record)
+        artifact.write_manifest(mdir)
+        out = REPO / "servables" / name
+        build_servable(mdir, out, overwrite=True, repo_id=f"{HF_ORG}/{name}", anchors=record.anchors)
+    add_entry(entry_from_model_dir(out, repo_id=f"{HF_ORG}/{name}", revision="main", description=recipe.target_name))
+    sizes = sorted(((p.stat().st_size, p.relative_to(out).as_posix()) for p in out.rglob("*") if p.is_file()), reverse=True)
+    print(f"{out}: {sum(s for s, _ in sizes) / 2**20:.2f} MiB (largest {sizes[0][1]} {sizes[0][0] / 2**20:.2f} MiB); "
+          f"test MAE {record.metrics['test']['mae']:.5g} (run {chosen_dir.name}: {chosen['test_mae']:.5g}); "
+          f"RF {rf['test_mae'] if rf else None}")  # fmt: skip
+    return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("name", choices=sorted(RECIPES))
-    ap.add_argument("model_dir")
-    ap.add_argument("--baseline-from", help="irnet.json of a run on the same split whose 'baseline' to use")
-    ap.add_argument("--cv-from", help="run folder with fold0..fold4/final: record the k-fold test MAEs (ship fold 0)")
-    ap.add_argument("--note", default="", help="free text added to irnet.json 'notes' (e.g. how the recipe was chosen)")
+    ap.add_argument("names", nargs="+", choices=sorted(zoo.RECIPES))
+    ap.add_argument("--runs", type=Path, default=REPO / "runs")
     args = ap.parse_args()
-
-    with tempfile.TemporaryDirectory() as tmp:
-        final = artifact.copy_model_dir(args.model_dir, Path(tmp) / args.name)
-        info = artifact.read_info(final)
-        info["name"] = args.name
-        if args.baseline_from:
-            other = json.loads(Path(args.baseline_from).read_text())
-            info["baseline"] = other["baseline"]
-        if args.cv_from:
-            info["cv"] = cv_summary(Path(args.cv_from))
-        if args.note:
-            info["notes"] = args.note
-        info.setdefault("anchors", RECIPES[args.name].get("anchors", {}))
-        artifact.write_info(final, info)
-        artifact.write_manifest(final)
-        out = REPO / "servables" / args.name
-        build_servable(final, out, overwrite=True, repo_id=f"{HF_ORG}/{args.name}", anchors=info.get("anchors"))
-    shutil.rmtree(out / "checkpoint", ignore_errors=True)
-    add_entry(entry_from_model_dir(out, repo_id=f"{HF_ORG}/{args.name}", revision="main",
-                                   description=RECIPES[args.name]["target_name"]))
-    sizes = sorted(((p.stat().st_size, p.relative_to(out).as_posix()) for p in out.rglob("*") if p.is_file()), reverse=True)
-    print(f"{out}: {sum(s for s, _ in sizes) / 2**20:.1f} MiB; largest {sizes[0][1]} {sizes[0][0] / 2**20:.1f} MiB")
+    for name in args.names:
+        package(name, args.runs)
 
 
 if __name__ == "__main__":

@@ -67,3 +67,34 @@ def test_install_without_servables_says_how_to_get_the_model(monkeypatch, tmp_pa
     assert "'mp-bulk-modulus'" in text and "no servables/ folder" in text and "wheel install" in text
     assert str(cache.hub_cache_dir()) in text and "irnet pull mp-bulk-modulus" in text
     assert "IRNET_HUB_SERVABLES" in text
+
+
+@pytest.mark.slow
+def test_real_wheel_install_without_servables(tmp_path):
+    """Build the wheel, install it (not editable) into a folder, and ask for a model offline."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    dist, target = tmp_path / "dist", tmp_path / "site"
+    pip = [sys.executable, "-m", "pip", "-q", "--disable-pip-version-check"]
+    r = subprocess.run([*pip, "wheel", "--no-deps", "-w", str(dist), str(repo)], capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    (wheel,) = dist.glob("irnet_hub-*.whl")
+    r = subprocess.run([*pip, "install", "--no-deps", "--target", str(target), str(wheel)], capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    env = {k: v for k, v in os.environ.items() if k != "IRNET_HUB_SERVABLES"}
+    env.update(PYTHONPATH=str(target), HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf"), TF_CPP_MIN_LOG_LEVEL="3")
+    code = "import irnet_hub.cli, sys; assert irnet_hub.cli.__file__.startswith(sys.argv.pop(1)); irnet_hub.cli.main()"
+    r = subprocess.run([sys.executable, "-c", code, str(target), "predict", "mp-bulk-modulus", "NaCl"],
+                       cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 4, r.stderr[-3000:]
+    assert "'mp-bulk-modulus' is not available" in r.stderr and "a wheel install ships none" in r.stderr
+    assert str(tmp_path / "hf" / "hub") in r.stderr and "irnet pull mp-bulk-modulus" in r.stderr
+    assert "Traceback" not in r.stderr
+    # the wheel carries the vendored DLHub schemas
+    assert (target / "irnet_hub" / "hub" / "dlhub_schemas" / "servable" / "argument_type.json").is_file()

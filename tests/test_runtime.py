@@ -68,7 +68,7 @@ def test_numpy_ensemble_equals_keras(tmp_path, features):
     assert (y_np[:, 4] < 0).any()  # the linear member is not clipped
 
 
-def test_predictor_reports_ensemble_mean_and_scaled_std(tmp_path, features):
+def test_predictor_reports_ensemble_mean_and_scaled_std(tmp_path, features, monkeypatch):
     from irnet_hub import artifact
     from irnet_hub.predictor import Predictor
     from irnet_hub.preprocessing import fit_scaler
@@ -86,6 +86,14 @@ def test_predictor_reports_ensemble_mean_and_scaled_std(tmp_path, features):
     np.testing.assert_allclose(df["prediction_std"], np.std(outputs[:, 1:], axis=1) * 2.0, rtol=1e-6)
     assert list(df.columns[:3]) == ["formula", "prediction", "prediction_std"]
     json.dumps(df["prediction_std"].tolist())  # JSON-ready
+
+    # The DLHub entry point (the remote path) returns the same float32 std
+    from irnet_hub.hub import dlhub_entry
+
+    monkeypatch.setenv(dlhub_entry.SERVABLE_DIR_ENV, str(tmp_path / "m"))
+    remote = dlhub_entry.predict(["NaCl", "Fe2O3", "MgO"])
+    assert [r["prediction_std"] for r in remote] == df["prediction_std"].tolist()
+    assert np.float32(remote[0]["prediction_std"]) == remote[0]["prediction_std"]  # exactly a float32 value
 
 
 def test_two_member_ensemble_has_no_std_column(tmp_path, features):
@@ -113,3 +121,23 @@ def test_unsupported_activation_is_refused(tmp_path, features):
     artifact.save_model_dir(keras.Model(inp, out), tmp_path / "m", {"name": "tanh"})
     with pytest.raises(UnsupportedModelError, match="Activation 'tanh' is not supported"):
         NumpyNetwork.from_dir(tmp_path / "m")
+
+
+@pytest.mark.parametrize("transform", ["log1p", "none"])
+def test_numpy_runs_the_zoo_ensemble_builder(tmp_path, features, transform):
+    """The ensembles irnet_hub.networks.build_ensemble makes (shared layers with the training model)."""
+    from irnet_hub import artifact
+    from irnet_hub.networks import build_ensemble
+    from irnet_hub.runtime import NumpyNetwork
+
+    _, model = build_ensemble("64BARx2-32BARx1-1", features.shape[1], 3, feature_mean=features.mean(0),
+                              feature_variance=features.var(0) + 1e-3, target_mean=1.0, target_scale=0.5,
+                              target_transform=transform, seed=2)
+    artifact.save_model_dir(model, tmp_path / "m", {"name": f"ens-{transform}", "ensemble_size": 3})
+    net = NumpyNetwork.from_dir(tmp_path / "m")
+    y_np = net(features)
+    y_keras = artifact.load_keras_model(tmp_path / "m").predict(features, batch_size=4096, verbose=0)
+    assert y_np.shape == y_keras.shape == (len(features), 4) and net.ensemble_size == 3
+    assert float(np.max(np.abs(y_np - y_keras))) <= 1e-5 * max(1.0, float(np.max(np.abs(y_keras))))
+    if transform == "log1p":
+        assert (y_np[:, 1:] > -1).all()  # exp(.) - 1

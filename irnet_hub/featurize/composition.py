@@ -609,4 +609,65 @@ def featurize_compositions(
     )
 
 
-__all__ = ["SPEC", "MAGPIE_LABELS", "parse_composition", "featurize_compositions"]
+def element_amounts(formulas: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Parse formulas into a compact CSR form: (elements per formula, atomic numbers, amounts).
+
+    With :func:`features_from_element_amounts` this splits featurization in
+    two: parsing needs pymatgen for unusual formulas, the features need only
+    numpy and the element tables (:func:`element_tables`). That is how the
+    zoo is trained on a machine without pymatgen (scripts/zoo_device.py).
+    Invalid formulas raise :class:`BatchInputError` naming every one.
+    """
+    t = _get_tables()
+    strings = [str(f) for f in formulas]
+    ok, counts, z_fast, a_fast = _fast_parse(strings, t)
+    starts = np.cumsum(counts) - counts
+    count = np.zeros(len(strings), dtype=np.int64)
+    zs: list[np.ndarray] = []
+    amounts: list[np.ndarray] = []
+    failures: list[RowFailure] = []
+    for i, text in enumerate(strings):
+        if ok[i]:
+            sl = slice(starts[i], starts[i] + counts[i])
+            zs.append(z_fast[sl])
+            amounts.append(a_fast[sl])
+            count[i] = counts[i]
+            continue
+        try:
+            el_amt = parse_composition(text).element_composition
+        except InvalidInputError as exc:
+            failures.append(RowFailure(i, text, exc.reason))
+            continue
+        zs.append(np.array([el.Z for el in el_amt], dtype=np.int64))
+        amounts.append(np.array(list(el_amt.values()), dtype=np.float64))
+        count[i] = len(el_amt)
+    if failures:
+        raise BatchInputError(failures)
+    return count, np.concatenate(zs).astype(np.int64), np.concatenate(amounts).astype(np.float64)
+
+
+def element_tables() -> _Tables:
+    """The element tables the features are computed from (picklable)."""
+    return _get_tables()
+
+
+def features_from_element_amounts(
+    count: np.ndarray, z: np.ndarray, a: np.ndarray, tables: _Tables | None = None
+) -> np.ndarray:
+    """The 145 features of compositions given in :func:`element_amounts` form (numpy only)."""
+    t = tables if tables is not None else _get_tables()
+    start = np.cumsum(count) - count
+    feats = np.empty((len(count), len(MAGPIE_LABELS)))
+    for k in np.unique(count):
+        slots = np.flatnonzero(count == k)
+        for b0 in range(0, len(slots), _BLOCK):
+            blk = slots[b0 : b0 + _BLOCK]
+            idx = start[blk, None] + np.arange(k)
+            feats[blk] = _block_features(z[idx], a[idx], t)
+    return feats
+
+
+__all__ = [
+    "SPEC", "MAGPIE_LABELS", "parse_composition", "featurize_compositions",
+    "element_amounts", "element_tables", "features_from_element_amounts",
+]  # fmt: skip

@@ -307,8 +307,8 @@ def pull(
                 mismatch = mismatch or any("mismatch" in p for p in problems)
                 tried.append(f"repository copy {local}: " + "; ".join(problems))
             elif not servables_dir().is_dir() and not os.environ.get(SERVABLES_ENV):
-                tried.append(f"repository copy: this installation has no servables/ folder (a wheel install ships "
-                             f"none; only a source checkout has {servables_dir()})")
+                tried.append(f"repository copy: this installation has no servables/ folder (looked for "
+                             f"{servables_dir()}; a wheel install ships none, only a source checkout has one)")
             else:
                 tried.append(f"repository copy {local}: not present")
 

@@ -15,6 +15,17 @@ import re
 from typing import Any, Mapping
 
 from irnet_hub.constants import MIN_ELEMENT_COUNT, PAPER_BIBTEX, PAPER_CITATION, PAPER_DOI
+from irnet_hub.hub.card_sections import (
+    _anchor_mae,
+    _depth,
+    _ensemble_and_rules,
+    _family,
+    _fmt,
+    _or_unknown,
+    _source,
+    _status,
+    _transform_text,
+)
 from irnet_hub.record import ModelRecord, as_record
 
 MAGPIE_CITATION = (
@@ -123,102 +134,6 @@ def render_card(
 # --------------------------------------------------------------------------- body
 
 
-def _fmt(x: Any) -> str:
-    if x is None:
-        return "–"
-    if isinstance(x, (int,)) and not isinstance(x, bool):
-        return str(x)
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return str(x)
-    return "–" if not math.isfinite(v) else f"{v:.4g}"
-
-
-def _source(text: Any) -> str:
-    """A data file as the card shows it: a path in backticks, an in-memory table in words."""
-    if not text:
-        return "unknown source"
-    text = str(text)
-    if text.startswith("<"):
-        return "an in-memory table"
-    return f"`{text}`" if re.search(r"[/\\]|\.(csv|json|gz|parquet)$", text) else text
-
-
-def _depth(architecture: str) -> int | None:
-    from irnet_hub.errors import InvalidInputError
-    from irnet_hub.networks import count_layers
-
-    try:
-        return count_layers(architecture)
-    except InvalidInputError:
-        return None
-
-
-def _family(architecture: str) -> str:
-    from irnet_hub.networks import ARCHITECTURES
-
-    text = ARCHITECTURES.get(architecture, architecture)
-    if "BAR" in text:
-        return "IRNet (a shortcut around every Dense-BatchNorm-ReLU sequence)"
-    if re.search(r"BAx\d+R", text):
-        return "SRNet (a shortcut around each stack of equal-width sequences)"
-    return "plain deep network (no shortcuts; the paper's baseline)"
-
-
-def _or_unknown(value: Any) -> str:
-    return "?" if value is None else str(value)
-
-
-def _anchor_mae(value: Any) -> tuple[float | None, str]:
-    if isinstance(value, Mapping):
-        return value.get("mae"), str(value.get("note", ""))
-    return value, ""
-
-
-def _status(record: ModelRecord, unit: str) -> str:
-    """Where the model stands against its targets, stated with the numbers (zoo runs record these)."""
-    split = "test" if "test" in record.metrics else "val"
-    ours = (record.metrics.get(split) or {}).get("mae")
-    lines: list[str] = []
-    cv = record.cv
-    if cv:
-        done = cv.folds_done or list(range(cv.folds))
-        partial = "" if len(done) == cv.folds else f" (only folds {done} of {cv.folds} trained so far)"
-        lines.append(f"- {cv.folds}-fold cross-validation{partial}: mean test MAE {_fmt(cv.test_mae_mean)} {unit} "
-                     f"(folds: {', '.join(_fmt(x) for x in cv.test_mae_per_fold)}); "
-                     f"RandomForest mean {_fmt(cv.rf_test_mae_mean)}. This folder is the fold-0 model.")
-        ours = cv.test_mae_mean if cv.test_mae_mean is not None else ours
-    rf = ((record.baseline.test if split == "test" else record.baseline.val) or {}).get("mae") if record.baseline else None
-    if cv and cv.rf_test_mae_mean is not None:
-        rf = cv.rf_test_mae_mean
-    if ours is not None and rf is not None:
-        verdict = "beats" if ours < rf else "**does not beat**"
-        lines.append(f"- Against our RandomForest on the same split: {_fmt(ours)} vs {_fmt(rf)} {unit}: this model {verdict} it.")
-    if ours is not None and record.target_mae is not None:
-        verdict = "met" if ours <= record.target_mae else "**missed**"
-        lines.append(f"- Accuracy target MAE <= {record.target_mae} {unit}: {verdict} ({_fmt(ours)}).")
-    ratio = record.target_rf_ratio
-    if ratio is not None and ours is not None and rf is not None:
-        verdict = "met" if ours <= ratio * rf else "**missed**"
-        rule = record.target_rule or f"MAE <= {ratio:.2f} x RandomForest on the same split"
-        lines.append(f"- Accuracy target {rule}: {verdict} (ratio {_fmt(ours / rf)}).")
-    half = record.float16
-    if half:
-        lines.append(f"- Weights stored as float16: {half.split} MAE {_fmt(half.mae_float32)} (float32) -> "
-                     f"{_fmt(half.mae_float16)} (float16), a {(half.relative_change or 0.0):.2%} change "
-                     f"({'kept' if half.kept else 'not kept: float32 shipped'}; limit 0.5 %).")
-    if record.training:
-        t = record.training
-        lines.append(f"- Trained on {t.device}: {_fmt(t.wall_seconds)} s wall, "
-                     f"{_fmt(t.samples_per_second)} training samples/s.")
-    if record.notes:
-        lines.append(f"- {record.notes}")
-    if not lines:
-        return ""
-    return "## Status against targets\n\n" + "\n".join(lines) + "\n"
-
-
 def _body(record: ModelRecord, anchors: Mapping[str, Any], repo_id: str | None) -> str:
     name = record.display_name
     prop = record.target.name or "target"
@@ -310,7 +225,16 @@ def _body(record: ModelRecord, anchors: Mapping[str, Any], repo_id: str | None) 
         "- Inputs are standardized inside the network (a `Normalization` layer holding the training mean and "
         "variance) and the output is rescaled to the property's unit (`Rescaling`)."
     )
-    if hp.to_dict():
+    schedule = hp.extras.get("schedule") if hp else None
+    if schedule:
+        add(
+            f"- Optimizer {hp.optimizer or 'Adam'}, peak learning rate {_fmt(hp.learning_rate)}, {schedule}; batch "
+            f"{_or_unknown(hp.batch_size)}, loss {(hp.loss or 'mae').upper()} (on the standardized "
+            f"{_transform_text(record)}target); {_or_unknown(hp.epochs_run)} of {_or_unknown(hp.epochs_max)} epochs run, "
+            f"weights of the epoch with the best validation MAE (epoch {_or_unknown(hp.extras.get('best_epoch'))})"
+            + (f"; started from `{hp.extras['init_from']}` (transfer learning)" if hp.extras.get("init_from") else "")
+        )
+    elif hp.to_dict():
         add(
             f"- Optimizer {hp.optimizer or 'Adam'}, learning rate {_fmt(hp.learning_rate)}, batch "
             f"{_or_unknown(hp.batch_size)}, loss {(hp.loss or 'mae').upper()}, early stopping on validation MAE "
@@ -347,6 +271,7 @@ def _body(record: ModelRecord, anchors: Mapping[str, Any], repo_id: str | None) 
             "unless stated, they are on the same split.")
     add("")
     add(_status(record, unit))
+    add(_ensemble_and_rules(record, unit))
 
     add("## Limitations\n")
     if composition:

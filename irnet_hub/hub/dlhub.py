@@ -133,10 +133,17 @@ def run_remote(name: str, formulas: Sequence[str], client: Any = None, *, errors
         if not isinstance(result, list) or len(result) != len(send) or not all(isinstance(r, Mapping) for r in result):
             raise RemoteError(f"DLHub servable {name} returned an unexpected result ({type(result).__name__}); "
                              "is it an irnet-hub servable?")
+    columns: dict[str, Any] = {
+        "formula": [r.get("formula") for r in result],
+        "prediction": [float(r["prediction"]) if r.get("prediction") is not None else float("nan") for r in result],
+    }
+    if any("prediction_std" in r for r in result):  # an ensemble: float32, as locally
+        import numpy as np
+
+        columns["prediction_std"] = np.array([r.get("prediction_std", np.nan) for r in result], dtype=np.float32)
     df = pd.DataFrame(
         {
-            "formula": [r.get("formula") for r in result],
-            "prediction": [float(r["prediction"]) if r.get("prediction") is not None else float("nan") for r in result],
+            **columns,
             "unit": [r.get("unit", "") for r in result],
             "model": name,
             "in_domain": pd.array([r.get("in_domain") for r in result], dtype="boolean"),

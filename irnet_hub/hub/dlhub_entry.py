@@ -44,7 +44,7 @@ def predict(formulas: list[str]) -> list[dict[str, Any]]:
     """Predict the model's property for each formula.
 
     Returns one dict per input, in order: ``formula``, ``prediction`` (float,
-    in ``unit``), ``unit`` and ``in_domain`` (False when the formula contains
+    in ``unit``), ``prediction_std`` (ensembles of 3+ members only), ``unit`` and ``in_domain`` (False when the formula contains
     an element rare in the training data; None when unknown). An invalid
     formula raises :class:`~irnet_hub.errors.InvalidInputError` naming it.
     """
@@ -58,17 +58,19 @@ def predict(formulas: list[str]) -> list[dict[str, Any]]:
     if not formulas:
         return []
     df = _model(servable_dir()).predict(list(formulas))
+    stds = df["prediction_std"].tolist() if "prediction_std" in df.columns else [None] * len(df)
     out = []
-    for formula, pred, unit, flag in zip(df["formula"], df["prediction"], df["unit"], df["in_domain"]):
-        out.append(
-            {
-                "formula": str(formula),
-                "prediction": float(pred),
-                "unit": str(unit),
-                # pandas' nullable boolean: NA (domain unknown) becomes None, not a pandas object.
-                "in_domain": None if flag is None or flag is _na() else bool(flag),
-            }
-        )
+    for formula, pred, std, unit, flag in zip(df["formula"], df["prediction"], stds, df["unit"], df["in_domain"]):
+        row = {
+            "formula": str(formula),
+            "prediction": float(pred),
+            "unit": str(unit),
+            # pandas' nullable boolean: NA (domain unknown) becomes None, not a pandas object.
+            "in_domain": None if flag is None or flag is _na() else bool(flag),
+        }
+        if std is not None:  # ensembles of 3+ members: the float32 value, exactly, as a JSON number
+            row["prediction_std"] = float(std)
+        out.append(row)
     return out
 
 

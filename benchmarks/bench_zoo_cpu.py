@@ -1,0 +1,83 @@
+"""CPU training throughput of each zoo recipe, and the wall time of one full run on this machine.
+
+    python benchmarks/bench_zoo_cpu.py [--epochs 3] [--only NAME]
+
+For every recipe in irnet_hub.zoo and every width it tries, fits the
+recipe's ensemble for a few epochs on its real training rows (TensorFlow
+backend unless KERAS_BACKEND says otherwise), times the epochs after the
+first (which compiles), and writes samples/s and the estimated wall time of
+the full recipe (epochs x rows / samples/s) to benchmarks/RESULTS_zoo_cpu.md.
+The zoo must stay under ~60 minutes per run on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import cpu_model  # noqa: E402
+
+from irnet_hub import zoo  # noqa: E402
+
+
+def features(df) -> np.ndarray:
+    if "structure" in df.columns:
+        from irnet_hub.featurize.structure import featurize_structures
+
+        return featurize_structures(list(df["structure"]), errors="raise", progress=False).features
+    from irnet_hub.featurize.composition import featurize_compositions
+
+    return featurize_compositions(df["formula"].tolist(), errors="raise").features
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--rows", type=int, default=20000, help="rows timed per epoch (throughput does not depend on it)")
+    ap.add_argument("--only")
+    args = ap.parse_args()
+    import keras
+
+    lines = []
+    for r in zoo.RECIPES.values():
+        if args.only and args.only != r.name:
+            continue
+        split = zoo.build_split(r, 0)
+        tr = split.train.iloc[: args.rows]
+        X, y = features(tr), tr["target"].to_numpy()
+        for w in r.widths:
+            arch = f"irnet-17/{w}"
+            t0 = time.time()
+            fit = zoo.fit_ensemble(X, y, X[:500], y[:500], architecture=arch, members=r.members,
+                                   transform=r.transform, epochs=args.epochs, batch_size=r.batch_size,
+                                   learning_rate=r.learning_rate, warmup_epochs=1)  # fmt: skip
+            sps = fit.samples_per_second
+            full = r.epochs * len(split.train) / sps
+            lines.append(f"| {r.name} | {arch} x{r.members} | {fit.model.count_params():,} | {len(split.train):,} | "
+                         f"{r.epochs} | {r.batch_size} | {sps:,.0f} | {full / 60:.1f} |")  # fmt: skip
+            print(lines[-1], f"({time.time() - t0:.0f} s)", flush=True)
+    out = Path(__file__).with_name("RESULTS_zoo_cpu.md")
+    load = os.getloadavg()
+    text = (
+        "# Zoo training on the CPU: throughput and the wall time of one run\n\n"
+        f"Measured by `benchmarks/bench_zoo_cpu.py` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}), "
+        f"Keras backend {keras.backend.backend()}, float32; {cpu_model()}, {os.cpu_count()} cores; load average at the end "
+        f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (other work was running: times are upper bounds).\n\n"
+        "Samples/s counts training rows per second through the whole ensemble (all members in one pass), "
+        "from the epochs after the first. Estimated run = recipe epochs x training rows / samples/s; "
+        "validation passes add a few %. 5-fold recipes cost that per fold.\n\n"
+        "| recipe | network | parameters | training rows | epochs | batch | samples/s | estimated run (min) |\n"
+        "|---|---|---|---|---|---|---|---|\n" + "\n".join(lines) + "\n"
+    )
+    out.write_text(text)
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

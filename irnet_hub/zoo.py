@@ -1,0 +1,415 @@
+"""The pretrained model zoo: one recipe per shipped model, its split, and how it is fitted.
+
+A recipe names the data files (paths under ``$IRNET_DATA_DIR``, see
+:mod:`irnet_hub.data`), how they are split, the unit and target transform,
+the network widths tried on validation and the training budget. Everything is
+sized for the 2-core CPU every machine has (docs/zoo.md): a run of
+``python scripts/train_zoo.py NAME`` stays under about 60 minutes there, and a
+GPU (Keras with the JAX backend) only runs the same recipe faster.
+
+The split of a trained model is recorded as a plain dict (``Split.record``) in
+its model directory, and :func:`rebuild_split` turns that record back into the
+same train/val/test rows, so anyone can re-score a shipped model.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+CB = "crabnet/benchmark_data"
+MB = "crabnet/matbench_cv"
+SPLIT_SEED = 20190804  # KDD 2019; fixed so every split we make can be rebuilt by anyone
+MATBENCH_SEED = 18012019  # the KFold seed Matbench uses for its 5 folds
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How one zoo model is made. Budgets are per run on 2 CPU cores (docs/zoo.md)."""
+
+    name: str
+    target_name: str
+    unit: str
+    files: dict[str, str]
+    split: str  # "given", "given-no-test", "random-90-10", "matbench-5-fold", "kfold-5"
+    featurizer: str = "magpie145"
+    transform: str = "none"  # "log" / "log1p" for positive, skewed properties
+    widths: tuple[int, ...] = (4, 8)  # width factors of irnet-17 tried on validation
+    members: int = 3
+    epochs: int = 150
+    batch_size: int = 256
+    learning_rate: float = 2e-3
+    warmup_epochs: int = 3
+    output_rules: dict[str, bool] = field(default_factory=dict)
+    init_from: str | None = None  # transfer: another zoo model whose trunk starts this one
+    anchors: dict[str, float] = field(default_factory=dict)  # published test MAEs, same split
+    target_mae: float | None = None  # what the zoo issue aims at
+    rf_ratio_target: float | None = None  # e.g. 0.70: MAE <= 0.70 x RF (the paper's ratio)
+
+    @property
+    def folds(self) -> int:
+        return 5 if self.split in ("matbench-5-fold", "kfold-5") else 1
+
+
+_POSITIVE = {"non_negative": True}
+RECIPES: dict[str, Recipe] = {
+    r.name: r
+    for r in [
+        Recipe("oqmd-formation-enthalpy", "formation enthalpy", "eV/atom",
+               {"all": f"{CB}/OQMD_Formation_Enthalpy/val.csv"}, "random-90-10", widths=(4,), epochs=100,
+               output_rules={"elements_are_zero": True},
+               anchors={"IRNet paper (OQMD-C, 48 layers, own split)": 0.054, "RF (IRNet paper, OQMD-C)": 0.077},
+               rf_ratio_target=0.70),
+        Recipe("oqmd-bandgap", "band gap", "eV",
+               {"train": f"{CB}/OQMD_Bandgap/train.csv", "test": f"{CB}/OQMD_Bandgap/val.csv"}, "given-no-test",
+               widths=(4,), epochs=40, output_rules=_POSITIVE,
+               anchors={"CrabNet": 0.049, "Roost": 0.088, "ElemNet": 0.148, "RF (CrabNet paper)": 0.060,
+                        "IRNet paper (48 layers, own split)": 0.047},
+               target_mae=0.049),
+        Recipe("oqmd-energy-per-atom", "total energy", "eV/atom",
+               {"all": f"{CB}/OQMD_Energy_per_atom/val.csv"}, "random-90-10", widths=(8,), epochs=40),
+        Recipe("oqmd-volume-per-atom", "volume", "A^3/atom",
+               {"all": f"{CB}/OQMD_Volume_per_atom/val.csv"}, "random-90-10", transform="log", widths=(8,), epochs=40,
+               output_rules=_POSITIVE),
+        Recipe("mp-e-above-hull", "energy above hull", "eV/atom",
+               {"train": f"{CB}/mp_e_hull/train.csv", "test": f"{CB}/mp_e_hull/val.csv"}, "given-no-test",
+               widths=(8,), epochs=40, output_rules=_POSITIVE,
+               anchors={"CrabNet": 0.089, "Roost": 0.094, "ElemNet": 0.110, "RF (CrabNet paper)": 0.126},
+               target_mae=0.089),
+        Recipe("mp-magnetization", "total magnetization", "Bohr magneton/formula unit",
+               {"train": f"{CB}/mp_mu_b/train.csv", "test": f"{CB}/mp_mu_b/val.csv"}, "given-no-test", widths=(8,), epochs=40,
+               # signed: 0.3 % of the training targets are negative (down to -84), so no sign rule
+               anchors={"CrabNet": 2.105, "Roost": 2.507, "RF (CrabNet paper)": 2.732}, target_mae=2.105),
+        Recipe("mp-bulk-modulus", "bulk modulus", "GPa",
+               {"train": f"{CB}/mp_bulk_modulus/train.csv", "val": f"{CB}/mp_bulk_modulus/val.csv",
+                "test": f"{CB}/mp_bulk_modulus/test.csv"}, "given", transform="log",
+               widths=(8, 16), epochs=300, output_rules=_POSITIVE,
+               anchors={"CrabNet": 11.21}, target_mae=11.21),
+        Recipe("mp-shear-modulus", "shear modulus", "GPa",
+               {"train": f"{CB}/mp_shear_modulus/train.csv", "val": f"{CB}/mp_shear_modulus/val.csv",
+                "test": f"{CB}/mp_shear_modulus/test.csv"}, "given", transform="log1p",
+               widths=(8, 16), epochs=300, output_rules=_POSITIVE,
+               anchors={"CrabNet": 12.79}, target_mae=12.79),
+        Recipe("matbench-mp-e-form", "formation energy", "eV/atom", {"folder": f"{MB}/mp_e_form"},
+               "matbench-5-fold", widths=(4,), epochs=100, output_rules={"elements_are_zero": True},
+               anchors={"CrabNet": 0.077, "Roost": 0.078, "RF (CrabNet paper)": 0.131}, target_mae=0.077),
+        Recipe("matbench-mp-gap", "band gap", "eV", {"folder": f"{MB}/mp_gap"}, "matbench-5-fold",
+               widths=(4,), epochs=100, output_rules=_POSITIVE,
+               anchors={"CrabNet": 0.263, "Roost": 0.260}, target_mae=0.263),
+        Recipe("matbench-expt-gap", "experimental band gap", "eV", {"folder": f"{MB}/expt_gap"},
+               "matbench-5-fold", widths=(8,), epochs=300, learning_rate=1e-3, output_rules=_POSITIVE,
+               init_from="oqmd-bandgap", anchors={"CrabNet": 0.346, "Roost": 0.401}, target_mae=0.346),
+        Recipe("matbench-phonons-structure", "last phonon DOS peak", "cm^-1",
+               {"structures": "structures/matbench_phonons.json.gz"}, "kfold-5", featurizer="ward2017",
+               transform="log", widths=(8,), epochs=300, batch_size=64, learning_rate=1e-3,
+               output_rules=_POSITIVE, anchors={"CrabNet (composition only)": 55.1}),
+    ]
+}  # fmt: skip
+
+
+def get_recipe(name: str) -> Recipe:
+    if name not in RECIPES:
+        from irnet_hub.errors import InvalidInputError
+
+        raise InvalidInputError(name, f"no zoo recipe of that name; known: {', '.join(sorted(RECIPES))}")
+    return RECIPES[name]
+
+
+# --------------------------------------------------------------------------
+# Splits
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class Split:
+    """Train/val/test rows of one model (columns ``formula`` or ``structure``, and ``target``)."""
+
+    train: pd.DataFrame
+    val: pd.DataFrame
+    test: pd.DataFrame
+    record: dict[str, Any]  # JSON-able; rebuild_split(record) gives the same rows
+
+
+def _read(relpath: str) -> pd.DataFrame:
+    from irnet_hub.data import fetch, read_table
+
+    return read_table(fetch(relpath))
+
+
+def _carve(df: pd.DataFrame, fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    perm = np.random.default_rng(seed).permutation(len(df))
+    n = int(len(df) * fraction)
+    return df.iloc[perm[n:]], df.iloc[perm[:n]]
+
+
+def rebuild_split(record: dict[str, Any]) -> Split:
+    """The train/val/test rows that a model's recorded split names (see :class:`Split`)."""
+    kind, files, fold = record["kind"], record["files"], int(record.get("fold", 0))
+    seed = int(record.get("seed", SPLIT_SEED))
+    if kind == "given":
+        tr, va, te = (_read(files[k]) for k in ("train", "val", "test"))
+    elif kind == "given-no-test":
+        # The published test split is held out on purpose: the published val
+        # split is our test, and 10 % of train (seeded) is our validation.
+        tr, va = _carve(_read(files["train"]), 0.10, seed)
+        te = _read(files["test"])
+    elif kind == "random-90-10":
+        # The 51k-row OQMD files: 10 % test, then 10 % of the rest for validation.
+        df = _read(files["all"])
+        perm = np.random.default_rng(seed).permutation(len(df))
+        n_test = len(df) // 10
+        test_idx, rest = perm[:n_test], perm[n_test:]
+        n_val = len(rest) // 10
+        tr, va, te = df.iloc[rest[n_val:]], df.iloc[rest[:n_val]], df.iloc[test_idx]
+    elif kind == "matbench-5-fold":
+        folder = files["folder"]
+        tr, va, te = (_read(f"{folder}/{s}{fold}.csv") for s in ("train", "val", "test"))
+    elif kind == "kfold-5":
+        from sklearn.model_selection import KFold
+
+        from irnet_hub.data import fetch
+
+        raw = pd.read_json(fetch(files["structures"]), orient="split")
+        target_col = [c for c in raw.columns if c != "structure"][-1]
+        df = pd.DataFrame({"structure": raw["structure"], "target": raw[target_col].astype(float)})
+        train_idx, test_idx = list(KFold(5, shuffle=True, random_state=MATBENCH_SEED).split(df))[fold]
+        perm = np.random.default_rng(seed + fold).permutation(train_idx)
+        n_val = len(perm) // 10
+        tr, va, te = df.iloc[perm[n_val:]], df.iloc[perm[:n_val]], df.iloc[test_idx]
+    else:
+        from irnet_hub.errors import InvalidInputError
+
+        raise InvalidInputError(kind, "unknown split kind in the model's record")
+    return Split(tr, va, te, dict(record))
+
+
+def split_record(recipe: Recipe, fold: int = 0) -> dict[str, Any]:
+    """The JSON record of a recipe's split (fold ``fold`` for 5-fold recipes)."""
+    text = {
+        "given": "the published train/val/test files",
+        "given-no-test": "test = the published val file (the published test file is held out); "
+        f"val = 10 % of the published train file (numpy seed {SPLIT_SEED})",
+        "random-90-10": f"random 10 % test, then 10 % of the rest as val (numpy seed {SPLIT_SEED})",
+        "matbench-5-fold": f"CrabNet's matbench_cv fold {fold} (train/val/test files)",
+        "kfold-5": f"KFold(5, shuffle=True, random_state={MATBENCH_SEED}) fold {fold}, as Matbench; "
+        f"val = 10 % of the training folds (numpy seed {SPLIT_SEED} + fold)",
+    }[recipe.split]
+    record: dict[str, Any] = {"kind": recipe.split, "files": dict(recipe.files), "seed": SPLIT_SEED, "text": text}
+    if recipe.folds > 1:
+        record["fold"] = fold
+    return record
+
+
+def build_split(recipe: Recipe | str, fold: int = 0) -> Split:
+    recipe = get_recipe(recipe) if isinstance(recipe, str) else recipe
+    return rebuild_split(split_record(recipe, fold))
+
+
+# --------------------------------------------------------------------------
+# Fitting
+# --------------------------------------------------------------------------
+
+
+def transform_target(y: np.ndarray, transform: str) -> np.ndarray:
+    if transform == "log":
+        return np.log(y)
+    if transform == "log1p":
+        return np.log1p(y)
+    return np.asarray(y, dtype=float)
+
+
+def learning_rate_at(epoch: int, total: int, peak: float, warmup: int) -> float:
+    """Linear warm-up for ``warmup`` epochs, then cosine decay to 0 at ``total``."""
+    if epoch < warmup:
+        return peak * (epoch + 1) / (warmup + 1)
+    progress = (epoch - warmup) / max(1, total - warmup)
+    return 0.5 * peak * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+@dataclass
+class FitResult:
+    model: Any  # the prediction model, (n, 1 + members) or (n, 1)
+    history: pd.DataFrame  # per epoch: loss, val_loss, val_mae (target unit), lr, seconds
+    epochs_run: int
+    best_epoch: int
+    seconds: float
+    samples_per_second: float
+
+
+def fit_ensemble(
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    X_val: np.ndarray,
+    y_val: np.ndarray,
+    *,
+    architecture: str,
+    members: int,
+    transform: str = "none",
+    epochs: int = 150,
+    batch_size: int = 256,
+    learning_rate: float = 2e-3,
+    warmup_epochs: int = 3,
+    seed: int = 0,
+    deadline: float | None = None,
+    checkpoint_dir: str | None = None,
+    init_model: Any = None,
+    log: Callable[[str], None] | None = None,
+) -> FitResult:
+    """Fit ``members`` IRNets side by side (MAE, Adam, warm-up + cosine) and keep the best epoch.
+
+    The best epoch is chosen on the validation MAE of the ensemble mean in the
+    target's own unit. ``deadline`` (a ``time.time()`` value) shortens the
+    schedule after the first epoch so that the run ends in time, the cosine
+    decay included. ``checkpoint_dir`` makes the run resumable: a run cut off
+    loses at most the epoch in progress (Keras ``BackupAndRestore``).
+    ``init_model``: a fitted prediction model of the same architecture and
+    member count (transfer learning): its weights start this fit, and its
+    feature and target scaling are kept so the trunk sees what it learnt on.
+    X may hold NaN (features missing for some elements): they are filled with
+    the training mean, the rule the runtime applies too.
+    """
+    import keras
+
+    from irnet_hub.networks import build_ensemble
+
+    keras.utils.set_random_seed(seed)
+    mean = np.nanmean(X_train, axis=0)
+    mean = np.where(np.isfinite(mean), mean, 0.0)
+    fill = lambda X: np.where(np.isnan(X), mean, X).astype(np.float32)  # noqa: E731
+    Xtr, Xva = fill(X_train), fill(X_val)
+    t_train = transform_target(np.asarray(y_train, dtype=float), transform)
+    t_mean, t_std = float(t_train.mean()), float(t_train.std() or 1.0)
+    f_mean, f_var = mean, np.maximum(Xtr.var(axis=0), 1e-12)
+    if init_model is not None:
+        norm, rescale = init_model.get_layer("standardize"), init_model.get_layer("m0_unstandardize")
+        f_mean, f_var = np.asarray(norm.input_mean).ravel(), np.asarray(norm.input_variance).ravel()
+        t_mean, t_std = float(rescale.offset), float(rescale.scale)
+    train_model, model = build_ensemble(
+        architecture, Xtr.shape[1], members, feature_mean=f_mean, feature_variance=f_var,
+        target_mean=t_mean, target_scale=t_std, target_transform=transform, seed=seed,
+    )  # fmt: skip
+    if init_model is not None:
+        for layer in model.layers:
+            if layer.weights:
+                layer.set_weights(init_model.get_layer(layer.name).get_weights())
+    train_model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mae")
+    ytr = np.repeat(((t_train - t_mean) / t_std).astype(np.float32)[:, None], members, axis=1)
+    t_val = transform_target(np.asarray(y_val, dtype=float), transform)
+    yva = np.repeat(((t_val - t_mean) / t_std).astype(np.float32)[:, None], members, axis=1)
+    y_val = np.asarray(y_val, dtype=float)
+
+    state = {"total": epochs, "best": math.inf, "best_epoch": -1, "weights": None, "t0": time.time(), "rows": []}
+
+    class Schedule(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            lr = learning_rate_at(epoch, state["total"], learning_rate, warmup_epochs)
+            self.model.optimizer.learning_rate.assign(lr)
+            state["lr"], state["epoch_t0"] = lr, time.time()
+            if epoch >= state["total"]:
+                self.model.stop_training = True
+
+        def on_epoch_end(self, epoch, logs=None):
+            dt = time.time() - state["epoch_t0"]
+            pred = model.predict(Xva, batch_size=4096, verbose=0)[:, 0]
+            val_mae = float(np.mean(np.abs(pred - y_val)))
+            if val_mae < state["best"]:
+                state.update(best=val_mae, best_epoch=epoch, weights=model.get_weights())
+            state["rows"].append({"epoch": epoch + 1, "loss": logs.get("loss"), "val_loss": logs.get("val_loss"),
+                                  "val_mae": val_mae, "lr": state["lr"], "seconds": dt})
+            if deadline is not None and epoch == 1:
+                # Fit the whole schedule (cosine tail included) before the deadline;
+                # epoch 2 is timed because epoch 1 includes compilation.
+                fits = 2 + int((deadline - time.time()) / max(dt, 1e-3))
+                state["total"] = max(warmup_epochs + 2, min(epochs, fits))
+            if log and (epoch % 10 == 0 or epoch + 1 >= state["total"]):
+                log(f"epoch {epoch + 1}/{state['total']} loss {logs.get('loss'):.4f} val_mae {val_mae:.5g} ({dt:.1f} s)")
+            if epoch + 1 >= state["total"]:
+                self.model.stop_training = True
+
+    callbacks: list[Any] = [Schedule()]
+    if checkpoint_dir:
+        callbacks.insert(0, keras.callbacks.BackupAndRestore(checkpoint_dir, save_freq="epoch", delete_checkpoint=False))
+    train_model.fit(Xtr, ytr, validation_data=(Xva, yva), epochs=epochs, batch_size=batch_size,
+                    shuffle=True, verbose=0, callbacks=callbacks)  # fmt: skip
+    if state["weights"] is not None:
+        model.set_weights(state["weights"])
+    seconds = time.time() - state["t0"]
+    history = pd.DataFrame(state["rows"])
+    n_epochs = len(history)
+    steady = history["seconds"].iloc[1:] if n_epochs > 1 else history["seconds"]  # epoch 1 compiles
+    return FitResult(model, history, n_epochs, state["best_epoch"] + 1, seconds,
+                     len(Xtr) / max(float(steady.mean()), 1e-9) if n_epochs else 0.0)
+
+
+def calibrate_std_scale(members_pred: np.ndarray, y: np.ndarray) -> float:
+    """The factor that makes std(members) x scale a calibrated 1-sigma error on ``y``.
+
+    Chosen so that 68.3 % of |error| fall within one scaled std (the Gaussian
+    fraction), i.e. the 68.3th percentile of |error| / std.
+    """
+    std = members_pred.std(axis=1)
+    err = np.abs(members_pred.mean(axis=1) - y)
+    ok = std > 0
+    return float(np.quantile(err[ok] / std[ok], 0.683)) if ok.any() else 1.0
+
+
+def fill_like_training(X_train: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """X with missing features replaced by the training mean, as float32 (what the model was fitted on)."""
+    mean = np.nanmean(X_train, axis=0)
+    mean = np.where(np.isfinite(mean), mean, 0.0)
+    return np.where(np.isnan(X), mean, X).astype(np.float32)
+
+
+def train_and_score(
+    data: dict[str, tuple[np.ndarray, np.ndarray]],
+    job: dict[str, Any],
+    out_dir: str | os.PathLike[str],
+    *,
+    deadline: float | None = None,
+    checkpoint_dir: str | None = None,
+    init_model: Any = None,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Fit one job (recipe settings + architecture) on ``data`` = {train, val, test: (X, y)}; save and score it.
+
+    Writes ``model.keras``, ``history.csv`` and ``result.json`` (MAE on val and
+    test, epochs, timing, std scale fitted on val and calibration on test for
+    ensembles) to ``out_dir``; returns the result.
+    """
+    import json
+    from pathlib import Path
+
+    (Xtr, ytr), (Xva, yva), (Xte, yte) = data["train"], data["val"], data["test"]
+    fit = fit_ensemble(
+        Xtr, ytr, Xva, yva, architecture=job["architecture"], members=job["members"], transform=job["transform"],
+        epochs=job["epochs"], batch_size=job["batch_size"], learning_rate=job["lr"], seed=job.get("seed", 0),
+        deadline=deadline, checkpoint_dir=checkpoint_dir, init_model=init_model, log=log,
+    )  # fmt: skip
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    fit.history.to_csv(out / "history.csv", index=False)
+    pv = fit.model.predict(fill_like_training(Xtr, Xva), batch_size=4096, verbose=0)
+    pt = fit.model.predict(fill_like_training(Xtr, Xte), batch_size=4096, verbose=0)
+    result: dict[str, Any] = {
+        "job": job, "n_train": len(ytr), "n_val": len(yva), "n_test": len(yte),
+        "epochs_run": fit.epochs_run, "best_epoch": fit.best_epoch, "train_seconds": fit.seconds,
+        "samples_per_second": fit.samples_per_second,
+        "val_mae": float(np.mean(np.abs(pv[:, 0] - yva))), "test_mae": float(np.mean(np.abs(pt[:, 0] - yte))),
+        "params": int(fit.model.count_params()),
+    }  # fmt: skip
+    if pv.shape[1] > 1:
+        scale = calibrate_std_scale(pv[:, 1:], yva)
+        result["std_scale"] = scale
+        from irnet_hub.metrics import calibration_metrics
+
+        result["calibration_test"] = calibration_metrics(yte, pt[:, 0], pt[:, 1:].std(axis=1) * scale)
+        result["member_test_mae"] = [float(np.mean(np.abs(pt[:, j] - yte))) for j in range(1, pt.shape[1])]
+    fit.model.save(out / "model.keras")
+    (out / "result.json").write_text(json.dumps(result, indent=1, default=float))
+    return result

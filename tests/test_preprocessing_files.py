@@ -1,0 +1,86 @@
+"""Fast unit tests: the shared preprocessing (one copy of each rule) and the one atomic writer."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import numpy as np
+import pytest
+
+from irnet_hub.files import atomic_path, atomic_write, atomic_write_json
+from irnet_hub.preprocessing import (
+    composition_ranges,
+    domain_flags,
+    element_counts,
+    fill_missing,
+    fit_scaler,
+    in_domain_by_z,
+)
+
+
+def test_scaler_and_fill():
+    X = np.array([[1.0, np.nan, 5.0], [3.0, np.nan, 5.0]])
+    s = fit_scaler(X, np.array([1.0, 3.0]))
+    assert s["feature_mean"] == [2.0, 0.0, 5.0]  # all-NaN column -> 0, constant column passes through
+    assert s["feature_std"] == [1.0, 1.0, 1.0] and s["target_std"] == 1.0
+    filled = fill_missing(X, s["feature_mean"])
+    assert filled.dtype == np.float32 and not np.isnan(filled).any() and np.isnan(X).sum() == 2  # a copy
+
+
+def test_counts_and_ranges():
+    counts = element_counts(["Fe2O3", "FeO", "NaCl"])
+    assert counts == {"Cl": 1, "Fe": 2, "Na": 1, "O": 2}
+    r = composition_ranges(["Fe2O3", "Li0.1Fe0.9O"])
+    assert r["max_atoms_per_formula_unit"] == 5.0 and r["min_fraction"] == pytest.approx(0.05)
+
+
+def test_vectorized_and_per_formula_in_domain_rule_agree():
+    from irnet_hub.stability.candidates import enumerate_candidates
+
+    counts = {"Li": 10, "Fe": 4, "O": 100}  # Fe is rare (4 < 5), P unseen
+    df = enumerate_candidates(["Li-Fe-P-O"], max_atoms=5)
+    formulas = df["formula"].tolist()
+    flags, rare = domain_flags(formulas, counts)
+    from pymatgen.core import Composition, Element
+
+    z = np.zeros((len(formulas), 4), np.int64)
+    a = np.zeros((len(formulas), 4), np.int64)
+    for i, f in enumerate(formulas):
+        for j, (el, amt) in enumerate(Composition(f).items()):
+            z[i, j], a[i, j] = Element(str(el)).Z, int(amt)
+    assert in_domain_by_z(z, a, counts).tolist() == flags
+    assert flags[formulas.index("Li2O")] is True and "Fe" in rare[formulas.index("FeO")]
+
+
+def test_atomic_write_replaces_whole_or_not_at_all(tmp_path, monkeypatch):
+    target = tmp_path / "out.json"
+    atomic_write_json(target, {"a": 1})
+    assert target.read_text() == '{\n  "a": 1\n}\n'
+    mode = stat.S_IMODE(target.stat().st_mode)
+    assert mode & 0o044  # readable by others like a plain open() under the usual umask, not mkstemp's 0600
+
+    def boom(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write(target, "new text")
+    monkeypatch.undo()
+    assert target.read_text() == '{\n  "a": 1\n}\n'  # the old file, untouched
+    assert [p.name for p in tmp_path.iterdir()] == ["out.json"]  # no temporary file left
+
+
+def test_atomic_path_for_writers_that_need_a_file_name(tmp_path):
+    import pandas as pd
+
+    out = tmp_path / "t.parquet"
+    with atomic_path(out) as tmp:
+        assert tmp.suffix == ".parquet" and tmp.parent == tmp_path
+        pd.DataFrame({"x": [1, 2]}).to_parquet(tmp)
+    assert pd.read_parquet(out)["x"].tolist() == [1, 2]
+    with pytest.raises(RuntimeError):
+        with atomic_path(tmp_path / "u.csv") as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("interrupted")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.parquet"]
