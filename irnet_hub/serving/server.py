@@ -214,6 +214,9 @@ def serve(specs: Sequence[str], *, host: str = P.DEFAULT_HOST, port: int = P.DEF
     server = IrnetModelServer(host=host, http_port=port, token=token, max_body_bytes=max_body_bytes,
                               allow_model_control=allow_model_control, models={m.name: m for m in models},
                               access_log=access_log)
+    if token is None and host not in ("127.0.0.1", "localhost", "::1"):
+        log.warning("serving on %s without --token-file: anyone who can reach this address can use the models",
+                    host)
     names = ", ".join(m.name for m in models)
     log.warning("irnet-hub serving %s on http://%s:%d (V2 protocol; auth %s; max %d rows, %d bytes per request)",
                 names, host, port, "on" if token else "off", max_rows, max_body_bytes)

@@ -98,6 +98,15 @@ def test_structure_model_round_trip(server, structures):
     # A path is not a structure: the server never reads files a client names.
     status, body = server.infer(SMODEL, ["/etc/passwd"], name="structure")
     assert status == 400 and "not the JSON of a pymatgen Structure" in body["error"]
+    # A huge cell is refused before any Voronoi work; junk dicts are named too.
+    big = structures[0].as_dict()
+    big["sites"] = big["sites"][:1] * 501
+    status, body = server.infer(SMODEL, [json.dumps(big), '{"lattice": 1, "sites": [{}]}', "[]"],
+                                name="structure", parameters={"errors": "skip"})
+    assert status == 200, body
+    errors = {o["name"]: o["data"] for o in body["outputs"]}["error"]
+    assert "501 sites; at most 500" in errors[0] and "not a valid pymatgen" in errors[1]
+    assert "needs 'lattice' and 'sites'" in errors[2]
 
 
 def test_ensemble_returns_prediction_std_like_local(server, ensemble_dir):
