@@ -1,6 +1,7 @@
 """CPU training throughput of each zoo recipe, and the wall time of one full run on this machine.
 
     python benchmarks/bench_zoo_cpu.py [--epochs 3] [--only NAME]
+    python benchmarks/bench_zoo_cpu.py --from-runs runs/     # summarize the CPU runs that made the zoo
 
 For every recipe in irnet_hub.zoo and every width it tries, fits the
 recipe's ensemble for a few epochs on its real training rows (TensorFlow
@@ -41,7 +42,10 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--rows", type=int, default=20000, help="rows timed per epoch (throughput does not depend on it)")
     ap.add_argument("--only")
+    ap.add_argument("--from-runs", type=Path, help="summarize the CPU runs under this folder instead of timing anew")
     args = ap.parse_args()
+    if args.from_runs:
+        return from_runs(args.from_runs)
     import keras
 
     lines = []
@@ -77,6 +81,51 @@ def main() -> None:
     )
     out.write_text(text)
     print(f"wrote {out}")
+
+
+def from_runs(runs: Path) -> None:
+    """Samples/s measured by the zoo's own CPU runs; recipes trained elsewhere are estimated from the same network."""
+    import json
+
+    measured: dict[tuple[str, int], float] = {}
+    rows = []
+    for p in sorted(runs.glob("*/w*-f*/result.json")):
+        r = json.loads(p.read_text())
+        job = r["job"]
+        if not str(job.get("device", "")).startswith("CPU") or job.get("init_from"):
+            continue
+        key = (job["architecture"], job["batch_size"])
+        measured[key] = max(measured.get(key, 0.0), r["samples_per_second"])
+        rows.append((job["recipe"], p.parent.name, job["architecture"], r["n_train"], r["epochs_run"], job["batch_size"],
+                     r["samples_per_second"], r["train_seconds"]))  # fmt: skip
+    lines = [f"| {n} | {run} | {a} x3 | {nt:,} | {e} | {b} | {sps:,.0f} | {sec / 60:.1f} | measured |"
+             for n, run, a, nt, e, b, sps, sec in rows]
+    for r in zoo.RECIPES.values():
+        if any(row[0] == r.name for row in rows):
+            continue
+        arch = f"irnet-17/{r.widths[0]}"
+        sps = measured.get((arch, r.batch_size))
+        if not sps:
+            continue
+        n_train = len(zoo.build_split(r, 0).train)
+        est = r.epochs * n_train / sps * r.folds
+        lines.append(f"| {r.name} | (all {r.folds} folds) | {arch} x{r.members} | {n_train:,} | {r.epochs} | "
+                     f"{r.batch_size} | {sps:,.0f} | {est / 60:.1f} | estimate: recipe epochs x rows / the "
+                     "samples/s measured for the same network here |")  # fmt: skip
+    load = os.getloadavg()
+    text = (
+        "# Zoo training on the CPU: throughput and wall time per run\n\n"
+        f"From the zoo's own CPU runs (`benchmarks/bench_zoo_cpu.py --from-runs runs/`, "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}), {cpu_model()}, {os.cpu_count()} cores, Keras on "
+        "TensorFlow, float32. The runs shared the 2 cores with other training, the test suite and 3 other "
+        f"agents (load average now {load[0]:.1f}), so these are upper bounds for an idle machine. "
+        "Samples/s: training rows per second through the whole 3-member ensemble, epochs after the first. "
+        "Wall: training time of the run (validation passes included; RandomForest and featurizing not).\n\n"
+        "| recipe | run | network | training rows | epochs | batch | samples/s | wall (min) | source |\n"
+        "|---|---|---|---|---|---|---|---|---|\n" + "\n".join(lines) + "\n"
+    )
+    Path(__file__).with_name("RESULTS_zoo_cpu.md").write_text(text)
+    print(text)
 
 
 if __name__ == "__main__":

@@ -89,6 +89,9 @@ def main() -> None:
     ap.add_argument("--tag", default="", help="suffix of the run folder (e.g. 'transfer')")
     ap.add_argument("--runs", type=Path, default=REPO / "runs")
     ap.add_argument("--no-rf", action="store_true", help="skip the RandomForest reference")
+    ap.add_argument("--exclude-split-of", metavar="NAME",
+                    help="drop from train/val every formula in NAME's val or test split (a transfer source that "
+                         "must not have seen the target recipe's held-out compositions)")
     args = ap.parse_args()
 
     recipe = zoo.get_recipe(args.name)
@@ -101,6 +104,12 @@ def main() -> None:
         init_model = keras.saving.load_model(args.init_from)
     for fold in folds:
         split = zoo.build_split(recipe, fold)
+        if args.exclude_split_of:
+            other = zoo.build_split(args.exclude_split_of, fold)
+            held = set(other.val["formula"]) | set(other.test["formula"])
+            split.train = split.train[~split.train["formula"].isin(held)]
+            split.val = split.val[~split.val["formula"].isin(held)]
+            split.record["excluded"] = f"formulas of {args.exclude_split_of}'s val and test splits"
         data = None
         for w in args.width or recipe.widths:
             out = run / f"w{w}-f{fold}{'-' + args.tag if args.tag else ''}"
