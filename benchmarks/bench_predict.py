@@ -214,9 +214,9 @@ def main() -> None:
         f"| in process: `Predictor.predict` total (featurize + network + domain + frame) | "
         f"{stages['predict_total']:.2f} s ({n / stages['predict_total']:,.0f}/s) |",
         "",
-        "The network's forward pass dominates, not the featurizer: IRNet-17 is ~5.5 M multiply-adds",
-        "(11 MFLOP) per formula, and one core of OpenBLAS's AVX2 kernels delivers ~90-100 GFLOP/s",
-        "here (~8,500-9,000 formulas per CPU-second for the network alone). This environment pins",
+        "The network's forward pass dominates, not the featurizer: a network of P parameters costs about",
+        "P multiply-adds per formula (full-width IRNet-17: 5.5 M; the default 3 x irnet-17/4 ensemble:",
+        "1.2 M), and one core of OpenBLAS's AVX2 kernels delivers ~90-100 GFLOP/s here. This environment pins",
         "`OPENBLAS_CORETYPE=Haswell`; OpenBLAS's AVX-512 (SkylakeX) kernels ran the same float32",
         "products 1.8x faster on these cores (144 vs 80 GFLOP/s, two threads, side by side).",
         "",

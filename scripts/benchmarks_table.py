@@ -41,7 +41,11 @@ def row(name: str) -> str:
     if split.get("kind") == "given-no-test":
         scored = f"published val as test (n={test.get('n')})"
     cv = r.cv
-    cv_txt = f"; 5-fold mean {fmt(cv.test_mae_mean)}" if cv and cv.test_mae_mean is not None else ""
+    cv_txt = ""
+    if cv and cv.test_mae_mean is not None:
+        n_done = len(cv.folds_done) or cv.folds
+        cv_txt = f"; {cv.folds}-fold mean {fmt(cv.test_mae_mean)}" if n_done == cv.folds else \
+            f"; mean of folds {','.join(map(str, cv.folds_done))} {fmt(cv.test_mae_mean)}"
     if cv and cv.rf_test_mae_mean is not None:
         cv_txt += f" (RF {fmt(cv.rf_test_mae_mean)})"
     beats = "–" if ours is None or rf is None else ("yes" if ours < rf else "**no**")

@@ -47,12 +47,15 @@ def cv_summary(recipe: zoo.Recipe, results: list[tuple[Path, dict]], run: Path) 
     """Per fold: the run with the best validation MAE (as for fold 0), its test MAE, and the RF's."""
     if recipe.folds == 1:
         return None
-    ours, rf, done = [], [], []
+    ours, rf, done, overflow = [], [], [], []
     for k in range(recipe.folds):
         runs_k = [r for _, r in results if r["job"]["fold"] == k]
         if not runs_k:
             continue
         best = min(runs_k, key=lambda r: r["val_mae"])
+        if not np.isfinite(best["test_mae"]):
+            overflow.append(k)  # the exponential of a log-target network overflowed on a test input
+            continue
         done.append(k)
         ours.append(best["test_mae"])
         r = _rf(run, k)
@@ -62,8 +65,10 @@ def cv_summary(recipe: zoo.Recipe, results: list[tuple[Path, dict]], run: Path) 
         "folds": recipe.folds, "folds_done": done, "test_mae_per_fold": ours,
         "test_mae_mean": float(np.mean(ours)), "test_mae_std": float(np.std(ours)),
         "rf_test_mae_per_fold": rf,
-        "rf_test_mae_mean": float(np.mean(have_rf)) if len(have_rf) == recipe.folds else None,
+        "rf_test_mae_mean": float(np.mean(have_rf)) if have_rf and len(have_rf) == len(done) else None,
         "shipped": "fold 0",
+        **({"overflow_folds": overflow, "overflow_note": "left out of the mean: the network's output was not "
+            "finite (exp overflow) on at least one test input of these folds"} if overflow else {}),
     }  # fmt: skip
 
 

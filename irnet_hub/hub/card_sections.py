@@ -80,10 +80,12 @@ def _status(record: ModelRecord, unit: str) -> str:
     cv = record.cv
     if cv:
         done = cv.folds_done or list(range(cv.folds))
-        partial = "" if len(done) == cv.folds else f" (only folds {done} of {cv.folds} trained so far)"
+        partial = "" if len(done) == cv.folds else f" (mean over folds {done} of {cv.folds})"
+        if cv.extras.get("overflow_note"):
+            partial += f"; folds {cv.extras.get('overflow_folds')} {cv.extras['overflow_note']}"
         lines.append(f"- {cv.folds}-fold cross-validation{partial}: mean test MAE {_fmt(cv.test_mae_mean)} {unit} "
                      f"(folds: {', '.join(_fmt(x) for x in cv.test_mae_per_fold)}); "
-                     f"RandomForest mean {_fmt(cv.rf_test_mae_mean)}. This folder is the fold-0 model.")
+                     f"RandomForest mean over the same folds {_fmt(cv.rf_test_mae_mean)}. This folder is the fold-0 model.")
         ours = cv.test_mae_mean if cv.test_mae_mean is not None else ours
     rf = ((record.baseline.test if split == "test" else record.baseline.val) or {}).get("mae") if record.baseline else None
     if cv and cv.rf_test_mae_mean is not None:
