@@ -89,8 +89,9 @@ def test_schema1_text_rule_migrates_to_a_number_and_the_card_uses_the_number():
 
 def test_record_of_the_structure_model_names_its_data_file():
     record = ModelRecord.read(REPO / "servables" / "matbench-phonons-structure")
-    assert record.data.train == "<DataFrame>"  # as written in 2026-11; the file itself is not rewritten
+    assert record.data.train != "<DataFrame>" and record.data.structures == "structures/matbench_phonons.json.gz"
     assert record.data.source == "structures/matbench_phonons.json.gz"
+    assert record.data.split["kind"] == "kfold-5" and record.data.split["fold"] == 0  # rebuildable
 
 
 def test_registry_names_the_real_training_data_of_every_shipped_model():
