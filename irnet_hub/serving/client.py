@@ -120,21 +120,28 @@ class RemoteModel:
         if failures and errors == "raise":
             raise BatchInputError(failures)
         ok = [i for i in range(n) if not error[i]]
-        pred = np.asarray([cols["prediction"][i] for i in ok], dtype=np.float32).astype(np.float64)
-        # As locally: a formula string is shown as given, a Composition/Structure by its reduced formula.
+        # As locally: every input row in input order; a skipped row holds NaN and the reason in `note`.
+        pred = np.full(n, np.nan)
+        pred[ok] = np.asarray([cols["prediction"][i] for i in ok], dtype=np.float32).astype(np.float64)
+        # A formula string is shown as given, a Composition/Structure by its reduced formula.
         shown = [items[i] if isinstance(items[i], str) else _reduced_formula(items[i]) or cols["formula"][i]
-                 for i in ok]
+                 for i in range(n)]
         frame: dict[str, Any] = {"formula": shown, "prediction": pred}
         if "prediction_std" in self.output_names:
-            frame["prediction_std"] = np.asarray([cols["prediction_std"][i] for i in ok], dtype=np.float32)
+            std = np.full(n, np.nan, dtype=np.float32)
+            std[ok] = np.asarray([cols["prediction_std"][i] for i in ok], dtype=np.float32)
+            frame["prediction_std"] = std
         frame["unit"] = self.unit
         frame["model"] = self.name
-        if "in_domain" in self.output_names:
-            frame["in_domain"] = pd.array([bool(cols["in_domain"][i]) for i in ok], dtype="boolean")
-        else:  # the model did not record training element counts: unknown, as locally
-            frame["in_domain"] = pd.array([None] * len(ok), dtype="boolean")
-        frame["rare_elements"] = [cols["rare_elements"][i] if cols["rare_elements"] else "" for i in ok]
-        df = pd.DataFrame(frame, index=pd.Index(np.asarray(ok, dtype=np.int64), name="row"))
+        in_domain = pd.array([pd.NA] * n, dtype="boolean")
+        if "in_domain" in self.output_names and ok:  # else unknown: the model recorded no element counts
+            in_domain[ok] = pd.array([bool(cols["in_domain"][i]) for i in ok], dtype="boolean")
+        frame["in_domain"] = in_domain
+        frame["rare_elements"] = [cols["rare_elements"][i] if cols["rare_elements"] and i in set(ok) else ""
+                                  for i in range(n)]
+        notes = cols.get("note") or [""] * n
+        frame["note"] = [f"skipped: {error[i]}" if error[i] else str(notes[i]) for i in range(n)]
+        df = pd.DataFrame(frame, index=pd.Index(np.arange(n, dtype=np.int64), name="row"))
         df.attrs["failures"] = failures
         return PredictionResult(df, failures)
 

@@ -94,8 +94,11 @@ class IrnetModel(kserve.Model):
 
     @property
     def has_domain(self) -> bool:
-        """Whether the model recorded the training element counts that ``in_domain`` needs."""
-        return bool(_element_counts(self.predictor))
+        """Whether the model recorded what ``in_domain`` needs: training element counts or composition ranges."""
+        from irnet_hub.output_rules import composition_ranges_for
+
+        record = getattr(self.predictor, "record", None)
+        return bool(_element_counts(self.predictor)) or (record is not None and composition_ranges_for(record) is not None)
 
     def output_names(self) -> list[str]:
         return [n for n in P.OUTPUTS if (n != "prediction_std" or self.has_std) and (n != "in_domain" or self.has_domain)]
@@ -179,6 +182,7 @@ class IrnetModel(kserve.Model):
         std = np.full(n, np.nan, dtype=np.float32)
         in_domain = np.zeros(n, dtype=bool)
         rare = np.full(n, "", dtype=object)
+        note = np.full(n, "", dtype=object)
         formula = np.full(n, "", dtype=object)
         error = np.full(n, "", dtype=object)
         if items:
@@ -196,12 +200,14 @@ class IrnetModel(kserve.Model):
                 in_domain[rows] = df["in_domain"].fillna(False).to_numpy(dtype=bool)
             if "rare_elements" in df.columns:
                 rare[rows] = df["rare_elements"].astype(str).to_numpy(dtype=object)
+            if "note" in df.columns:
+                note[rows] = [P.safe_text(str(t)) for t in df["note"]]
             formula[rows] = [P.safe_text(str(f)) for f in df["formula"]]
         failures.sort(key=lambda f: f.row)
         for f in failures:
             error[f.row] = P.safe_text(f.reason)
         return {"prediction": prediction, "prediction_std": std, "in_domain": in_domain, "rare_elements": rare,
-                "formula": formula, "error": error, "_failures": failures}
+                "note": note, "formula": formula, "error": error, "_failures": failures}
 
     def _parse_value(self, value: Any) -> tuple[Any, str | None]:
         """(the Predictor's input, None) or (None, why the row cannot be used)."""

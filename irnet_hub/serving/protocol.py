@@ -34,6 +34,7 @@ OUTPUTS = {
     "prediction_std": "FP32",
     "in_domain": "BOOL",
     "rare_elements": "BYTES",
+    "note": "BYTES",  # the output rule applied, the domain reason, or why a row was skipped (as locally)
     "formula": "BYTES",
     "error": "BYTES",
 }
