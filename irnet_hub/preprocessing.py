@@ -23,10 +23,19 @@ from irnet_hub.constants import MIN_ELEMENT_COUNT
 MISSING_VALUES_RULE = "replaced by feature_mean before the network"
 
 
+def feature_fill_mean(X: np.ndarray) -> np.ndarray:
+    """Per-feature training mean over the rows that have the feature: what a missing value becomes."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a feature missing in every row
+        mean = np.nanmean(X, axis=0)
+    return np.where(np.isfinite(mean), mean, 0.0)
+
+
 def fit_scaler(X: np.ndarray, y: np.ndarray) -> dict[str, Any]:
     """Feature and target standardization fitted on training rows only."""
-    mean = np.nanmean(X, axis=0)
-    mean = np.where(np.isnan(mean), 0.0, mean)  # a feature missing in every row
+    mean = feature_fill_mean(X)
     std = np.nanstd(X, axis=0)
     std = np.where(~np.isfinite(std) | (std < 1e-12), 1.0, std)  # constant features pass through
     t_std = float(np.std(y)) or 1.0

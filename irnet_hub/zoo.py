@@ -23,6 +23,8 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
+from irnet_hub.preprocessing import feature_fill_mean, fill_missing
+
 CB = "crabnet/benchmark_data"
 MB = "crabnet/matbench_cv"
 SPLIT_SEED = 20190804  # KDD 2019; fixed so every split we make can be rebuilt by anyone
@@ -279,10 +281,8 @@ def fit_ensemble(
     from irnet_hub.networks import build_ensemble
 
     keras.utils.set_random_seed(seed)
-    mean = np.nanmean(X_train, axis=0)
-    mean = np.where(np.isfinite(mean), mean, 0.0)
-    fill = lambda X: np.where(np.isnan(X), mean, X).astype(np.float32)  # noqa: E731
-    Xtr, Xva = fill(X_train), fill(X_val)
+    mean = feature_fill_mean(X_train)
+    Xtr, Xva = fill_missing(X_train, mean), fill_missing(X_val, mean)
     t_train = transform_target(np.asarray(y_train, dtype=float), transform)
     t_mean, t_std = float(t_train.mean()), float(t_train.std() or 1.0)
     f_mean, f_var = mean, np.maximum(Xtr.var(axis=0), 1e-12)
@@ -361,9 +361,7 @@ def calibrate_std_scale(members_pred: np.ndarray, y: np.ndarray) -> float:
 
 def fill_like_training(X_train: np.ndarray, X: np.ndarray) -> np.ndarray:
     """X with missing features replaced by the training mean, as float32 (what the model was fitted on)."""
-    mean = np.nanmean(X_train, axis=0)
-    mean = np.where(np.isfinite(mean), mean, 0.0)
-    return np.where(np.isnan(X), mean, X).astype(np.float32)
+    return fill_missing(X, feature_fill_mean(X_train))
 
 
 def train_and_score(

@@ -80,7 +80,7 @@ def package(name: str, runs: Path, servables: Path | None = None) -> Path:
     from irnet_hub.featurize import get_featurizer
     from irnet_hub.hub.registry import add_entry, entry_from_model_dir
     from irnet_hub.hub.servable import build_servable
-    from irnet_hub.preprocessing import composition_ranges, element_counts
+    from irnet_hub.preprocessing import composition_ranges, element_counts, feature_fill_mean
     from irnet_hub.record import ModelRecord
 
     recipe = zoo.get_recipe(name)
@@ -103,8 +103,7 @@ def package(name: str, runs: Path, servables: Path | None = None) -> Path:
 
     train_features = featurize(list(split.train[col]), errors="raise")
     Xtr = train_features.features
-    fill = np.nanmean(Xtr, axis=0)
-    fill = np.where(np.isfinite(fill), fill, 0.0)
+    fill = feature_fill_mean(Xtr)  # the rule fit_ensemble filled with
     members = int(chosen["job"]["members"])
     norm = model.get_layer("standardize")
     rescale = model.get_layer("m0_unstandardize")
