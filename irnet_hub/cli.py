@@ -134,8 +134,12 @@ def featurize(data: str, output: str, featurizer: str, skip_invalid: bool, force
 @click.option("--target-name", default="target", show_default=True, help="Property name, e.g. 'band gap'.")
 @click.option("--unit", default="", help="Unit of the target, e.g. eV or GPa.")
 @click.option("--featurizer", type=click.Choice(FEATURIZERS), default=DEFAULT_FEATURIZER, show_default=True)
-@click.option("--architecture", "-a", default="irnet-17", show_default=True,
-              help="plain-17/24/48, srnet-17/24/48, irnet-17/24/48 or a string such as '1024BARx4-512BARx3-1'.")
+@click.option("--architecture", "-a", default=None,
+              help="plain-17/24/48, srnet-17/24/48, irnet-17/24/48, a width factor such as irnet-17/4, or a string "
+                   "such as '1024BARx4-512BARx3-1'. Default: irnet-17, or the --init-from model's.")
+@click.option("--init-from", "init_from", metavar="MODEL",
+              help="Start from a trained model's weights (a registered name such as oqmd-bandgap, or a model "
+                   "directory): transfer learning from a larger data set.")
 @click.option("--epochs", default=1000, show_default=True)
 @click.option("--batch-size", default=64, show_default=True)
 @click.option("--lr", "learning_rate", default=1e-4, show_default=True)
@@ -145,14 +149,14 @@ def featurize(data: str, output: str, featurizer: str, skip_invalid: bool, force
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in OUT from its last checkpoint.")
 @click.option("--json", "as_json", is_flag=True, help="Print the model's metadata as JSON.")
 def train(train_data, out_dir, val_data, val_fraction, test_data, target_name, unit, featurizer, architecture,
-          epochs, batch_size, learning_rate, patience, weight_decay, seed, resume, as_json) -> None:
+          init_from, epochs, batch_size, learning_rate, patience, weight_decay, seed, resume, as_json) -> None:
     """Train a network on TRAIN_DATA (CSV 'formula,target') and write a model directory."""
     from irnet_hub.training import train as train_fn
 
     info = train_fn(
         train_data, out_dir, val_data=val_data, val_fraction=val_fraction, test_data=test_data,
         target_name=target_name, unit=unit, featurizer=featurizer, architecture=architecture,
-        epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, patience=patience,
+        init_from=init_from, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, patience=patience,
         weight_decay=weight_decay, seed=seed, resume=resume, progress=not as_json,
     )
     if as_json:

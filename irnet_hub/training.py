@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +63,8 @@ def train(
     target_name: str = "target",
     unit: str = "",
     featurizer: str = "magpie145",
-    architecture: str = "irnet-17",
+    architecture: str | None = None,
+    init_from: str | Path | None = None,
     epochs: int = 1000,
     batch_size: int = 64,
     learning_rate: float = 1e-4,
@@ -81,12 +83,23 @@ def train(
     or DataFrames (or structure files for ``featurizer="ward2017"``). Without
     ``val_data``, ``val_fraction`` of the training rows (random, ``seed``) are
     held out for early stopping. Returns the model's ``irnet.json`` contents.
+
+    ``architecture`` defaults to the paper's ``irnet-17``. ``init_from``, a
+    registered model name (e.g. ``"oqmd-bandgap"``) or a model directory,
+    starts the network from that model's trained weights (transfer learning,
+    the paper's future work): its architecture is the default, its feature
+    standardization is kept so the trunk sees what it learnt on, and the
+    target is standardized anew for the new property. From an ensemble, the
+    first member is the starting point.
     """
     import keras
 
     from irnet_hub.metrics import regression_metrics
     from irnet_hub.networks import build_network, parse_architecture
 
+    source = load_transfer_source(init_from, featurizer) if init_from is not None else None
+    if architecture is None:
+        architecture = source.architecture if source else "irnet-17"
     parse_architecture(architecture)  # fail fast on a bad string, before featurizing
     for label, value in (("epochs", epochs), ("batch_size", batch_size), ("patience", patience)):
         if int(value) < 1:
@@ -122,15 +135,21 @@ def train(
     keras.utils.set_random_seed(seed)
     ckpt_dir = out / "checkpoint"
     ckpt_dir.mkdir(parents=True, exist_ok=True)
+    feature_variance = np.asarray(scaler["feature_std"]) ** 2
+    if source is not None:
+        scaler["feature_std"] = np.sqrt(source.feature_variance).tolist()
+        feature_variance = source.feature_variance
     model = build_network(
         architecture,
         Xtr.shape[1],
-        feature_mean=mean,
-        feature_variance=np.asarray(scaler["feature_std"]) ** 2,
+        feature_mean=source.feature_mean if source is not None else mean,
+        feature_variance=feature_variance,
         target_mean=scaler["target_mean"],
         target_scale=scaler["target_std"],
         seed=seed,
     )
+    if source is not None:
+        source.copy_trunk_into(model, architecture)
     optimizer = (
         keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay)
         if weight_decay
@@ -189,6 +208,7 @@ def train(
             early_stopping_patience=patience,
             restore_best_weights=True,
             weight_decay=weight_decay,
+            extras={"init_from": source.name} if source is not None else {},
         ),
         seed=seed,
         training_seconds=round(train_seconds, 1),
@@ -202,6 +222,48 @@ def train(
     )
     artifact.save_model_dir(model, out, record)
     return record.to_dict()
+
+
+@dataclass
+class TransferSource:
+    """A trained model whose weights start a new training run (``train(init_from=...)``)."""
+
+    name: str  # the registered name or the directory, as recorded in the new model
+    architecture: str
+    network: Any  # the Keras model
+    feature_mean: np.ndarray
+    feature_variance: np.ndarray
+
+    def copy_trunk_into(self, model: Any, architecture: str) -> None:
+        """Copy every trained layer of ``model`` from the source (its first member if an ensemble)."""
+        have = {layer.name for layer in self.network.layers}
+        for layer in model.layers:
+            if not layer.weights or layer.name in ("standardize", "unstandardize"):
+                continue
+            src = layer.name if layer.name in have else f"m0_{layer.name}"
+            shapes = [tuple(w.shape) for w in layer.get_weights()]
+            if src not in have or [tuple(w.shape) for w in self.network.get_layer(src).get_weights()] != shapes:
+                raise InvalidInputError(self.name, f"its network ({self.architecture}) does not match architecture "
+                                                   f"{architecture!r} at layer {layer.name}; leave the architecture "
+                                                   f"unset to train the source's own")
+            layer.set_weights(self.network.get_layer(src).get_weights())
+
+
+def load_transfer_source(init_from: str | Path, featurizer: str) -> TransferSource:
+    """Resolve ``init_from`` (a registered name or a model directory) and check it fits ``featurizer``."""
+    from irnet_hub.hub.cache import resolve
+
+    folder, name = resolve(init_from)
+    record = artifact.read_record(folder).require("featurizer", source=str(folder))
+    if record.featurizer.name != featurizer:
+        raise InvalidInputError(str(init_from), f"was trained on {record.featurizer.name} features, not {featurizer}; "
+                                                f"pass --featurizer {record.featurizer.name}")
+    network = artifact.load_keras_model(folder)
+    norm = network.get_layer("standardize")
+    return TransferSource(
+        name=name or str(folder), architecture=record.architecture or "irnet-17", network=network,
+        feature_mean=np.asarray(norm.input_mean).ravel(), feature_variance=np.asarray(norm.input_variance).ravel(),
+    )  # fmt: skip
 
 
 def _output_rules(target_name: str) -> dict[str, bool]:
