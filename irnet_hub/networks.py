@@ -209,6 +209,7 @@ def build_ensemble(
     target_mean: float,
     target_scale: float,
     target_transform: TargetTransform = "none",
+    log_cap: float | None = None,
     seed: int = 0,
 ):
     """``members`` networks side by side, as a training model and a prediction model.
@@ -224,6 +225,11 @@ def build_ensemble(
       ``target_transform`` "log" or "log1p" means the network was fitted to
       log(y) or log(1 + y), mapped back by an ``exponential`` activation,
       so a positive property cannot come out negative.
+      ``log_cap`` bounds the log-space value before the exponential
+      (``min(t, log_cap)``, written as ``cap - relu(cap - t)`` in stock
+      layers), so that an input far outside the training data gives a large
+      finite number instead of an overflow to infinity. It acts on the
+      prediction model only; training never sees it.
 
     Only stock layers (Normalization, Dense, BatchNormalization, ReLU, Add,
     Rescaling, Activation, Concatenate, Average): ``keras.saving.load_model``
@@ -245,6 +251,10 @@ def build_ensemble(
         raw.append(t)
         y = layers.Rescaling(scale=float(target_scale), offset=float(target_mean), name=f"m{j}_unstandardize")(t)
         if target_transform in ("log", "log1p"):
+            if log_cap is not None:
+                y = layers.Rescaling(scale=-1.0, offset=float(log_cap), name=f"m{j}_cap_gap")(y)
+                y = layers.ReLU(name=f"m{j}_cap_relu")(y)
+                y = layers.Rescaling(scale=-1.0, offset=float(log_cap), name=f"m{j}_capped")(y)
             y = layers.Activation("exponential", name=f"m{j}_exp")(y)
             if target_transform == "log1p":
                 y = layers.Rescaling(scale=1.0, offset=-1.0, name=f"m{j}_minus_one")(y)

@@ -141,3 +141,32 @@ def test_numpy_runs_the_zoo_ensemble_builder(tmp_path, features, transform):
     assert float(np.max(np.abs(y_np - y_keras))) <= 1e-5 * max(1.0, float(np.max(np.abs(y_keras))))
     if transform == "log1p":
         assert (y_np[:, 1:] > -1).all()  # exp(.) - 1
+
+
+def test_log_cap_keeps_far_off_inputs_finite(tmp_path, features):
+    """Without the cap a log-target ensemble overflows to inf on an input far outside training."""
+    from irnet_hub import artifact
+    from irnet_hub.networks import build_ensemble
+    from irnet_hub.runtime import NumpyNetwork
+
+    kw = dict(feature_mean=features.mean(0), feature_variance=features.var(0) + 1e-3, target_mean=3.0,
+              target_scale=40.0, target_transform="log", seed=2)
+    far = features[:4] * 1e6
+    near = {}
+    for cap in (None, 5.0):
+        _, model = build_ensemble("64BARx2-32BARx1-1", features.shape[1], 3, log_cap=cap, **kw)
+        artifact.save_model_dir(model, tmp_path / str(cap), {"name": "capped", "ensemble_size": 3})
+        net = NumpyNetwork.from_dir(tmp_path / str(cap))
+        keras_out = artifact.load_keras_model(tmp_path / str(cap)).predict(far, verbose=0)
+        with np.errstate(over="ignore"):
+            np_out = net(far)
+        if cap is None:
+            assert not np.isfinite(keras_out).all() and not np.isfinite(np_out).all()
+        else:
+            assert np.isfinite(keras_out).all() and (keras_out <= np.exp(5.0) * (1 + 1e-6)).all()
+            np.testing.assert_allclose(np_out, keras_out, rtol=1e-5)
+        near[cap] = net(features)[:, 1:]
+    # Below the cap nothing changes (same seed, same weights): only the far-off values are bounded.
+    below = near[None] < np.exp(5.0) * 0.999
+    assert below.mean() > 0.2
+    np.testing.assert_allclose(near[5.0][below], near[None][below], rtol=1e-5)  # float32 round-off of cap - (cap - t)
