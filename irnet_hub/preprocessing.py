@@ -216,41 +216,121 @@ def domain_report(items: Sequence[Any], counts: Mapping[str, int], min_count: in
     compositions, or a stoichiometry outside the training ``ranges``
     (more atoms per formula unit, or a smaller element fraction, than any
     training composition). D and T are noted: the features treat them as H.
+
+    Plain formula strings (the bulk of any large input) are checked in one
+    vectorized pass; the rest item by item, by the same rule.
     """
-    out: dict[str, list[Any]] = {"in_domain": [], "rare": [], "n_elements": [], "note": []}
+    rows: list[tuple[Any, str, int, str] | None] = [None] * len(items)
+    plain = [i for i, item in enumerate(items) if isinstance(item, str) and _PLAIN.match(t := item.strip())
+             and not _ISOTOPE.search(t)]  # fmt: skip
+    if len(plain) >= _VECTORIZE_MIN_ROWS:
+        for i, row in zip(plain, _plain_rows([items[i].strip() for i in plain], counts, min_count, ranges)):
+            rows[i] = row
     cache: dict[Any, tuple[Any, str, int, str]] = {}
-    for item in items:
+    for i, item in enumerate(items):
+        if rows[i] is not None:
+            continue
         key = item if isinstance(item, str) else None
-        if key is not None and key in cache:
-            row = cache[key]
-        else:
-            amounts = element_amounts(item)
-            if amounts is None:
-                row = (None, "", 0, "")
-            else:
-                notes = []
-                low = rare_elements(amounts, counts, min_count) if counts else []
-                if low:
-                    notes.append(f"rare in training: {','.join(low)}")
-                iso = [e for e in amounts if e in ("D", "T")]
-                if iso:
-                    notes.append(f"{'/'.join(iso)} (hydrogen isotope) has the features of H: predicted as H")
-                atoms, frac = stoichiometry(amounts.values())
-                bad = False
-                if ranges:
-                    if out_of_range(np.array([atoms]), np.array([1.0]), ranges)[0]:
-                        bad = True
-                        notes.append(f"{atoms:,.0f} atoms per formula unit, training had at most "
-                                     f"{ranges['max_atoms_per_formula_unit']:g}")
-                    if out_of_range(np.array([0.0]), np.array([frac]), ranges)[0]:
-                        bad = True
-                        notes.append(f"element fraction {frac:.3g}, training had none below {ranges['min_fraction']:.3g}")
-                known = bool(counts) or bool(ranges)
-                row = ((not low and not bad) if known else None, ",".join(low), len(amounts), "; ".join(notes))
-            if key is not None:
-                cache[key] = row
+        if key is None or key not in cache:
+            row = _item_row(item, counts, min_count, ranges)
+            if key is None:
+                rows[i] = row
+                continue
+            cache[key] = row
+        rows[i] = cache[key]
+    out: dict[str, list[Any]] = {"in_domain": [], "rare": [], "n_elements": [], "note": []}
+    for row in rows:
         for k, v in zip(("in_domain", "rare", "n_elements", "note"), row):
             out[k].append(v)
+    return out
+
+
+_ISOTOPE = re.compile(r"[DT](?![a-z])")
+_TOKEN_OR_END = re.compile(r"([A-Z][a-z]?)(\d+(?:\.\d*)?|\.\d+)?|(\|)")
+_VECTORIZE_MIN_ROWS = 64  # below this the per-item loop is as fast
+
+
+def _row(low: list[str], iso: list[str], n_elements: int, atoms: float, frac: float, known: bool,
+         ranges: Mapping[str, float] | None) -> tuple[Any, str, int, str]:
+    """One item's (in_domain, rare, n_elements, note) from its rare elements, isotopes and stoichiometry."""
+    notes = []
+    if low:
+        notes.append(f"rare in training: {','.join(low)}")
+    if iso:
+        notes.append(f"{'/'.join(iso)} (hydrogen isotope) has the features of H: predicted as H")
+    bad = False
+    if ranges:
+        if out_of_range(np.array([atoms]), np.array([1.0]), ranges)[0]:
+            bad = True
+            notes.append(f"{atoms:,.0f} atoms per formula unit, training had at most "
+                         f"{ranges['max_atoms_per_formula_unit']:g}")
+        if out_of_range(np.array([0.0]), np.array([frac]), ranges)[0]:
+            bad = True
+            notes.append(f"element fraction {frac:.3g}, training had none below {ranges['min_fraction']:.3g}")
+    return ((not low and not bad) if known else None, ",".join(low), n_elements, "; ".join(notes))
+
+
+def _item_row(item: Any, counts: Mapping[str, int], min_count: int,
+              ranges: Mapping[str, float] | None) -> tuple[Any, str, int, str]:
+    amounts = element_amounts(item)
+    if amounts is None:
+        return (None, "", 0, "")
+    low = rare_elements(amounts, counts, min_count) if counts else []
+    iso = [e for e in amounts if e in ("D", "T")]
+    atoms, frac = stoichiometry(amounts.values())
+    return _row(low, iso, len(amounts), atoms, frac, bool(counts) or bool(ranges), ranges)
+
+
+def _plain_rows(texts: list[str], counts: Mapping[str, int], min_count: int,
+                ranges: Mapping[str, float] | None) -> list[tuple[Any, str, int, str] | None]:
+    """:func:`_item_row` for plain formula strings at once; None where the per-item path must decide."""
+    import pandas as pd
+
+    # One regex pass over all texts joined by "|": each match is an element token or a separator.
+    tokens = np.array(_TOKEN_OR_END.findall("|".join(texts) + "|"), dtype=str).reshape(-1, 3)
+    is_end = tokens[:, 2] == "|"
+    owner_a = np.cumsum(is_end)[~is_end]  # the number of separators before a token is its item
+    element = tokens[~is_end]
+    a = np.where(element[:, 1] == "", "1", element[:, 1]).astype(np.float64)
+    sym_id, unique_syms = pd.factorize(element[:, 0])
+    sym_id, unique_syms = np.asarray(sym_id, np.int64), [str(x) for x in unique_syms]
+    n = len(texts)
+    # Per item: a repeated element (FeOFe) or a zero amount goes to the per-item path.
+    pair = owner_a * (len(unique_syms) + 1) + sym_id
+    dup = np.zeros(n, bool)
+    sorted_pair = np.sort(pair)
+    dup[(sorted_pair[1:][sorted_pair[1:] == sorted_pair[:-1]]) // (len(unique_syms) + 1)] = True
+    dup[owner_a[a <= 0]] = True
+    n_el = np.bincount(owner_a, minlength=n)
+    total = np.bincount(owner_a, weights=a, minlength=n)
+    min_a = np.full(n, np.inf)
+    np.minimum.at(min_a, owner_a, a)
+    integral = np.ones(n, bool)
+    integral[owner_a[np.abs(a - np.round(a)) >= 1e-9]] = False
+    g = np.zeros(n, np.int64)
+    np.gcd.at(g, owner_a, np.where(integral[owner_a], np.round(a), 1).astype(np.int64))
+    atoms = np.where(integral, total / np.maximum(g, 1), total)
+    frac = min_a / total
+    rare_sym = np.zeros(len(unique_syms), bool)
+    if counts:
+        rare_sym = np.array([_rare(counts.get(sym, 0), min_count) for sym in unique_syms], bool)
+    rare_entry = rare_sym[sym_id]
+    any_rare = np.zeros(n, bool)
+    any_rare[owner_a[rare_entry]] = True
+    bad = out_of_range(atoms, np.ones(n), ranges) | out_of_range(np.zeros(n), frac, ranges)
+    known = bool(counts) or bool(ranges)
+    clean = (None, "", 0, "") if not known else (True, "", 0, "")
+    out: list[tuple[Any, str, int, str] | None] = []
+    starts = np.concatenate([[0], np.cumsum(n_el)[:-1]])
+    for i in range(n):
+        if dup[i]:
+            out.append(None)
+        elif any_rare[i] or bad[i]:
+            sl = slice(starts[i], starts[i] + n_el[i])
+            low = [unique_syms[k] for k, r in zip(sym_id[sl], rare_entry[sl]) if r]
+            out.append(_row(low, [], int(n_el[i]), float(atoms[i]), float(frac[i]), known, ranges))
+        else:
+            out.append((clean[0], "", int(n_el[i]), ""))
     return out
 
 

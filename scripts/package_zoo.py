@@ -117,7 +117,7 @@ def package(name: str, runs: Path, servables: Path | None = None) -> Path:
 
     record.scaler = Scaler(feature_mean=fill.tolist(), feature_std=np.sqrt(np.asarray(norm.input_variance).ravel()).tolist(),
                            target_mean=float(rescale.offset), target_std=float(rescale.scale),
-                           extras={"target_transform": recipe.transform,
+                           extras={"target_transform": chosen["job"]["transform"],
                                    "note": "target_mean/std standardize the transformed target (log or log1p when "
                                            "target_transform says so); missing features take feature_mean"})  # fmt: skip
     record.target = Target(name=recipe.target_name, unit=recipe.unit)

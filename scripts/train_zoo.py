@@ -87,6 +87,7 @@ def main() -> None:
     ap.add_argument("--lr", type=float, help="override the recipe's peak learning rate")
     ap.add_argument("--batch-size", type=int, help="override the recipe's batch size")
     ap.add_argument("--members", type=int, help="override the recipe's ensemble size")
+    ap.add_argument("--transform", choices=("none", "log", "log1p"), help="override the recipe's target transform")
     ap.add_argument("--init-from", help="a zoo model.keras of the same architecture to start from (transfer)")
     ap.add_argument("--tag", default="", help="suffix of the run folder (e.g. 'transfer')")
     ap.add_argument("--runs", type=Path, default=REPO / "runs")
@@ -120,7 +121,7 @@ def main() -> None:
                 continue
             data = data or split_features(split)
             job = {"kind": "zoo", "recipe": recipe.name, "fold": fold, "width": w, "architecture": f"irnet-17/{w}",
-                   "members": args.members or recipe.members, "transform": recipe.transform, "epochs": args.epochs or recipe.epochs,
+                   "members": args.members or recipe.members, "transform": args.transform or recipe.transform, "epochs": args.epochs or recipe.epochs,
                    "batch_size": args.batch_size or recipe.batch_size, "lr": args.lr or recipe.learning_rate, "seed": fold,
                    "init_from": args.init_from, "device": _device()}  # fmt: skip
             t0 = time.time()

@@ -84,3 +84,28 @@ def test_atomic_path_for_writers_that_need_a_file_name(tmp_path):
             tmp.write_text("half")
             raise RuntimeError("interrupted")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.parquet"]
+
+
+@pytest.mark.parametrize("with_counts,with_ranges", [(True, True), (True, False), (False, True), (False, False)])
+def test_domain_report_vectorized_pass_equals_the_per_item_rule(data_dir, with_counts, with_ranges):
+    """domain_report checks plain formulas in one vectorized pass: same answers as item by item."""
+    import json
+
+    import pandas as pd
+
+    from irnet_hub import preprocessing as P
+
+    rec = json.loads(open("servables/oqmd-formation-enthalpy/irnet.json").read())
+    counts = rec["element_counts"] if with_counts else {}
+    ranges = rec["composition_ranges"] if with_ranges else None
+    real = pd.read_csv(data_dir / "crabnet/benchmark_data/OQMD_Bandgap/val.csv", nrows=3000,
+                       keep_default_na=False)["formula"].tolist()
+    odd = ["FeOFe", "D2O", "HT", "Fe0O", "Fe0.62C0.00095", "C60", "Li2O2", "Og1H2", "Kr", "H200O100", " NaCl ",
+           "Ca(OH)2", "Xx2", "Na1000Cl1", "Pu2O3", "Tc2", "Ti0.5O", ""]
+    items = real + odd * 5
+    got = P.domain_report(items, counts, 10, ranges)
+    for i, item in enumerate(items):
+        assert tuple(got[k][i] for k in ("in_domain", "rare", "n_elements", "note")) == \
+            P._item_row(item, counts, 10, ranges), item
+    if with_counts or with_ranges:
+        assert False in got["in_domain"] and True in got["in_domain"]
