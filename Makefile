@@ -22,6 +22,9 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e ".[test]"
+	# Only the element vectors of elementembeddings are used (descriptor ablation); its
+	# plotting/UMAP/t-SNE dependencies are not needed, so it is installed without them.
+	$(BIN)/pip install -q --no-deps "elementembeddings==0.8.0"
 	touch $@ $(VENV)/.installed
 
 $(SERVE_BIN)/python:

@@ -118,17 +118,6 @@ def _bundle_embeddings(out: Path, symbol_to_z: dict[str, int]) -> None:
     np.savez_compressed(out / "embeddings.npz", **arrays)
 
 
-def embedding_stats(count: np.ndarray, z: np.ndarray, a: np.ndarray, table: np.ndarray) -> np.ndarray:
-    """Fraction-weighted mean and standard deviation of element vectors (CBFV's 'avg' and 'dev' idea)."""
-    start = np.cumsum(count) - count
-    owner = np.repeat(np.arange(len(count)), count)
-    frac = a / np.add.reduceat(a, start)[owner]
-    v = table[z]
-    mean = np.add.reduceat(frac[:, None] * v, start, axis=0)
-    var = np.add.reduceat(frac[:, None] * (v - mean[owner]) ** 2, start, axis=0)
-    return np.hstack([mean, np.sqrt(np.maximum(var, 0.0))])
-
-
 # --------------------------------------------------------------------------
 # run (on the GPU machine)
 # --------------------------------------------------------------------------
@@ -309,6 +298,8 @@ def run(bundle_dir: Path, out: Path, seconds: float, workers: int, rf_workers: i
     if (bundle_dir / "embeddings.npz").exists():
         emb = np.load(bundle_dir / "embeddings.npz")
         for key in emb.files:
+            from irnet_hub.featurize.embeddings import embedding_stats
+
             E = embedding_stats(f["count"], f["z"].astype(np.int64), f["a"], emb[key])
             np.save(work / f"{key}.npy", E.astype(np.float32))
     (work / "index.pkl").write_bytes(pickle.dumps({n: i for i, n in enumerate(f["names"].tolist())}))

@@ -1,0 +1,74 @@
+"""Descriptor ablation: Magpie alone vs Magpie + element-embedding statistics (mat2vec, Oliynyk).
+
+    python scripts/descriptor_ablation.py mp-shear-modulus --extra mat2vec --extra oliynyk
+
+Same recipe, split, network and seed as `scripts/train_zoo.py NAME` (fold 0);
+only the features differ: the 145 Magpie attributes, plus the fraction-weighted
+mean and standard deviation of each element's vector from the elementembeddings
+package (irnet_hub/featurize/embeddings.py). Runs go to runs-ablation/NAME/
+(kept apart from runs/, so package_zoo never ships a model whose featurizer the
+runtime lacks); a Magpie-only run is trained too unless it is already there.
+Selection is on validation MAE; test MAE is printed for the record.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "scripts"))
+
+from irnet_hub import zoo  # noqa: E402
+from train_zoo import split_features  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("name", choices=sorted(n for n, r in zoo.RECIPES.items() if r.featurizer == "magpie145"))
+    ap.add_argument("--extra", action="append", choices=("mat2vec", "oliynyk"), required=True)
+    ap.add_argument("--width", type=int, help="width factor (default: the recipe's first)")
+    ap.add_argument("--epochs", type=int)
+    ap.add_argument("--runs", type=Path, default=REPO / "runs-ablation")
+    args = ap.parse_args()
+
+    from irnet_hub.featurize.embeddings import embedding_features
+
+    recipe = zoo.get_recipe(args.name)
+    width = args.width or recipe.widths[0]
+    split = zoo.build_split(recipe, 0)
+    magpie = split_features(split)
+    rows = []
+    for extra in ["magpie-only", *args.extra]:
+        out = args.runs / recipe.name / f"w{width}-f0-{extra}"
+        if (out / "result.json").is_file():
+            res = json.loads((out / "result.json").read_text())
+        else:
+            data = dict(magpie)
+            if extra != "magpie-only":
+                data = {part: (np.hstack([X, embedding_features(getattr(split, part)["formula"].tolist(), extra)]), y)
+                        for part, (X, y) in magpie.items()}
+            job = {"kind": "ablation", "recipe": recipe.name, "fold": 0, "width": width, "extra": extra,
+                   "architecture": f"irnet-17/{width}", "members": recipe.members, "transform": recipe.transform,
+                   "epochs": args.epochs or recipe.epochs, "batch_size": recipe.batch_size, "lr": recipe.learning_rate,
+                   "seed": 0, "n_features": int(data["train"][0].shape[1])}  # fmt: skip
+            t0 = time.time()
+            res = zoo.train_and_score(data, job, out, checkpoint_dir=str(out / "checkpoint"),
+                                      log=lambda m: print(f"{out.name}: {m}", flush=True))  # fmt: skip
+            res["wall_seconds"] = time.time() - t0
+            (out / "result.json").write_text(json.dumps(res, indent=1, default=float))
+        rows.append((extra, res["job"]["n_features"] if "n_features" in res["job"] else 145, res["val_mae"], res["test_mae"]))
+    print(f"\n{recipe.name}, irnet-17/{width} x{recipe.members}, fold 0")
+    print("| features | n | val MAE | test MAE |\n|---|---|---|---|")
+    for extra, n, val, test in rows:
+        print(f"| {extra} | {n} | {val:.4g} | {test:.4g} |")
+
+
+if __name__ == "__main__":
+    main()
