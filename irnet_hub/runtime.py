@@ -82,10 +82,50 @@ def _endpoint(spec: Any, what: str, source: str) -> str:
     raise UnsupportedModelError(source, f"exactly one {what} tensor is supported, found {spec!r}")
 
 
+def _fuse_dense_bn_relu(nodes: list[_Node], output_name: str) -> list[_Node]:
+    """Fold each BatchNormalization into the Dense before it, and a plain ReLU after it into the same product.
+
+    In inference BatchNormalization is ``x * mul + add``, so Dense-BN is one Dense with
+    ``kernel * mul`` and ``bias * mul + add``; that saves two memory passes per layer
+    (about 10 % of an IRNet's forward time). It changes results only by float32
+    rounding (relative ~1e-7 per layer). Only a node whose output feeds nothing else is folded.
+    """
+    consumers: dict[str, list[str]] = {}
+    for node in nodes:
+        for name in node.inputs:
+            consumers.setdefault(name, []).append(node.name)
+    by_name = {node.name: node for node in nodes}
+    dropped: set[str] = set()
+    out: list[_Node] = []
+    for node in nodes:
+        if node.name in dropped:
+            continue
+        src = by_name.get(node.inputs[0]) if node.inputs else None
+        sole = src is not None and consumers.get(src.name) == [node.name] and src.name != output_name
+        if node.kind == "BatchNormalization" and sole and src.kind == "Dense" and not src.params["relu"]:
+            p, bn = src.params, node.params
+            bias = p["bias"] if p["bias"] is not None else np.zeros(p["kernel"].shape[1], np.float32)
+            fused = {"kernel": (p["kernel"] * bn["mul"]).astype(np.float32),
+                     "bias": (bias * bn["mul"] + bn["add"]).astype(np.float32), "relu": False}  # fmt: skip
+            out.remove(src)
+            node = _Node(node.name, "Dense", list(src.inputs), fused)
+            by_name[node.name] = node
+            relu = [by_name[c] for c in consumers.get(node.name, [])]
+            if (len(relu) == 1 and relu[0].kind == "ReLU" and node.name != output_name
+                    and relu[0].params["negative_slope"] == 0 and relu[0].params["threshold"] == 0
+                    and relu[0].params["max_value"] is None):  # fmt: skip
+                node = _Node(relu[0].name, "Dense", list(src.inputs), {**fused, "relu": True})
+                by_name[node.name] = node
+                dropped.add(relu[0].name)
+        out.append(node)
+    return out
+
+
 class NumpyNetwork:
     """A Keras functional network evaluated with NumPy (float32), no TensorFlow/Keras import."""
 
     def __init__(self, nodes: list[_Node], input_name: str, output_name: str, n_features: int, source: str = ""):
+        nodes = _fuse_dense_bn_relu(nodes, output_name)
         self.nodes = nodes  # topological order
         self.input_name = input_name
         self.output_name = output_name

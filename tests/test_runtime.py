@@ -170,3 +170,32 @@ def test_log_cap_keeps_far_off_inputs_finite(tmp_path, features):
     below = near[None] < np.exp(5.0) * 0.999
     assert below.mean() > 0.2
     np.testing.assert_allclose(near[5.0][below], near[None][below], rtol=1e-5)  # float32 round-off of cap - (cap - t)
+
+
+def test_dense_batchnorm_relu_are_fused_only_where_safe(tmp_path, features):
+    """Dense-BN-ReLU runs as one product; a Dense whose output is also used elsewhere stays as it is."""
+    import keras
+
+    from irnet_hub import artifact
+    from irnet_hub.runtime import NumpyNetwork
+
+    inp = keras.Input((features.shape[1],))
+    x = keras.layers.Normalization(mean=features.mean(0), variance=features.var(0) + 1e-3)(inp)
+    d1 = keras.layers.Dense(16)(x)
+    fused = keras.layers.ReLU()(keras.layers.BatchNormalization()(d1))  # d1 also feeds the Add: not fused
+    h = keras.layers.Add()([fused, d1])
+    d2 = keras.layers.ReLU()(keras.layers.BatchNormalization()(keras.layers.Dense(16)(h)))  # fused
+    out = keras.layers.Dense(1)(keras.layers.BatchNormalization()(keras.layers.Dense(8, use_bias=False)(d2)))
+    model = keras.Model(inp, out)
+    for layer in model.layers:  # non-trivial moving statistics, as after training
+        if isinstance(layer, keras.layers.BatchNormalization):
+            g, b, m, v = layer.get_weights()
+            rng = np.random.default_rng(len(g))
+            layer.set_weights([g * rng.uniform(0.5, 2, g.shape), b + rng.normal(0, 0.3, b.shape),
+                               m + rng.normal(0, 0.5, m.shape), v * rng.uniform(0.5, 3, v.shape)])
+    artifact.save_model_dir(model, tmp_path / "m", {"name": "fuse"})
+    net = NumpyNetwork.from_dir(tmp_path / "m")
+    kinds = [n.kind for n in net.nodes]
+    assert kinds.count("BatchNormalization") == 1 and kinds.count("ReLU") == 1  # the first block's, kept
+    want = model.predict(features, verbose=0)
+    np.testing.assert_allclose(net(features), want, rtol=1e-5, atol=1e-5 * float(np.abs(want).max()))
