@@ -96,12 +96,23 @@ def from_runs(runs: Path) -> None:
             continue
         key = (job["architecture"], job["batch_size"])
         measured[key] = max(measured.get(key, 0.0), r["samples_per_second"])
-        rows.append((job["recipe"], p.parent.name, job["architecture"], r["n_train"], r["epochs_run"], job["batch_size"],
-                     r["samples_per_second"], r["train_seconds"]))  # fmt: skip
-    lines = [f"| {n} | {run} | {a} x3 | {nt:,} | {e} | {b} | {sps:,.0f} | {sec / 60:.1f} | measured |"
+        rows.append((job["recipe"], p.parent.name, f"{job['architecture']} x{job['members']}", r["n_train"],
+                     r["epochs_run"], job["batch_size"], r["samples_per_second"], r["train_seconds"]))  # fmt: skip
+    stamp = time.strftime("%Y-%m-%d", time.gmtime())
+    lines = [f"| {n} | {run} | {a} | {nt:,} | {e} | {b} | {sps:,.0f} | {sec / 60:.1f} | measured {stamp} |"
              for n, run, a, nt, e, b, sps, sec in rows]
+    # Runs of earlier sessions (their folders are gone) stay in the table as they were measured.
+    out_path = Path(__file__).with_name("RESULTS_zoo_cpu.md")
+    new_keys = {(row[0], row[1]) for row in rows}
+    if out_path.is_file():
+        for line in out_path.read_text().splitlines():
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            if len(cells) == 9 and cells[8].startswith("measured") and (cells[0], cells[1]) not in new_keys:
+                lines.append(line if cells[8] != "measured" else line.replace("| measured |", "| measured earlier |"))
+    lines.sort()
+    measured_recipes = {line.split("|")[1].strip() for line in lines}
     for r in zoo.RECIPES.values():
-        if any(row[0] == r.name for row in rows):
+        if r.name in measured_recipes:
             continue
         arch = f"irnet-17/{r.widths[0]}"
         sps = measured.get((arch, r.batch_size))
@@ -117,14 +128,14 @@ def from_runs(runs: Path) -> None:
         "# Zoo training on the CPU: throughput and wall time per run\n\n"
         f"From the zoo's own CPU runs (`benchmarks/bench_zoo_cpu.py --from-runs runs/`, "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}), {cpu_model()}, {os.cpu_count()} cores, Keras on "
-        "TensorFlow, float32. The runs shared the 2 cores with other training, the test suite and 3 other "
-        f"agents (load average now {load[0]:.1f}), so these are upper bounds for an idle machine. "
-        "Samples/s: training rows per second through the whole 3-member ensemble, epochs after the first. "
+        "TensorFlow, float32. The runs shared the 2 cores with other training and the test suite "
+        f"(load average now {load[0]:.1f}), so these are upper bounds for an idle machine. "
+        "Samples/s: training rows per second through the whole ensemble, epochs after the first. "
         "Wall: training time of the run (validation passes included; RandomForest and featurizing not).\n\n"
         "| recipe | run | network | training rows | epochs | batch | samples/s | wall (min) | source |\n"
         "|---|---|---|---|---|---|---|---|---|\n" + "\n".join(lines) + "\n"
     )
-    Path(__file__).with_name("RESULTS_zoo_cpu.md").write_text(text)
+    out_path.write_text(text)
     print(text)
 
 

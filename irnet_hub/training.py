@@ -101,6 +101,8 @@ def train(
     if architecture is None:
         architecture = source.architecture if source else "irnet-17"
     parse_architecture(architecture)  # fail fast on a bad string, before featurizing
+    if source is not None:  # and on a source whose network does not fit
+        source.copy_trunk_into(build_network(architecture, len(source.feature_mean)), architecture)
     for label, value in (("epochs", epochs), ("batch_size", batch_size), ("patience", patience)):
         if int(value) < 1:
             raise InvalidInputError(value, f"{label} must be a positive integer")

@@ -60,7 +60,7 @@ def test_init_from_refuses_a_mismatch(shear, tmp_path):
         _train(shear, tmp_path / "a", init_from="mp-bulk-modulus", architecture="irnet-17/4", epochs=1)
     with pytest.raises(InvalidInputError, match="ward2017 features"):
         _train(shear, tmp_path / "b", init_from="matbench-phonons-structure", epochs=1)
-    assert not artifact.is_model_dir(tmp_path / "a") and not artifact.is_model_dir(tmp_path / "b")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()  # refused before anything is written
 
 
 def test_cli_init_from(shear, tmp_path, data_dir):
