@@ -287,12 +287,12 @@ def _plain_rows(texts: list[str], counts: Mapping[str, int], min_count: int,
     import pandas as pd
 
     # One regex pass over all texts joined by "|": each match is an element token or a separator.
-    tokens = np.array(_TOKEN_OR_END.findall("|".join(texts) + "|"), dtype=str).reshape(-1, 3)
-    is_end = tokens[:, 2] == "|"
+    tokens = _TOKEN_OR_END.findall("|".join(texts) + "|")
+    is_end = np.fromiter((t[2] == "|" for t in tokens), bool, len(tokens))
     owner_a = np.cumsum(is_end)[~is_end]  # the number of separators before a token is its item
-    element = tokens[~is_end]
-    a = np.where(element[:, 1] == "", "1", element[:, 1]).astype(np.float64)
-    sym_id, unique_syms = pd.factorize(element[:, 0])
+    element = [t for t in tokens if not t[2]]
+    a = np.array([float(t[1]) if t[1] else 1.0 for t in element], dtype=np.float64)
+    sym_id, unique_syms = pd.factorize(np.array([t[0] for t in element], dtype=object))
     sym_id, unique_syms = np.asarray(sym_id, np.int64), [str(x) for x in unique_syms]
     n = len(texts)
     # Per item: a repeated element (FeOFe) or a zero amount goes to the per-item path.

@@ -2,7 +2,8 @@
 
     python scripts/train_zoo.py mp-bulk-modulus                 # every width of the recipe, fold 0, + RandomForest
     python scripts/train_zoo.py matbench-expt-gap --fold 3 --width 8
-    python scripts/train_zoo.py matbench-expt-gap --init-from runs/oqmd-bandgap/w4-f0/model.keras --width 4
+    python scripts/train_zoo.py matbench-expt-gap               # transfer from the shipped oqmd-bandgap (its recipe says so)
+    python scripts/train_zoo.py mp-shear-modulus --init-from runs-aux/mp-bulk-modulus/w8-f0/model.keras
 
 Recipes, splits and the fitting procedure are in irnet_hub/zoo.py; wall times
 per recipe on 2 cores are in benchmarks/RESULTS_zoo_cpu.md (each run < ~60
@@ -88,7 +89,9 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, help="override the recipe's batch size")
     ap.add_argument("--members", type=int, help="override the recipe's ensemble size")
     ap.add_argument("--transform", choices=("none", "log", "log1p"), help="override the recipe's target transform")
-    ap.add_argument("--init-from", help="a zoo model.keras of the same architecture to start from (transfer)")
+    ap.add_argument("--init-from", help="a zoo model.keras, a model directory or a registered model name, of the same "
+                                        "architecture and ensemble size, to start from (transfer; default: the "
+                                        "recipe's init_from)")
     ap.add_argument("--tag", default="", help="suffix of the run folder (e.g. 'transfer')")
     ap.add_argument("--runs", type=Path, default=REPO / "runs")
     ap.add_argument("--no-rf", action="store_true", help="skip the RandomForest reference")
@@ -101,10 +104,9 @@ def main() -> None:
     run = args.runs / recipe.name
     folds = [args.fold] if args.fold is not None else list(range(recipe.folds))
     init_model = None
-    if args.init_from:
-        import keras
-
-        init_model = keras.saving.load_model(args.init_from)
+    init_from = args.init_from or recipe.init_from
+    if init_from:
+        init_model = _load_source(init_from)
     for fold in folds:
         split = zoo.build_split(recipe, fold)
         if args.exclude_split_of:
@@ -123,7 +125,7 @@ def main() -> None:
             job = {"kind": "zoo", "recipe": recipe.name, "fold": fold, "width": w, "architecture": f"irnet-17/{w}",
                    "members": args.members or recipe.members, "transform": args.transform or recipe.transform, "epochs": args.epochs or recipe.epochs,
                    "batch_size": args.batch_size or recipe.batch_size, "lr": args.lr or recipe.learning_rate, "seed": fold,
-                   "init_from": args.init_from, "device": _device()}  # fmt: skip
+                   "init_from": init_from, "device": _device()}  # fmt: skip
             t0 = time.time()
             res = zoo.train_and_score(data, job, out, checkpoint_dir=str(out / "checkpoint"), init_model=init_model,
                                       log=lambda m: print(f"{out.name}: {m}", flush=True))  # fmt: skip
@@ -134,6 +136,18 @@ def main() -> None:
         if not args.no_rf:
             rf = random_forest(recipe, fold, run)
             print(f"RandomForest fold {fold}: val MAE {rf['val_mae']:.5g}, test MAE {rf['test_mae']:.5g}")
+
+
+def _load_source(init_from: str):
+    """A transfer source: a .keras file, or a model directory / registered name (e.g. oqmd-bandgap)."""
+    import keras
+
+    if init_from.endswith(".keras"):
+        return keras.saving.load_model(init_from)
+    from irnet_hub.artifact import load_keras_model
+    from irnet_hub.hub.cache import resolve
+
+    return load_keras_model(resolve(init_from)[0])
 
 
 def _device() -> str:
