@@ -107,7 +107,7 @@ def _fuse_dense_bn_relu(nodes: list[_Node], output_name: str) -> list[_Node]:
             bias = p["bias"] if p["bias"] is not None else np.zeros(p["kernel"].shape[1], np.float32)
             fused = {"kernel": (p["kernel"] * bn["mul"]).astype(np.float32),
                      "bias": (bias * bn["mul"] + bn["add"]).astype(np.float32), "relu": False}  # fmt: skip
-            out.remove(src)
+            out = [n for n in out if n is not src]  # by identity: nodes hold arrays, == would compare them
             node = _Node(node.name, "Dense", list(src.inputs), fused)
             by_name[node.name] = node
             relu = [by_name[c] for c in consumers.get(node.name, [])]
