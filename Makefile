@@ -18,12 +18,14 @@ $(BIN)/python:
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q --no-deps "elementembeddings==0.8.0"
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e ".[test]"
-	# Only the element vectors of elementembeddings are used (descriptor ablation); its
-	# plotting/UMAP/t-SNE dependencies are not needed, so it is installed without them.
+	# Only the element tables of elementembeddings are used (the magpie145+oliynyk featurizer
+	# of mp-shear-modulus, the descriptor ablation); its plotting/UMAP/t-SNE dependencies are
+	# not needed, so it is installed without them.
 	$(BIN)/pip install -q --no-deps "elementembeddings==0.8.0"
 	touch $@ $(VENV)/.installed
 
@@ -33,6 +35,7 @@ $(SERVE_BIN)/python:
 
 $(SERVE_VENV)/.installed-serve: pyproject.toml | $(SERVE_BIN)/python
 	$(SERVE_BIN)/pip install -q -e ".[serve-test]"
+	$(SERVE_BIN)/pip install -q --no-deps "elementembeddings==0.8.0"
 	touch $@
 
 install: $(VENV)/.installed

@@ -30,7 +30,7 @@ DEFAULT_MODEL = "oqmd-formation-enthalpy"
 MIN_ELEMENT_COUNT = 5
 # Featurizer names (irnet_hub.featurize): 145 Magpie composition attributes, and the
 # Ward-2017 Voronoi structure + composition attributes.
-FEATURIZERS = ("magpie145", "ward2017")
+FEATURIZERS = ("magpie145", "magpie145+oliynyk", "ward2017")
 DEFAULT_FEATURIZER = "magpie145"
 
 __all__ = ["PAPER_DOI", "PAPER_CITATION", "PAPER_BIBTEX", "DEFAULT_MODEL", "MIN_ELEMENT_COUNT", "FEATURIZERS",

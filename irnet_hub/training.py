@@ -280,6 +280,10 @@ def _labels(featurizer: str) -> list[str]:
         from irnet_hub.featurize.composition import MAGPIE_LABELS
 
         return list(MAGPIE_LABELS)
+    if featurizer == "magpie145+oliynyk":
+        from irnet_hub.featurize.embeddings import labels
+
+        return labels()
     from irnet_hub.featurize.structure import STRUCTURE_LABELS
 
     return list(STRUCTURE_LABELS)

@@ -31,7 +31,7 @@ from train_zoo import split_features  # noqa: E402
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("name", choices=sorted(n for n, r in zoo.RECIPES.items() if r.featurizer == "magpie145"))
+    ap.add_argument("name", choices=sorted(n for n, r in zoo.RECIPES.items() if r.featurizer != "ward2017"))
     ap.add_argument("--extra", action="append", choices=("mat2vec", "oliynyk"), required=True)
     ap.add_argument("--width", type=int, help="width factor (default: the recipe's first)")
     ap.add_argument("--epochs", type=int)
@@ -43,7 +43,7 @@ def main() -> None:
     recipe = zoo.get_recipe(args.name)
     width = args.width or recipe.widths[0]
     split = zoo.build_split(recipe, 0)
-    magpie = split_features(split)
+    magpie = split_features(split, "magpie145")
     rows = []
     for extra in ["magpie-only", *args.extra]:
         out = args.runs / recipe.name / f"w{width}-f0-{extra}"
@@ -57,7 +57,8 @@ def main() -> None:
             job = {"kind": "ablation", "recipe": recipe.name, "fold": 0, "width": width, "extra": extra,
                    "architecture": f"irnet-17/{width}", "members": recipe.members, "transform": recipe.transform,
                    "epochs": args.epochs or recipe.epochs, "batch_size": recipe.batch_size, "lr": recipe.learning_rate,
-                   "seed": 0, "n_features": int(data["train"][0].shape[1])}  # fmt: skip
+                   "seed": 0, "n_features": int(data["train"][0].shape[1]),
+                   "featurizer": "magpie145" if extra == "magpie-only" else f"magpie145+{extra}"}  # fmt: skip
             t0 = time.time()
             res = zoo.train_and_score(data, job, out, checkpoint_dir=str(out / "checkpoint"),
                                       log=lambda m: print(f"{out.name}: {m}", flush=True))  # fmt: skip

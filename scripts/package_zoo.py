@@ -49,7 +49,7 @@ def cv_summary(recipe: zoo.Recipe, results: list[tuple[Path, dict]], run: Path) 
         return None
     ours, rf, done, overflow = [], [], [], []
     for k in range(recipe.folds):
-        runs_k = [r for _, r in results if r["job"]["fold"] == k]
+        runs_k = [r for _, r in results if r["job"]["fold"] == k and r["job"].get("featurizer", recipe.featurizer) == recipe.featurizer]
         if not runs_k:
             continue
         best = min(runs_k, key=lambda r: r["val_mae"])
@@ -86,17 +86,21 @@ def package(name: str, runs: Path, servables: Path | None = None) -> Path:
     recipe = zoo.get_recipe(name)
     run = runs / name
     results = _results(run)
-    candidates = [(d, r) for d, r in results if r["job"]["fold"] == 0 and (d / "model.keras").is_file()]
+    # Runs made with another featurizer (tried before the recipe changed) are listed, never shipped.
+    candidates = [(d, r) for d, r in results if r["job"]["fold"] == 0 and (d / "model.keras").is_file()
+                  and r["job"].get("featurizer", recipe.featurizer) == recipe.featurizer]  # fmt: skip
     if not candidates:
-        raise SystemExit(f"{run}: no fold-0 run with a model.keras; train it with scripts/train_zoo.py {name}")
+        raise SystemExit(f"{run}: no fold-0 run with a model.keras and featurizer {recipe.featurizer}; "
+                         f"train it with scripts/train_zoo.py {name}")
     chosen_dir, chosen = min(candidates, key=lambda dr: dr[1]["val_mae"])
     tried = [{"run": d.name, "architecture": r["job"]["architecture"], "members": r["job"]["members"],
+              "featurizer": r["job"].get("featurizer", recipe.featurizer),
               "init_from": r["job"].get("init_from"), "val_mae": r["val_mae"], "epochs_run": r["epochs_run"],
               "device": r["job"].get("device")} for d, r in results if r["job"]["fold"] == 0]  # fmt: skip
     model = keras.saving.load_model(chosen_dir / "model.keras")
     split = zoo.build_split(recipe, 0)
     spec, featurize = get_featurizer(recipe.featurizer)
-    col = "structure" if recipe.featurizer == "ward2017" else "formula"
+    col = "formula" if spec.input_kind == "composition" else "structure"
 
     def feats(df):
         return featurize(list(df[col]), errors="raise").features
@@ -123,7 +127,7 @@ def package(name: str, runs: Path, servables: Path | None = None) -> Path:
     record.target = Target(name=recipe.target_name, unit=recipe.unit)
     files = split.record["files"]
     record.data = DataInfo(
-        dataset=name if recipe.featurizer == "magpie145" else None, train=files.get("train"), val=files.get("val"),
+        dataset=name if col == "formula" else None, train=files.get("train"), val=files.get("val"),
         test=files.get("test"), all=files.get("all"), structures=files.get("structures"),
         split=split.record, n_train=len(split.train), n_val=len(split.val), n_test=len(split.test),
         fold=split.record.get("fold"),

@@ -32,19 +32,17 @@ sys.path.insert(0, str(REPO))
 from irnet_hub import zoo  # noqa: E402
 
 
-def split_features(split: zoo.Split) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def split_features(split: zoo.Split, featurizer: str = "magpie145") -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """(X, y) of train/val/test with the recipe's featurizer (structures: Ward 2017, cached on disk)."""
+    from irnet_hub.featurize import get_featurizer
+
+    _, featurize = get_featurizer(featurizer)
     out = {}
     for part in ("train", "val", "test"):
         df = getattr(split, part)
-        if "structure" in df.columns:
-            from irnet_hub.featurize.structure import featurize_structures
-
-            X = featurize_structures(list(df["structure"]), errors="raise", progress=False).features
-        else:
-            from irnet_hub.featurize.composition import featurize_compositions
-
-            X = featurize_compositions(df["formula"].tolist(), errors="raise").features
+        items = list(df["structure"]) if "structure" in df.columns else df["formula"].tolist()
+        kw = {"progress": False} if "structure" in df.columns else {}
+        X = featurize(items, errors="raise", **kw).features
         out[part] = (X, df["target"].to_numpy(dtype=float))
     return out
 
@@ -58,7 +56,7 @@ def random_forest(recipe: zoo.Recipe, fold: int, run: Path) -> dict:
     from sklearn.ensemble import RandomForestRegressor
 
     t0 = time.time()
-    data = split_features(zoo.build_split(recipe, fold))
+    data = split_features(zoo.build_split(recipe, fold), recipe.featurizer)
     (Xtr, ytr), (Xva, yva), (Xte, yte) = data["train"], data["val"], data["test"]
     Xva, Xte, Xtr = (zoo.fill_like_training(Xtr, X) for X in (Xva, Xte, Xtr))
     # Large sets: one standard setting (100 trees, a third of the features per split) to fit the CPU.
@@ -121,9 +119,9 @@ def main() -> None:
             if (out / "result.json").is_file():
                 print(f"{out}: done, skipped")
                 continue
-            data = data or split_features(split)
+            data = data or split_features(split, recipe.featurizer)
             job = {"kind": "zoo", "recipe": recipe.name, "fold": fold, "width": w, "architecture": f"irnet-17/{w}",
-                   "members": args.members or recipe.members, "transform": args.transform or recipe.transform, "epochs": args.epochs or recipe.epochs,
+                   "members": args.members or recipe.members, "featurizer": recipe.featurizer, "transform": args.transform or recipe.transform, "epochs": args.epochs or recipe.epochs,
                    "batch_size": args.batch_size or recipe.batch_size, "lr": args.lr or recipe.learning_rate, "seed": fold,
                    "init_from": init_from, "device": _device()}  # fmt: skip
             t0 = time.time()

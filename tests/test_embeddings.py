@@ -25,3 +25,36 @@ def test_missing_elements_are_nan_and_bad_names_are_refused():
     assert np.isnan(embedding_features(["Cn"], "oliynyk")).all()  # Oliynyk lists 85 elements, Cn not among them
     with pytest.raises(InvalidInputError, match="unknown element embedding"):
         element_table("word2vec")
+
+
+def test_magpie_oliynyk_featurizer_is_magpie_then_oliynyk():
+    from pymatgen.core import Composition
+
+    from irnet_hub.featurize import get_featurizer
+
+    spec, featurize = get_featurizer("magpie145+oliynyk")
+    _, magpie = get_featurizer("magpie145")
+    items = ["NaCl", "Fe2O3", Composition("Fe2O3"), "Xx2", "LiFePO4"]
+    res = featurize(items)
+    assert spec.n_features == 233 == res.features.shape[1] == len(res.labels)
+    assert list(res.rows) == [0, 1, 2, 4] and "Xx" in res.failures[0].reason
+    np.testing.assert_array_equal(res.features[:, :145], magpie(items).features)
+    np.testing.assert_allclose(res.features[:, 145:], embedding_features(["NaCl", "Fe2O3", "Fe2O3", "LiFePO4"], "oliynyk"))
+    np.testing.assert_allclose(res.features[1], res.features[2])  # a Composition is its formula
+    assert res.labels[145].startswith("Oliynyk mean") and res.labels[-1].startswith("Oliynyk std")
+
+
+def test_missing_package_is_named(monkeypatch):
+    import importlib.resources
+
+    def gone(name):
+        raise ModuleNotFoundError(name)
+
+    element_table.cache_clear()
+    monkeypatch.setattr(importlib.resources, "files", gone)
+    try:
+        with pytest.raises(InvalidInputError, match="pip install --no-deps 'elementembeddings==0.8.0'"):
+            element_table("oliynyk")
+    finally:
+        monkeypatch.undo()
+        element_table.cache_clear()

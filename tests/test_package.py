@@ -19,6 +19,9 @@ PACKAGE = Path(__file__).resolve().parents[1] / "irnet_hub"
 MAX_LINES = 450
 # Modules allowed over MAX_LINES, each with its reason.
 LONG_MODULES = {
+    "irnet_hub.runtime": "one interpreter of Keras 3 functional configs: reading the config and weights, the "
+                         "per-layer parameters, the Dense-BN-ReLU fusion and the forward pass must agree on the "
+                         "same node representation",
     "irnet_hub.featurize.structure": "the Ward-2017 structure featurizer: 273 feature definitions, file formats, "
                                      "a crash-tolerant process pool and an on-disk cache that must stay together "
                                      "to keep featurizing identical to the training run",

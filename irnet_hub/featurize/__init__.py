@@ -1,10 +1,13 @@
 """Featurizers: formulas or structures -> fixed-length attribute vectors.
 
-Two featurizers, each named and versioned so a trained model can record which
+Three featurizers, each named and versioned so a trained model can record which
 one it needs:
 
 * ``magpie145``  (:mod:`.composition`): the 145 composition attributes of
   Ward et al. 2016, computed vectorized over a batch.
+* ``magpie145+oliynyk`` (:mod:`.embeddings`): those 145 plus the mean and
+  standard deviation of the Oliynyk element properties (88), for models
+  where validation showed that they help (mp-shear-modulus).
 * ``ward2017``   (:mod:`.structure`): the Voronoi structure attributes of
   Ward et al. 2017 plus the 145 composition attributes.
 
@@ -27,6 +30,10 @@ def get_featurizer(name: str) -> tuple[FeaturizerSpec, Callable[..., FeatureResu
         from irnet_hub.featurize import composition
 
         return composition.SPEC, composition.featurize_compositions
+    if name == "magpie145+oliynyk":
+        from irnet_hub.featurize import embeddings
+
+        return embeddings.SPEC, embeddings.featurize_magpie_oliynyk
     if name == "ward2017":
         from irnet_hub.featurize import structure
 

@@ -9,19 +9,21 @@ fraction-weighted mean and standard deviation of its elements' vectors (the
 embedding lacks give NaN, which training fills with the training mean as it
 does for Magpie's missing values.
 
-These descriptors are not a shipped featurizer: the ablation in
-scripts/descriptor_ablation.py measures whether they help the zoo
-(model_cards/BENCHMARKS_notes.md has the result).
+The ablation in scripts/descriptor_ablation.py measures whether they help the
+zoo (model_cards/BENCHMARKS_notes.md has the result). Where they did, the
+model uses the featurizer ``magpie145+oliynyk`` (:data:`SPEC`): the 145
+Magpie attributes followed by the Oliynyk mean and standard deviation (88).
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from irnet_hub.errors import InvalidInputError
+from irnet_hub.featurize.base import Errors, FeatureResult, FeaturizerSpec
 
 # name -> data file inside elementembeddings/data/element_representations/
 EMBEDDINGS = {"mat2vec": "mat2vec.csv", "oliynyk": "oliynyk_preprocessed.csv"}
@@ -40,7 +42,8 @@ def element_table(name: str) -> np.ndarray:
     try:
         source = importlib.resources.files("elementembeddings") / "data" / "element_representations" / EMBEDDINGS[name]
     except ModuleNotFoundError:
-        raise InvalidInputError(name, "needs the elementembeddings package: pip install --no-deps elementembeddings") from None
+        raise InvalidInputError(name, "the element vectors come from the elementembeddings package, which is not "
+                                      "installed: pip install --no-deps 'elementembeddings==0.8.0'") from None
     df = pd.read_csv(source)
     vectors = df.iloc[:, 1:].apply(pd.to_numeric, errors="coerce").to_numpy(float)
     table = np.full((119, vectors.shape[1]), np.nan)
@@ -68,3 +71,52 @@ def embedding_features(formulas: Sequence[str], name: str) -> np.ndarray:
 
     count, z, a = element_amounts(formulas)
     return embedding_stats(count, z, a, element_table(name))
+
+
+def _oliynyk_columns() -> list[str]:
+    import importlib.resources
+
+    import pandas as pd
+
+    source = importlib.resources.files("elementembeddings") / "data" / "element_representations" / EMBEDDINGS["oliynyk"]
+    return [str(c) for c in pd.read_csv(source, nrows=0).columns[1:]]
+
+
+SPEC = FeaturizerSpec(
+    name="magpie145+oliynyk",
+    version="1",
+    input_kind="composition",
+    n_features=145 + 2 * 44,
+    description=(
+        "The 145 Magpie attributes (magpie145), then the fraction-weighted mean (44) and standard deviation (44) "
+        "of the Oliynyk element properties (the preprocessed table of the elementembeddings package 0.8, "
+        "Onwuli et al. 2023; Oliynyk et al., Chem. Mater. 28, 7324, 2016); elements without an Oliynyk "
+        "entry give missing values, filled with the training mean."
+    ),
+)
+
+
+def labels() -> list[str]:
+    """Feature names of ``magpie145+oliynyk``, in order."""
+    from irnet_hub.featurize.composition import MAGPIE_LABELS
+
+    cols = _oliynyk_columns()
+    return list(MAGPIE_LABELS) + [f"Oliynyk mean {c}" for c in cols] + [f"Oliynyk std {c}" for c in cols]
+
+
+def featurize_magpie_oliynyk(items: Sequence[Any], errors: Errors = "collect", progress: bool = False) -> FeatureResult:
+    """Magpie attributes plus Oliynyk element-property statistics of each formula or Composition."""
+    from irnet_hub.featurize.composition import featurize_compositions
+
+    element_table("oliynyk")  # a missing package is reported before any work
+    magpie = featurize_compositions(items, errors=errors, progress=progress)
+    seq = items.tolist() if hasattr(items, "tolist") else list(items)
+    valid = [seq[i] if isinstance(seq[i], str) else _formula(seq[i]) for i in magpie.rows]
+    extra = embedding_features(valid, "oliynyk") if valid else np.zeros((0, 88))
+    return FeatureResult(np.hstack([magpie.features, extra]), magpie.rows, labels(), magpie.failures)
+
+
+def _formula(comp: Any) -> str:
+    # A pymatgen Composition (possibly with oxidation states): its element amounts as a formula.
+    comp = getattr(comp, "element_composition", comp)
+    return "".join(f"{el}{amt:.12g}" for el, amt in comp.items())

@@ -66,7 +66,11 @@ SPLIT_DOI = "10.1038/s41524-021-00545-1"  # Wang et al. (CrabNet), npj Comput. M
 FEATURE_DOIS = {
     "magpie145": ["10.1038/npjcompumats.2016.28"],  # Ward et al., npj Comput. Mater. 2016
     "ward2017": ["10.1103/PhysRevB.96.024104", "10.1038/npjcompumats.2016.28"],  # Ward et al., PRB 2017
+    # + Oliynyk et al., Chem. Mater. 2016 (the element properties)
+    "magpie145+oliynyk": ["10.1038/npjcompumats.2016.28", "10.1021/acs.chemmater.6b02724"],
 }
+# Extra run-time libraries of a featurizer (its element data), pinned like the rest.
+FEATURIZER_LIBRARIES = {"magpie145+oliynyk": ("elementembeddings",)}
 _LICENSE_URIS = {"CC BY 4.0": "https://creativecommons.org/licenses/by/4.0/"}
 # Libraries irnet_hub.predictor needs at run time (TensorFlow is not among them).
 RUNTIME_LIBRARIES = ("numpy", "pandas", "h5py", "pymatgen", "matminer")
@@ -162,7 +166,8 @@ def _describe_common(model, info: ModelRecord, *, title: str, creators: Sequence
 
 
 def _features_phrase(feat: FeaturizerInfo) -> str:
-    kind = "Magpie composition" if feat.name == "magpie145" else "Voronoi structure and composition"
+    kind = {"magpie145": "Magpie composition", "magpie145+oliynyk": "Magpie composition and Oliynyk element-property"}.get(
+        feat.name, "Voronoi structure and composition")
     return f"the {feat.n_features or ''} {kind} attributes ({feat.name})".replace("the  ", "the ")
 
 
@@ -233,7 +238,10 @@ def describe_python(folder: str | Path, info: ModelRecord | Mapping[str, Any] | 
         f"{info.architecture} on {info.featurizer.name} features; "
         "evaluated with irnet-hub's NumPy forward pass (no TensorFlow needed at run time)"
     )
-    model.add_requirements(dict(requirements or default_requirements()))
+    reqs = dict(requirements or default_requirements())
+    for lib in FEATURIZER_LIBRARIES.get(info.featurizer.name, ()):
+        reqs.setdefault(lib, _installed_version(lib) or "")
+    model.add_requirements(reqs)
     model.add_files([str(p) for p in _python_files(folder)])
     return model
 
