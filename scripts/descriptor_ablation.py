@@ -36,6 +36,8 @@ def main() -> None:
     ap.add_argument("--width", type=int, help="width factor (default: the recipe's first)")
     ap.add_argument("--epochs", type=int)
     ap.add_argument("--runs", type=Path, default=REPO / "runs-ablation")
+    ap.add_argument("--no-baseline", action="store_true",
+                    help="skip the Magpie-only run (its numbers are the shipped model's, same recipe and seed)")
     args = ap.parse_args()
 
     from irnet_hub.featurize.embeddings import embedding_features
@@ -45,7 +47,7 @@ def main() -> None:
     split = zoo.build_split(recipe, 0)
     magpie = split_features(split, "magpie145")
     rows = []
-    for extra in ["magpie-only", *args.extra]:
+    for extra in ([] if args.no_baseline else ["magpie-only"]) + args.extra:
         out = args.runs / recipe.name / f"w{width}-f0-{extra}"
         if (out / "result.json").is_file():
             res = json.loads((out / "result.json").read_text())
