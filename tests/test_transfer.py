@@ -16,6 +16,7 @@ from irnet_hub.errors import InvalidInputError
 pytestmark = pytest.mark.slow
 
 SHEAR = "crabnet/benchmark_data/mp_shear_modulus"
+BULK_FEATURES = "magpie145+oliynyk"  # the featurizer of the shipped mp-bulk-modulus, the source below
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +29,7 @@ def _train(shear, out, **kw):
     from irnet_hub.training import train
 
     tr, va = shear
+    kw.setdefault("featurizer", BULK_FEATURES)
     return train(tr, out, val_data=va, batch_size=256, patience=50, target_name="shear modulus", unit="GPa",
                  seed=0, progress=False, **kw)
 
@@ -60,7 +62,9 @@ def test_init_from_refuses_a_mismatch(shear, tmp_path):
         _train(shear, tmp_path / "a", init_from="mp-bulk-modulus", architecture="irnet-17/4", epochs=1)
     with pytest.raises(InvalidInputError, match="ward2017 features"):
         _train(shear, tmp_path / "b", init_from="matbench-phonons-structure", epochs=1)
-    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()  # refused before anything is written
+    with pytest.raises(InvalidInputError, match="magpie145\\+oliynyk features, not magpie145; pass --featurizer"):
+        _train(shear, tmp_path / "c", init_from="mp-bulk-modulus", featurizer="magpie145", epochs=1)
+    assert not any((tmp_path / d).exists() for d in "abc")  # refused before anything is written
 
 
 def test_cli_init_from(shear, tmp_path, data_dir):
@@ -71,7 +75,7 @@ def test_cli_init_from(shear, tmp_path, data_dir):
     bad = runner.invoke(main, ["train", train_csv, "-o", str(tmp_path / "x"), "--init-from", "no-such-model"])
     assert bad.exit_code != 0 and "no-such-model" in bad.output and "Traceback" not in bad.output
     ok = runner.invoke(main, ["train", train_csv, "-o", str(tmp_path / "y"), "--init-from", "servables/mp-bulk-modulus",
-                              "--epochs", "1", "--batch-size", "512", "--json"])
+                              "--featurizer", BULK_FEATURES, "--epochs", "1", "--batch-size", "512", "--json"])
     assert ok.exit_code == 0, ok.output
     out = json.loads(ok.output[ok.output.index("{"):])
     assert out["architecture"] == "irnet-17/8" and out["hyperparameters"]["init_from"] == "servables/mp-bulk-modulus"

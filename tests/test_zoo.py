@@ -80,6 +80,7 @@ def test_train_zoo_then_package_a_small_ensemble(tmp_path, data_dir):
     assert artifact.verify_manifest(folder) == []
     record = artifact.read_record(folder)
     assert record.ensemble_size == 3 and record.std_scale > 0 and record.output_rules.non_negative
+    assert record.featurizer.name == "magpie145+oliynyk" and record.featurizer.n_features == 233  # the recipe's
     assert record.data.split["kind"] == "given" and record.metrics["test"]["n"] == 947
     assert record.metrics["test"]["mae"] == pytest.approx(result["test_mae"], rel=1e-4)
     df = Predictor.from_dir(folder).predict(["NaCl", "Fe2O3"])
