@@ -220,29 +220,32 @@ def domain_report(items: Sequence[Any], counts: Mapping[str, int], min_count: in
     Plain formula strings (the bulk of any large input) are checked in one
     vectorized pass; the rest item by item, by the same rule.
     """
-    rows: list[tuple[Any, str, int, str] | None] = [None] * len(items)
+    n = len(items)
+    in_domain = np.full(n, None, dtype=object)
+    rare = np.full(n, "", dtype=object)
+    n_elements = np.zeros(n, dtype=np.int64)
+    note = np.full(n, "", dtype=object)
+    decided = np.zeros(n, dtype=bool)
     plain = [i for i, item in enumerate(items) if isinstance(item, str) and _PLAIN.match(t := item.strip())
              and not _ISOTOPE.search(t)]  # fmt: skip
     if len(plain) >= _VECTORIZE_MIN_ROWS:
-        for i, row in zip(plain, _plain_rows([items[i].strip() for i in plain], counts, min_count, ranges)):
-            rows[i] = row
+        ok, *columns = _plain_rows([items[i].strip() for i in plain], counts, min_count, ranges)
+        rows = np.asarray(plain)[ok]
+        for out, col in zip((in_domain, rare, n_elements, note), columns):
+            out[rows] = col[ok]
+        decided[rows] = True
     cache: dict[Any, tuple[Any, str, int, str]] = {}
-    for i, item in enumerate(items):
-        if rows[i] is not None:
-            continue
+    for i in np.flatnonzero(~decided):
+        item = items[i]
         key = item if isinstance(item, str) else None
-        if key is None or key not in cache:
+        row = cache.get(key) if key is not None else None
+        if row is None:
             row = _item_row(item, counts, min_count, ranges)
-            if key is None:
-                rows[i] = row
-                continue
-            cache[key] = row
-        rows[i] = cache[key]
-    out: dict[str, list[Any]] = {"in_domain": [], "rare": [], "n_elements": [], "note": []}
-    for row in rows:
-        for k, v in zip(("in_domain", "rare", "n_elements", "note"), row):
-            out[k].append(v)
-    return out
+            if key is not None:
+                cache[key] = row
+        in_domain[i], rare[i], n_elements[i], note[i] = row
+    return {"in_domain": in_domain.tolist(), "rare": rare.tolist(), "n_elements": n_elements.tolist(),
+            "note": note.tolist()}
 
 
 _ISOTOPE = re.compile(r"[DT](?![a-z])")
@@ -281,9 +284,9 @@ def _item_row(item: Any, counts: Mapping[str, int], min_count: int,
     return _row(low, iso, len(amounts), atoms, frac, bool(counts) or bool(ranges), ranges)
 
 
-def _plain_rows(texts: list[str], counts: Mapping[str, int], min_count: int,
-                ranges: Mapping[str, float] | None) -> list[tuple[Any, str, int, str] | None]:
-    """:func:`_item_row` for plain formula strings at once; None where the per-item path must decide."""
+def _plain_rows(texts: list[str], counts: Mapping[str, int], min_count: int, ranges: Mapping[str, float] | None):
+    """:func:`_item_row` for plain formula strings at once, as columns ``(decided, in_domain, rare,
+    n_elements, note)``; rows not ``decided`` (a repeated element, a zero amount) go item by item."""
     import pandas as pd
 
     # One regex pass over all texts joined by "|": each match is an element token or a separator.
@@ -319,19 +322,16 @@ def _plain_rows(texts: list[str], counts: Mapping[str, int], min_count: int,
     any_rare[owner_a[rare_entry]] = True
     bad = out_of_range(atoms, np.ones(n), ranges) | out_of_range(np.zeros(n), frac, ranges)
     known = bool(counts) or bool(ranges)
-    clean = (None, "", 0, "") if not known else (True, "", 0, "")
-    out: list[tuple[Any, str, int, str] | None] = []
+    # Columns: in_domain, rare, n_elements, note; rows with a repeat or zero amount are None (decided item by item).
+    in_domain = np.full(n, True if known else None, dtype=object)
+    rare = np.full(n, "", dtype=object)
+    note = np.full(n, "", dtype=object)
     starts = np.concatenate([[0], np.cumsum(n_el)[:-1]])
-    for i in range(n):
-        if dup[i]:
-            out.append(None)
-        elif any_rare[i] or bad[i]:
-            sl = slice(starts[i], starts[i] + n_el[i])
-            low = [unique_syms[k] for k, r in zip(sym_id[sl], rare_entry[sl]) if r]
-            out.append(_row(low, [], int(n_el[i]), float(atoms[i]), float(frac[i]), known, ranges))
-        else:
-            out.append((clean[0], "", int(n_el[i]), ""))
-    return out
+    for i in np.flatnonzero((any_rare | bad) & ~dup):
+        sl = slice(starts[i], starts[i] + n_el[i])
+        low = [unique_syms[k] for k, r in zip(sym_id[sl], rare_entry[sl]) if r]
+        in_domain[i], rare[i], _, note[i] = _row(low, [], int(n_el[i]), float(atoms[i]), float(frac[i]), known, ranges)
+    return ~dup, in_domain, rare, n_el, note
 
 
 def stoichiometry_out_of_range(amounts: np.ndarray, ranges: Mapping[str, float] | None) -> np.ndarray:
