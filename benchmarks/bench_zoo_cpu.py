@@ -109,6 +109,8 @@ def from_runs(runs: Path) -> None:
             cells = [c.strip() for c in line.strip("|").split("|")]
             if len(cells) == 9 and cells[8].startswith("measured") and (cells[0], cells[1]) not in new_keys:
                 lines.append(line if cells[8] != "measured" else line.replace("| measured |", "| measured earlier |"))
+                key = (cells[2].split(" x")[0], int(cells[5]))
+                measured[key] = max(measured.get(key, 0.0), float(cells[6].replace(",", "")))
     lines.sort()
     measured_recipes = {line.split("|")[1].strip() for line in lines}
     for r in zoo.RECIPES.values():
