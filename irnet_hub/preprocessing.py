@@ -298,12 +298,12 @@ def _plain_rows(texts: list[str], counts: Mapping[str, int], min_count: int, ran
     sym_id, unique_syms = pd.factorize(np.array([t[0] for t in element], dtype=object))
     sym_id, unique_syms = np.asarray(sym_id, np.int64), [str(x) for x in unique_syms]
     n = len(texts)
-    # Per item: a repeated element (FeOFe) or a zero amount goes to the per-item path.
+    # Per item: a repeated element (FeOFe), a zero or huge amount goes to the per-item path.
     pair = owner_a * (len(unique_syms) + 1) + sym_id
     dup = np.zeros(n, bool)
     sorted_pair = np.sort(pair)
     dup[(sorted_pair[1:][sorted_pair[1:] == sorted_pair[:-1]]) // (len(unique_syms) + 1)] = True
-    dup[owner_a[a <= 0]] = True
+    dup[owner_a[(a <= 0) | (a > 2.0**53)]] = True  # and amounts past exact integers (int64 gcd)
     n_el = np.bincount(owner_a, minlength=n)
     total = np.bincount(owner_a, weights=a, minlength=n)
     min_a = np.full(n, np.inf)

@@ -101,7 +101,7 @@ def test_domain_report_vectorized_pass_equals_the_per_item_rule(data_dir, with_c
     real = pd.read_csv(data_dir / "crabnet/benchmark_data/OQMD_Bandgap/val.csv", nrows=3000,
                        keep_default_na=False)["formula"].tolist()
     odd = ["FeOFe", "D2O", "HT", "Fe0O", "Fe0.62C0.00095", "C60", "Li2O2", "Og1H2", "Kr", "H200O100", " NaCl ",
-           "Ca(OH)2", "Xx2", "Na1000Cl1", "Pu2O3", "Tc2", "Ti0.5O", ""]
+           "Ca(OH)2", "Xx2", "Na1000Cl1", "Pu2O3", "Tc2", "Ti0.5O", "", "Na99999999999999999999Cl3"]
     items = real + odd * 5
     got = P.domain_report(items, counts, 10, ranges)
     for i, item in enumerate(items):
