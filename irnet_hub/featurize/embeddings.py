@@ -73,6 +73,7 @@ def embedding_features(formulas: Sequence[str], name: str) -> np.ndarray:
     return embedding_stats(count, z, a, element_table(name))
 
 
+@lru_cache(maxsize=1)
 def _oliynyk_columns() -> list[str]:
     import importlib.resources
 
@@ -100,7 +101,7 @@ def labels() -> list[str]:
     """Feature names of ``magpie145+oliynyk``, in order."""
     from irnet_hub.featurize.composition import MAGPIE_LABELS
 
-    cols = _oliynyk_columns()
+    cols = list(_oliynyk_columns())
     return list(MAGPIE_LABELS) + [f"Oliynyk mean {c}" for c in cols] + [f"Oliynyk std {c}" for c in cols]
 
 
