@@ -226,10 +226,11 @@ def domain_report(items: Sequence[Any], counts: Mapping[str, int], min_count: in
     n_elements = np.zeros(n, dtype=np.int64)
     note = np.full(n, "", dtype=object)
     decided = np.zeros(n, dtype=bool)
-    plain = [i for i, item in enumerate(items) if isinstance(item, str) and _PLAIN.match(t := item.strip())
-             and not _ISOTOPE.search(t)]  # fmt: skip
+    stripped = [(i, item.strip()) for i, item in enumerate(items) if isinstance(item, str)]
+    plain = [(i, t) for i, t in stripped if _PLAIN.match(t) and not _ISOTOPE.search(t)]
     if len(plain) >= _VECTORIZE_MIN_ROWS:
-        ok, *columns = _plain_rows([items[i].strip() for i in plain], counts, min_count, ranges)
+        ok, *columns = _plain_rows([t for _, t in plain], counts, min_count, ranges)
+        plain = [i for i, _ in plain]
         rows = np.asarray(plain)[ok]
         for out, col in zip((in_domain, rare, n_elements, note), columns):
             out[rows] = col[ok]

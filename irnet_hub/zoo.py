@@ -70,7 +70,7 @@ RECIPES: dict[str, Recipe] = {
                rf_ratio_target=0.70),
         Recipe("oqmd-bandgap", "band gap", "eV",
                {"train": f"{CB}/OQMD_Bandgap/train.csv", "test": f"{CB}/OQMD_Bandgap/val.csv"}, "given-no-test",
-               # 215k rows: batch 512 runs 1.7x the samples/s of 256 on 2 cores (benchmarks/RESULTS_zoo_cpu.md)
+               # 215k rows: batch 512 (256: 5,822 and 1024: 14,586 samples/s on 2 cores; docs/zoo.md)
                widths=(4,), epochs=60, batch_size=512, learning_rate=3e-3, output_rules=_POSITIVE,
                anchors={"CrabNet": 0.049, "Roost": 0.088, "ElemNet": 0.148, "RF (CrabNet paper)": 0.060,
                         "IRNet paper (48 layers, own split)": 0.047},
