@@ -50,10 +50,28 @@ run: install
 serve: install-serve
 	$(SERVE_BIN)/irnet serve oqmd-formation-enthalpy
 
-## make test: the whole test suite (what CI runs): tests/serving in .venv-serve, the rest in .venv
-test: install-test install-serve
-	$(BIN)/python -m pytest -q tests --ignore=tests/serving
-	$(SERVE_BIN)/python -m pytest -q tests/serving
+# The float32 guard (tests/tolerance.py): the tests marked float32_paths run a second time with
+# other kernels and threads than the first pass: OpenBLAS's AVX2 (Haswell) kernels, as an AMD CPU
+# gets, TensorFlow without oneDNN, everything single-threaded. A tolerance that holds for one
+# kernel choice only fails here, not on a CI machine with another CPU.
+FLOAT_VARIANT := OPENBLAS_CORETYPE=Haswell OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 \
+                 TF_ENABLE_ONEDNN_OPTS=0 TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1
+# Two processes, one test file each at a time (module fixtures are trained once per file).
+PYTEST_MAIN := $(BIN)/python -m pytest -q -n 2 --dist loadfile tests --ignore=tests/serving
+PYTEST_SERVE := $(SERVE_BIN)/python -m pytest -q tests/serving
+# The tests' structure-feature cache: empty at the start of each run, shared by its two passes.
+TEST_CACHE := $(CURDIR)/.test-cache
+
+## make test: the whole test suite (what CI runs): tests/serving in .venv-serve, the rest in .venv,
+## then the float32_paths tests again under other kernels
+test: export IRNET_CACHE_DIR = $(TEST_CACHE)/features
+test:
+	$(MAKE) --no-print-directory -j2 install-test install-serve
+	rm -rf $(TEST_CACHE)
+	$(PYTEST_MAIN)
+	$(PYTEST_SERVE)
+	$(FLOAT_VARIANT) $(PYTEST_MAIN) -m float32_paths
+	$(FLOAT_VARIANT) $(PYTEST_SERVE) -m float32_paths
 
 ## make bench: speed/memory measurements; each writes benchmarks/RESULTS_*.md
 bench: install-test install-serve
@@ -62,4 +80,4 @@ bench: install-test install-serve
 	$(SERVE_BIN)/python benchmarks/bench_serve.py
 
 clean:
-	rm -rf $(VENV) $(SERVE_VENV) .pytest_cache
+	rm -rf $(VENV) $(SERVE_VENV) .pytest_cache .test-cache

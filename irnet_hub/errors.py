@@ -99,9 +99,17 @@ class BatchInputError(InvalidInputError):
         self.reason = "invalid rows"
 
 
+_SHOW_MAX = 240  # a long file path stays whole; a megabyte "formula" does not fill the terminal
+
+
 def _show(value: object) -> str:
+    """The user's input as it is shown in a message; an over-long one keeps its start and its end
+    (the end of a path is the file name)."""
     text = repr(value) if isinstance(value, str) else str(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+    if len(text) <= _SHOW_MAX:
+        return text
+    half = (_SHOW_MAX - 3) // 2
+    return text[:half] + "..." + text[-half:]
 
 
 __all__ = [

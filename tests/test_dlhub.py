@@ -51,6 +51,7 @@ from urllib.parse import unquote, urlsplit
 import numpy as np
 import pandas as pd
 import pytest
+from tolerance import assert_f32_close
 
 # Real-data layer (`pytest -m "not slow"` leaves it out): builds servables and publishes them to local fakes of Globus/DLHub.
 pytestmark = pytest.mark.slow
@@ -168,6 +169,7 @@ def test_description_contents(hub_servable_dir):
         assert all(Path(f).is_file() for f in model.list_files())
 
 
+@pytest.mark.float32_paths
 def test_entry_point_runs_from_the_unpacked_folder_alone(hub_servable_dir, hub_model_dir, tmp_path):
     """Like a DLHub worker: only the files dlhub.json lists, unpacked in the working directory."""
     from irnet_hub.predictor import load_dir
@@ -193,7 +195,7 @@ def test_entry_point_runs_from_the_unpacked_folder_alone(hub_servable_dir, hub_m
     want = load_dir(hub_model_dir).predict(FORMULAS)
     assert [o["formula"] for o in out] == FORMULAS
     assert [o["unit"] for o in out] == ["GPa"] * len(FORMULAS)
-    np.testing.assert_allclose([o["prediction"] for o in out], want["prediction"], rtol=1e-6)
+    assert_f32_close([o["prediction"] for o in out], want["prediction"])
     assert [o["in_domain"] for o in out] == [None if pd.isna(v) else bool(v) for v in want["in_domain"]]
     assert set(out[0]) == {"formula", "prediction", "unit", "in_domain"}
 
@@ -435,6 +437,7 @@ def _client():
     )
 
 
+@pytest.mark.float32_paths
 def test_publish_and_run_through_dlhub_client(fake_globus, hub_servable_dir, hub_model_dir, capfd, monkeypatch):
     from irnet_hub.hub.dlhub import publish_dlhub, run_remote
     from irnet_hub.predictor import load_dir
@@ -478,7 +481,7 @@ def test_publish_and_run_through_dlhub_client(fake_globus, hub_servable_dir, hub
     want = load_dir(hub_model_dir).predict(FORMULAS)
     assert list(df["formula"]) == FORMULAS and set(df["unit"]) == {"GPa"}
     assert set(df["model"]) == {"tester_example/irnet-mp-bulk-modulus-small"}
-    np.testing.assert_allclose(df["prediction"], want["prediction"], rtol=1e-6)
+    assert_f32_close(df["prediction"], want["prediction"])
     assert list(df["in_domain"]) == list(want["in_domain"])
 
     # Each service saw only its own token; no token reached any output, upload or the index.
@@ -522,7 +525,7 @@ def test_publish_and_run_through_dlhub_client(fake_globus, hub_servable_dir, hub
     records = json.loads(r.stdout)
     assert [x["row"] for x in records] == list(range(len(FORMULAS)))
     assert [x["formula"] for x in records] == FORMULAS and {x["model"] for x in records} == {name}
-    np.testing.assert_allclose([x["prediction"] for x in records], want["prediction"], rtol=1e-6)
+    assert_f32_close([x["prediction"] for x in records], want["prediction"])
     r = runner.invoke(main, ["predict", name, "NaCl", "SiC", "--remote", "dlhub"])
     assert r.exit_code == 0 and "NaCl" in r.stdout and "GPa" in r.stdout and name in r.stdout
     n_tasks = len(fake_globus.submitted)

@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 
 from irnet_hub.errors import BatchInputError, IntegrityError, InvalidInputError
+from tolerance import assert_f32_close
 
 # Real-data layer (`pytest -m "not slow"` leaves it out): trains a small model and compares 10,000 real predictions with Keras.
 pytestmark = pytest.mark.slow
@@ -73,6 +74,7 @@ def _keras_predict(model_dir: Path, X: np.ndarray) -> np.ndarray:
     return artifact.load_keras_model(model_dir).predict(X, batch_size=4096, verbose=0)
 
 
+@pytest.mark.float32_paths
 def test_numpy_equals_keras_on_10000_real_inputs(model_dir, real_features):
     from irnet_hub.predictor import Predictor
     from irnet_hub.runtime import NumpyNetwork
@@ -94,9 +96,10 @@ def test_numpy_equals_keras_on_10000_real_inputs(model_dir, real_features):
     assert diff <= 1e-5 * max(1.0, scale)
     # predict_features (NaN filling, batches of another size: BLAS rounds differently) agrees too
     batched = pred.predict_features(real_features[:3000], batch_size=1000)
-    np.testing.assert_allclose(batched, y_np[:3000, 0], rtol=0, atol=1e-5 * max(1.0, scale))
+    assert_f32_close(batched, y_np[:3000, 0], scale=max(1.0, scale))
 
 
+@pytest.mark.float32_paths
 def test_numpy_equals_keras_irnet17_with_projections(tmp_path, real_features):
     """The full 17-layer IRNet (projection shortcuts, random BatchNorm statistics) in float32.
 
@@ -210,6 +213,7 @@ def test_invalid_inputs_raise_or_skip(model_dir):
     assert model.predict_result(["NaCl"]).ok
 
 
+@pytest.mark.float32_paths
 def test_batches_and_row_numbers_across_chunks(model_dir, data_dir):
     import irnet_hub
 
@@ -223,7 +227,7 @@ def test_batches_and_row_numbers_across_chunks(model_dir, data_dir):
     assert np.isnan(chunked["prediction"][1234]) and chunked["note"][1234].startswith("skipped:")
     # Different batch sizes only change float32 rounding inside BLAS.
     scale = float(np.max(np.abs(whole["prediction"])))
-    np.testing.assert_allclose(chunked["prediction"], whole["prediction"], rtol=0, atol=1e-5 * scale)
+    assert_f32_close(chunked["prediction"], whole["prediction"])
 
 
 def test_corrupt_local_model_is_refused(model_dir, tmp_path):

@@ -19,6 +19,7 @@ from irnet_hub.errors import InvalidInputError
 from irnet_hub.record import ModelRecord
 from irnet_hub.stability import PredictedHull, charge_balanced, enumerate_candidates, plan
 from irnet_hub.stability.candidates import parse_system
+from tolerance import assert_f32_close, assert_f32_frame_equal
 
 OQMD_HF = "crabnet/benchmark_data/OQMD_Formation_Enthalpy/val.csv"
 
@@ -242,6 +243,7 @@ def test_model_must_predict_formation_enthalpy():
 # --------------------------------------------------------------------------- real model, Dask, CLI
 
 
+@pytest.mark.float32_paths
 @pytest.mark.slow
 def test_screen_with_real_model_also_known_and_csv(screen_model_dir, tmp_path):
     known = pd.DataFrame({"formula": ["Li2O", "NiO"], "formation_enthalpy": [-50.0, -50.0]})
@@ -256,24 +258,33 @@ def test_screen_with_real_model_also_known_and_csv(screen_model_dir, tmp_path):
     assert not full.loc[full["system"].isin(["Li-O", "Ni-O"]), "is_stable"].any()
     also = irnet_hub.load(screen_model_dir).name
     assert also in full.columns  # a column named after the --also model
-    np.testing.assert_allclose(full[also], full["formation_enthalpy"])
+    assert_f32_close(full[also], full["formation_enthalpy"])
 
 
+@pytest.mark.float32_paths
 @pytest.mark.slow
 def test_dask_two_workers_identical_to_in_process(screen_model_dir, tmp_path):
-    from threadpoolctl import threadpool_limits
-
     kwargs = dict(max_atoms=9, model=str(screen_model_dir), partition_size=60, plot_dir=None)
-    # Dask workers run BLAS single-threaded; so does this in-process run, so that float32
-    # matrix products sum in the same order (multi-threaded BLAS may differ in the last bit).
-    with threadpool_limits(1):
-        local = irnet_hub.screen(["Li-Fe-O", "Al-Ni"], output=tmp_path / "local.parquet", **kwargs)
+    # Dask workers run BLAS single-threaded, this process multi-threaded: float32 products sum in
+    # another order, so energies agree within float32 rounding (tests/tolerance.py), not bit for bit.
+    local = irnet_hub.screen(["Li-Fe-O", "Al-Ni"], output=tmp_path / "local.parquet", **kwargs)
     dask = irnet_hub.screen(["Li-Fe-O", "Al-Ni"], output=tmp_path / "dask.parquet", workers=2, **kwargs)
     assert len(plan(["Li-Fe-O", "Al-Ni"], max_atoms=9, partition_size=60).partitions) >= 4
-    pd.testing.assert_frame_equal(local.candidates, dask.candidates, check_exact=True)
+    assert_same_screen(local.candidates, dask.candidates, ranked=True)
     assert local.hulls == dask.hulls and local.n_candidates == dask.n_candidates
-    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "local.parquet"),
-                                  pd.read_parquet(tmp_path / "dask.parquet"), check_exact=True)
+    assert_same_screen(pd.read_parquet(tmp_path / "local.parquet"), pd.read_parquet(tmp_path / "dask.parquet"))
+
+
+def assert_same_screen(a: pd.DataFrame, b: pd.DataFrame, ranked: bool = False) -> None:
+    """Same rows and values within float32 rounding (``ranked``: both by decomposition energy).
+
+    Rows are matched by (formula, prototype): two candidates whose energies differ by less than
+    the rounding may swap places in a ranking, and nothing else may differ."""
+    for df in (a, b) if ranked else ():
+        assert df["decomposition_energy"].dropna().is_monotonic_increasing
+    key = [c for c in ("formula", "prototype") if c in a.columns]
+    assert_f32_frame_equal(a.sort_values(key).reset_index(drop=True), b.sort_values(key).reset_index(drop=True),
+                           scale_columns=("formation_enthalpy",))
 
 
 def irnet(*args: str) -> subprocess.CompletedProcess:

@@ -12,6 +12,7 @@ import pytest
 
 from irnet_hub import artifact
 from irnet_hub.errors import IntegrityError, InvalidInputError
+from tolerance import assert_f32_close
 
 # Real-data layer (`pytest -m "not slow"` leaves it out): trains a small model and exports a TensorFlow SavedModel.
 pytestmark = pytest.mark.slow
@@ -55,6 +56,7 @@ def test_manifest_covers_every_file(hub_servable_dir):
         assert entry["sha256"] == artifact.sha256_file(hub_servable_dir / rel)
 
 
+@pytest.mark.float32_paths
 def test_stock_keras_loads_without_irnet_hub(hub_servable_dir, tmp_path):
     """A fresh interpreter loads the folder with keras.saving.load_model and never imports irnet_hub."""
     from irnet_hub.predictor import load_dir
@@ -78,6 +80,7 @@ def test_stock_keras_loads_without_irnet_hub(hub_servable_dir, tmp_path):
     np.testing.assert_allclose(y, want, rtol=1e-4, atol=1e-3)
 
 
+@pytest.mark.float32_paths
 def test_saved_model_signature_and_outputs(hub_servable_dir):
     import tensorflow as tf
 
@@ -94,7 +97,7 @@ def test_saved_model_signature_and_outputs(hub_servable_dir):
     got = fn(tf.constant(X))["output_0"].numpy()
     assert got.shape == (len(FORMULAS), 1)
     want = artifact.load_keras_model(hub_servable_dir).predict(X, verbose=0)
-    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    assert_f32_close(got, want)
 
 
 def test_export_from_another_keras_backend_runs_in_a_tensorflow_subprocess(hub_model_dir, tmp_path, monkeypatch):

@@ -48,6 +48,7 @@ def test_saved_config_computes_in_float32(name):
     assert policies <= {"float32"}
 
 
+@pytest.mark.float32_paths
 @pytest.mark.slow
 @pytest.mark.parametrize("name", MODELS)
 def test_servable_intact_and_card_mae_reproduced(name, data_dir, monkeypatch):
@@ -70,6 +71,7 @@ def test_servable_intact_and_card_mae_reproduced(name, data_dir, monkeypatch):
     assert f"{record.metrics['test']['mae']:.4g}" in card
 
 
+@pytest.mark.float32_paths
 @pytest.mark.slow
 @pytest.mark.parametrize("name", MODELS)
 def test_loads_with_stock_keras_and_matches_numpy_runtime(name):

@@ -279,9 +279,21 @@ def _open_client(workers: int | None, scheduler: str | None):
 
     if scheduler:
         return Client(scheduler), None
+    # Workers' log records stay quiet below CRITICAL: a task's own error still reaches this process
+    # as an exception from ``future.result()``, while distributed's shutdown races (a heartbeat on a
+    # comm that is closing) would otherwise print a traceback on stderr after a successful run.
     cluster = LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True,
-                           dashboard_address=None, silence_logs=logging.ERROR)
+                           dashboard_address=None, silence_logs=logging.CRITICAL)
     return Client(cluster), cluster
+
+
+def _shut_down(client, cluster) -> None:
+    """Close Dask in the documented order: this client first, then the cluster we started, whose
+    ``close`` retires the workers, waits for their processes to exit and only then stops the
+    scheduler (an external scheduler and its workers are left running)."""
+    client.close(timeout=30)
+    if cluster is not None:
+        cluster.close(timeout=60)
 
 
 def _run_pass1(partitions: list[Partition], cfg: _Config, models: _Models, workers: int | None,
@@ -317,9 +329,7 @@ def _run_pass1(partitions: list[Partition], cfg: _Config, models: _Models, worke
             yield res
     finally:
         bar.close()
-        client.close()
-        if cluster is not None:
-            cluster.close()
+        _shut_down(client, cluster)
 
 
 # --------------------------------------------------------------------------- output

@@ -16,6 +16,8 @@ import pytest
 # pydantic 1), where `make test` runs this folder; a plain `pytest tests` in .venv skips it.
 pytest.importorskip("kserve", reason="the serving tests run in .venv-serve (`make test` runs them there)")
 
+from tolerance import assert_f32_close, assert_f32_frame_equal
+
 from serve_helpers import COMPOSITION_MODEL, MAX_BODY_BYTES, MAX_ROWS, STRUCTURE_MODEL, TOKEN
 
 MODEL = COMPOSITION_MODEL.name
@@ -34,7 +36,7 @@ def good_request_works(server, local) -> None:
     status, body = server.infer(MODEL, ["NaCl"])
     assert status == 200, body
     pred = {o["name"]: o["data"] for o in body["outputs"]}["prediction"][0]
-    assert pred == pytest.approx(float(local.predict(["NaCl"])["prediction"].iloc[0]), abs=1e-6)
+    assert_f32_close(pred, local.predict(["NaCl"])["prediction"].iloc[0])
 
 
 # --------------------------------------------------------------------------- protocol
@@ -57,6 +59,7 @@ def test_health_metadata_and_loopback_only(server):
         socket.create_connection(("127.0.0.2", server.port), timeout=2).close()
 
 
+@pytest.mark.float32_paths
 def test_round_trip_equals_local_prediction(server, local, formulas):
     from irnet_hub.serving.client import RemoteModel
 
@@ -65,20 +68,19 @@ def test_round_trip_equals_local_prediction(server, local, formulas):
     want = local.predict(formulas)
     got = remote.predict(formulas)
     assert list(got.columns) == list(want.columns)
-    pd.testing.assert_frame_equal(got, want, check_exact=False, atol=1e-6, rtol=0)
+    assert_f32_frame_equal(got, want)
     assert not want["in_domain"].all()  # the rare-element rows really test in_domain/rare_elements
     # pymatgen objects: a Composition, and a Structure given to a composition model.
     from pymatgen.core import Composition, Lattice, Structure
 
     rocksalt = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
     objects = [Composition("Fe2O3"), rocksalt, "MgO"]
-    pd.testing.assert_frame_equal(remote.predict(objects), local.predict(objects), check_exact=False, atol=1e-6,
-                                  rtol=0)
+    assert_f32_frame_equal(remote.predict(objects), local.predict(objects))
     # Bad rows: reported the same way, with the same row numbers and reasons.
     mixed = ["NaCl", "Xx2O", "", "Fe2O3", "Na(Cl"]
     want = local.predict(mixed, errors="skip")
     got = remote.predict(mixed, errors="skip")
-    pd.testing.assert_frame_equal(got, want, check_exact=False, atol=1e-6, rtol=0)
+    assert_f32_frame_equal(got, want)
     assert [(f.row, f.input) for f in got.attrs["failures"]] == [(f.row, f.input) for f in want.attrs["failures"]]
     assert [f.reason for f in got.attrs["failures"]] == [f.reason for f in want.attrs["failures"]]
     from irnet_hub.errors import BatchInputError
@@ -88,13 +90,14 @@ def test_round_trip_equals_local_prediction(server, local, formulas):
     assert [f.row for f in err.value.failures] == [1, 2, 4] and "Xx" in str(err.value)
 
 
+@pytest.mark.float32_paths
 def test_structure_model_round_trip(server, structures):
     import irnet_hub
 
     remote = irnet_hub.load(SMODEL, remote=server.url, token=TOKEN)
     want = irnet_hub.load(STRUCTURE_MODEL).predict(structures)
     got = remote.predict(structures)
-    pd.testing.assert_frame_equal(got, want, check_exact=False, atol=1e-6, rtol=0)
+    assert_f32_frame_equal(got, want)
     # A path is not a structure: the server never reads files a client names.
     status, body = server.infer(SMODEL, ["/etc/passwd"], name="structure")
     assert status == 400 and "not the JSON of a pymatgen Structure" in body["error"]
@@ -109,6 +112,7 @@ def test_structure_model_round_trip(server, structures):
     assert "needs 'lattice' and 'sites'" in errors[2]
 
 
+@pytest.mark.float32_paths
 def test_ensemble_returns_prediction_std_like_local(server, ensemble_dir):
     import irnet_hub
 
@@ -120,9 +124,10 @@ def test_ensemble_returns_prediction_std_like_local(server, ensemble_dir):
     assert "prediction_std" in want.columns and want["prediction_std"].dropna().gt(0).all()  # a real spread
     assert want["prediction_std"].isna().sum() == 1  # the skipped Xx2O row keeps its label, with NaN
     assert got["prediction_std"].dtype == np.float32  # float32 locally and remotely
-    pd.testing.assert_frame_equal(got, want, check_exact=False, atol=1e-6, rtol=0)
+    assert_f32_frame_equal(got, want)
 
 
+@pytest.mark.float32_paths
 def test_third_party_v2_client(server, local):
     """Triton's HTTP client (binary and JSON tensors) gets the same numbers: the protocol is standard."""
     import tritonclient.http as httpclient
@@ -138,7 +143,7 @@ def test_third_party_v2_client(server, local):
         inp.set_data_from_numpy(np.array([f.encode() for f in formulas], dtype=object), binary_data=binary)
         out = [httpclient.InferRequestedOutput(n, binary_data=binary) for n in ("prediction", "in_domain")]
         result = client.infer(MODEL, [inp], outputs=out, headers=headers)
-        np.testing.assert_allclose(result.as_numpy("prediction"), want, atol=1e-6, rtol=0)
+        assert_f32_close(result.as_numpy("prediction"), want)
         assert result.as_numpy("in_domain").tolist() == [True, True, True]
     client.close()
 
@@ -280,6 +285,7 @@ def test_server_process_never_imports_tensorflow(server):
     assert "tensorflow" not in maps and "_pywrap_tf" not in maps
 
 
+@pytest.mark.float32_paths
 def test_cli_remote_equals_local(server, tmp_path):
     irnet = [sys.executable, "-m", "irnet_hub.cli"]
     args = ["NaCl", "Fe2O3", "Pu2O3", "--json"]
@@ -293,7 +299,7 @@ def test_cli_remote_equals_local(server, tmp_path):
     got, want = json.loads(remote.stdout), json.loads(local.stdout)
     assert [sorted(r) for r in got] == [sorted(r) for r in want]
     for g, w in zip(got, want):
-        assert g["prediction"] == pytest.approx(w["prediction"], abs=1e-6)
+        assert_f32_close(g["prediction"], w["prediction"], scale=max(abs(x["prediction"]) for x in want))
         assert {k: v for k, v in g.items() if k != "prediction"} == {k: v for k, v in w.items() if k != "prediction"}
     # Bad rows: named on stderr, exit code 2, no traceback; --skip-invalid predicts the rest.
     bad = subprocess.run(irnet + ["predict", MODEL, "NaCl", "Xx2O", "--remote", server.url, "--token-file",
