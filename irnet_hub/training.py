@@ -12,7 +12,7 @@ import datetime as _dt
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -20,6 +20,7 @@ import pandas as pd
 from irnet_hub import artifact
 from irnet_hub.errors import InvalidInputError
 from irnet_hub.featurize import get_featurizer
+from irnet_hub.fitting import TrainConfig, fit
 from irnet_hub.preprocessing import composition_ranges, element_counts, fill_missing, fit_scaler
 from irnet_hub.record import (
     CompositionRanges,
@@ -32,25 +33,6 @@ from irnet_hub.record import (
     Target,
 )
 from irnet_hub.tables import FeaturizedTable, featurize_table, load_table, split_rows
-
-
-def _tqdm_callback(total_epochs: int, initial: int, enabled: bool):
-    import keras
-    from tqdm.auto import tqdm
-
-    class EpochBar(keras.callbacks.Callback):
-        def on_train_begin(self, logs=None):
-            self.bar = tqdm(total=total_epochs, initial=initial, unit="epoch", disable=not enabled, desc="training")
-
-        def on_epoch_end(self, epoch, logs=None):
-            logs = logs or {}
-            self.bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items() if k in ("loss", "val_mae")})
-            self.bar.update(1)
-
-        def on_train_end(self, logs=None):
-            self.bar.close()
-
-    return EpochBar()
 
 
 def train(
@@ -76,6 +58,7 @@ def train(
     name: str | None = None,
     dataset: str | None = None,
     n_jobs: int | None = None,
+    callbacks: Sequence[Any] = (),
 ) -> dict[str, Any]:
     """Train a network and write a self-describing model directory to ``out_dir``.
 
@@ -91,9 +74,10 @@ def train(
     standardization is kept so the trunk sees what it learnt on, and the
     target is standardized anew for the new property. From an ensemble, the
     first member is the starting point.
-    """
-    import keras
 
+    The fit itself is :func:`fit` with a :class:`TrainConfig` of these settings; ``callbacks``
+    are extra Keras callbacks run at every epoch (a hook for monitoring or stopping a run).
+    """
     from irnet_hub.metrics import regression_metrics
     from irnet_hub.networks import build_network, parse_architecture
 
@@ -103,11 +87,8 @@ def train(
     parse_architecture(architecture)  # fail fast on a bad string, before featurizing
     if source is not None:  # and on a source whose network does not fit
         source.copy_trunk_into(build_network(architecture, len(source.feature_mean)), architecture)
-    for label, value in (("epochs", epochs), ("batch_size", batch_size), ("patience", patience)):
-        if int(value) < 1:
-            raise InvalidInputError(value, f"{label} must be a positive integer")
-    if learning_rate <= 0:
-        raise InvalidInputError(learning_rate, "learning_rate must be positive")
+    config = TrainConfig(architecture=architecture, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                         patience=patience, weight_decay=weight_decay, seed=seed).check()  # fmt: skip
     out = Path(out_dir)
     if artifact.is_model_dir(out) and not resume:
         raise InvalidInputError(str(out), "already holds a trained model; choose another directory or pass resume")
@@ -131,48 +112,22 @@ def train(
 
     scaler = fit_scaler(ftrain.X, ftrain.y)
     mean = np.asarray(scaler["feature_mean"])
-    Xtr, Xva = fill_missing(ftrain.X, mean), fill_missing(fval.X, mean)
-    ytr, yva = ftrain.y.astype(np.float32), fval.y.astype(np.float32)
-
-    keras.utils.set_random_seed(seed)
-    ckpt_dir = out / "checkpoint"
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
-    feature_variance = np.asarray(scaler["feature_std"]) ** 2
-    if source is not None:
+    normalization = None
+    if source is not None:  # the trunk sees the features standardized as it learnt them
         scaler["feature_std"] = np.sqrt(source.feature_variance).tolist()
-        feature_variance = source.feature_variance
-    model = build_network(
-        architecture,
-        Xtr.shape[1],
-        feature_mean=source.feature_mean if source is not None else mean,
-        feature_variance=feature_variance,
-        target_mean=scaler["target_mean"],
-        target_scale=scaler["target_std"],
-        seed=seed,
-    )
-    if source is not None:
-        source.copy_trunk_into(model, architecture)
-    optimizer = (
-        keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay)
-        if weight_decay
-        else keras.optimizers.Adam(learning_rate)
-    )
-    model.compile(optimizer=optimizer, loss="mae", metrics=["mae"])
+        normalization = (source.feature_mean, source.feature_variance)
     log_path = out / artifact.LOG_FILE
-    done_epochs = _logged_epochs(log_path) if resume else 0
-    callbacks = [
-        keras.callbacks.EarlyStopping(monitor="val_mae", patience=patience, restore_best_weights=True),
-        keras.callbacks.CSVLogger(str(log_path), append=resume),
-        # Resumable: model, optimizer and epoch are saved every epoch and restored on restart.
-        keras.callbacks.BackupAndRestore(str(ckpt_dir / "backup"), delete_checkpoint=True),
-        _tqdm_callback(epochs, done_epochs, progress),
-    ]
-    history = model.fit(
-        Xtr, ytr, validation_data=(Xva, yva), epochs=epochs, batch_size=batch_size,
-        shuffle=True, verbose=0, callbacks=callbacks,
-    )
+    (out / "checkpoint").mkdir(parents=True, exist_ok=True)
+    fitted = fit(
+        ftrain.X, ftrain.y, fval.X, fval.y, config, scaler=scaler, normalization=normalization,
+        init=(lambda model: source.copy_trunk_into(model, architecture)) if source is not None else None,
+        checkpoint_dir=out / "checkpoint" / "backup", log_path=log_path, progress=progress,
+        initial_epoch_shown=_logged_epochs(log_path) if resume else 0, callbacks=callbacks,
+    )  # fmt: skip
+    model = fitted.model
+    Xva, yva = fill_missing(fval.X, mean), fval.y.astype(np.float32)
     train_seconds = time.perf_counter() - started
-    n_epochs_run = len(history.history.get("loss", []))
+    n_epochs_run = fitted.epochs_run
 
     metrics = {"val": regression_metrics(yva, model.predict(Xva, batch_size=4096, verbose=0).ravel())}
     test_info = None
@@ -195,7 +150,7 @@ def train(
             val=split.get("val", f"{val_fraction:.0%} of train, random (seed {seed})"),
             test=test_info,
             split=split,
-            n_train=int(len(Xtr)),
+            n_train=int(len(ftrain.X)),
             n_val=int(len(Xva)),
             skipped_rows=[str(f) for f in ftrain.failures[:50]],
             n_skipped=len(ftrain.failures),

@@ -14,16 +14,15 @@ same train/val/test rows, so anyone can re-score a shipped model.
 
 from __future__ import annotations
 
-import math
 import os
-import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
 
-from irnet_hub.preprocessing import feature_fill_mean, fill_missing
+from irnet_hub.preprocessing import feature_fill_mean, fill_missing, fit_scaler
+from irnet_hub.fitting import FitResult, TrainConfig, fit, learning_rate_at, transform_target  # noqa: F401 (re-exported)
 
 CB = "crabnet/benchmark_data"
 MB = "crabnet/matbench_cv"
@@ -223,32 +222,6 @@ def build_split(recipe: Recipe | str, fold: int = 0) -> Split:
 # --------------------------------------------------------------------------
 
 
-def transform_target(y: np.ndarray, transform: str) -> np.ndarray:
-    if transform == "log":
-        return np.log(y)
-    if transform == "log1p":
-        return np.log1p(y)
-    return np.asarray(y, dtype=float)
-
-
-def learning_rate_at(epoch: int, total: int, peak: float, warmup: int) -> float:
-    """Linear warm-up for ``warmup`` epochs, then cosine decay to 0 at ``total``."""
-    if epoch < warmup:
-        return peak * (epoch + 1) / (warmup + 1)
-    progress = (epoch - warmup) / max(1, total - warmup)
-    return 0.5 * peak * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-
-@dataclass
-class FitResult:
-    model: Any  # the prediction model, (n, 1 + members) or (n, 1)
-    history: pd.DataFrame  # per epoch: loss, val_loss, val_mae (target unit), lr, seconds
-    epochs_run: int
-    best_epoch: int
-    seconds: float
-    samples_per_second: float
-
-
 def fit_ensemble(
     X_train: np.ndarray,
     y_train: np.ndarray,
@@ -268,90 +241,32 @@ def fit_ensemble(
     init_model: Any = None,
     log: Callable[[str], None] | None = None,
 ) -> FitResult:
-    """Fit ``members`` IRNets side by side (MAE, Adam, warm-up + cosine) and keep the best epoch.
+    """The zoo's schedule on the one training loop (:func:`irnet_hub.training.fit`).
 
-    The best epoch is chosen on the validation MAE of the ensemble mean in the
-    target's own unit. ``deadline`` (a ``time.time()`` value) shortens the
-    schedule after the first epoch so that the run ends in time, the cosine
-    decay included. ``checkpoint_dir`` makes the run resumable: a run cut off
-    loses at most the epoch in progress (Keras ``BackupAndRestore``).
-    ``init_model``: a fitted prediction model of the same architecture and
-    member count (transfer learning): its weights start this fit, and its
-    feature and target scaling are kept so the trunk sees what it learnt on.
-    X may hold NaN (features missing for some elements): they are filled with
-    the training mean, the rule the runtime applies too.
+    ``members`` IRNets side by side, MAE, Adam, linear warm-up then cosine decay over the
+    whole budget, no early stopping, the epoch with the best validation MAE of the ensemble
+    mean kept. ``init_model``: a fitted prediction model of the same architecture and member
+    count (transfer learning): its weights start this fit, and its feature and target scaling
+    are kept so the trunk sees what it learnt on. X may hold NaN (features missing for some
+    elements): they are filled with the training mean, the rule the runtime applies too.
     """
-    import keras
-
-    from irnet_hub.networks import build_ensemble
-
-    keras.utils.set_random_seed(seed)
-    mean = feature_fill_mean(X_train)
-    Xtr, Xva = fill_missing(X_train, mean), fill_missing(X_val, mean)
-    t_train = transform_target(np.asarray(y_train, dtype=float), transform)
-    t_mean, t_std = float(t_train.mean()), float(t_train.std() or 1.0)
-    f_mean, f_var = mean, np.maximum(Xtr.var(axis=0), 1e-12)
+    config = TrainConfig(architecture=architecture, members=members, transform=transform, epochs=epochs,
+                         batch_size=batch_size, learning_rate=learning_rate, schedule="cosine",
+                         warmup_epochs=warmup_epochs, patience=None, seed=seed)  # fmt: skip
+    scaler = fit_scaler(X_train, transform_target(np.asarray(y_train, dtype=float), transform))
+    normalization, init_weights = None, None
     if init_model is not None:
         norm, rescale = init_model.get_layer("standardize"), init_model.get_layer("m0_unstandardize")
-        f_mean, f_var = np.asarray(norm.input_mean).ravel(), np.asarray(norm.input_variance).ravel()
-        t_mean, t_std = float(rescale.offset), float(rescale.scale)
-    train_model, model = build_ensemble(
-        architecture, Xtr.shape[1], members, feature_mean=f_mean, feature_variance=f_var,
-        target_mean=t_mean, target_scale=t_std, target_transform=transform, seed=seed,
-        # One log unit above the largest training target (e x its value): far-off inputs stay finite.
-        log_cap=float(t_train.max()) + 1.0 if transform in ("log", "log1p") else None,
-    )  # fmt: skip
-    if init_model is not None:
-        for layer in model.layers:
-            if layer.weights:
-                layer.set_weights(init_model.get_layer(layer.name).get_weights())
-    train_model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mae")
-    ytr = np.repeat(((t_train - t_mean) / t_std).astype(np.float32)[:, None], members, axis=1)
-    t_val = transform_target(np.asarray(y_val, dtype=float), transform)
-    yva = np.repeat(((t_val - t_mean) / t_std).astype(np.float32)[:, None], members, axis=1)
-    y_val = np.asarray(y_val, dtype=float)
+        normalization = (np.asarray(norm.input_mean).ravel(), np.asarray(norm.input_variance).ravel())
+        scaler.update(target_mean=float(rescale.offset), target_std=float(rescale.scale))
 
-    state = {"total": epochs, "best": math.inf, "best_epoch": -1, "weights": None, "t0": time.time(), "rows": []}
+        def init_weights(model: Any) -> None:
+            for layer in model.layers:
+                if layer.weights:
+                    layer.set_weights(init_model.get_layer(layer.name).get_weights())
 
-    class Schedule(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            lr = learning_rate_at(epoch, state["total"], learning_rate, warmup_epochs)
-            self.model.optimizer.learning_rate.assign(lr)
-            state["lr"], state["epoch_t0"] = lr, time.time()
-            if epoch >= state["total"]:
-                self.model.stop_training = True
-
-        def on_epoch_end(self, epoch, logs=None):
-            dt = time.time() - state["epoch_t0"]
-            pred = model.predict(Xva, batch_size=4096, verbose=0)[:, 0]
-            val_mae = float(np.mean(np.abs(pred - y_val)))
-            if val_mae < state["best"]:
-                state.update(best=val_mae, best_epoch=epoch, weights=model.get_weights())
-            state["rows"].append({"epoch": epoch + 1, "loss": logs.get("loss"), "val_loss": logs.get("val_loss"),
-                                  "val_mae": val_mae, "lr": state["lr"], "seconds": dt})
-            if deadline is not None and epoch == 1:
-                # Fit the whole schedule (cosine tail included) before the deadline;
-                # epoch 2 is timed because epoch 1 includes compilation.
-                fits = 2 + int((deadline - time.time()) / max(dt, 1e-3))
-                state["total"] = max(warmup_epochs + 2, min(epochs, fits))
-            if log and (epoch % 10 == 0 or epoch + 1 >= state["total"]):
-                log(f"epoch {epoch + 1}/{state['total']} loss {logs.get('loss'):.4f} val_mae {val_mae:.5g} ({dt:.1f} s)")
-            if epoch + 1 >= state["total"]:
-                self.model.stop_training = True
-
-    callbacks: list[Any] = [Schedule()]
-    if checkpoint_dir:
-        callbacks.insert(0, keras.callbacks.BackupAndRestore(checkpoint_dir, save_freq="epoch", delete_checkpoint=False))
-    train_model.fit(Xtr, ytr, validation_data=(Xva, yva), epochs=epochs, batch_size=batch_size,
-                    shuffle=True, verbose=0, callbacks=callbacks)  # fmt: skip
-    if state["weights"] is not None:
-        model.set_weights(state["weights"])
-    seconds = time.time() - state["t0"]
-    history = pd.DataFrame(state["rows"])
-    n_epochs = len(history)
-    steady = history["seconds"].iloc[1:] if n_epochs > 1 else history["seconds"]  # epoch 1 compiles
-    return FitResult(model, history, n_epochs, state["best_epoch"] + 1, seconds,
-                     len(Xtr) / max(float(steady.mean()), 1e-9) if n_epochs else 0.0)
+    return fit(X_train, y_train, X_val, y_val, config, scaler=scaler, normalization=normalization, init=init_weights,
+               checkpoint_dir=checkpoint_dir, deadline=deadline, log=log)  # fmt: skip
 
 
 def calibrate_std_scale(members_pred: np.ndarray, y: np.ndarray) -> float:

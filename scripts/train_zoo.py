@@ -52,24 +52,15 @@ def random_forest(recipe: zoo.Recipe, fold: int, run: Path) -> dict:
     path = run / f"rf-f{fold}.json"
     if path.is_file():
         return json.loads(path.read_text())
-    from irnet_hub.random_forest import DEFAULT_GRID
-    from sklearn.ensemble import RandomForestRegressor
+    from irnet_hub.random_forest import grid_for, search_grid
 
     t0 = time.time()
     data = split_features(zoo.build_split(recipe, fold), recipe.featurizer)
     (Xtr, ytr), (Xva, yva), (Xte, yte) = data["train"], data["val"], data["test"]
     Xva, Xte, Xtr = (zoo.fill_like_training(Xtr, X) for X in (Xva, Xte, Xtr))
-    # Large sets: one standard setting (100 trees, a third of the features per split) to fit the CPU.
-    grid = DEFAULT_GRID if len(ytr) <= 20000 else {"n_estimators": [100], "max_features": [0.33], "min_samples_leaf": [1]}
-    import itertools
-
-    best = None
-    for values in itertools.product(*grid.values()):
-        params = dict(zip(grid, values))
-        rf = RandomForestRegressor(random_state=0, n_jobs=-1, **params).fit(Xtr, ytr)
-        val = float(np.mean(np.abs(rf.predict(Xva) - yva)))
-        if best is None or val < best[0]:
-            best = (val, params, float(np.mean(np.abs(rf.predict(Xte) - yte))))
+    grid = grid_for(len(ytr))
+    rf, params, tried = search_grid(Xtr, ytr, Xva, yva, grid=grid)
+    best = (min(r["val_mae"] for r in tried), params, float(np.mean(np.abs(rf.predict(Xte) - yte))))
     result = {"job": {"kind": "rf", "recipe": recipe.name, "fold": fold}, "val_mae": best[0], "params": best[1],
               "test_mae": best[2], "grid": grid, "seconds": time.time() - t0}  # fmt: skip
     run.mkdir(parents=True, exist_ok=True)

@@ -195,28 +195,17 @@ def _train_job(job: dict, bundle_dir: Path, work: Path, deadline: float) -> dict
 
 
 def _rf_job(job: dict, bundle_dir: Path, work: Path, deadline: float) -> dict:
-    import itertools
-
-    from sklearn.ensemble import RandomForestRegressor
-
     from irnet_hub import zoo
+    from irnet_hub.random_forest import grid_for, search_grid
 
     t0 = time.time()
     data, record = _xy(job, bundle_dir, work)
     (Xtr, ytr), (Xva, yva), (Xte, yte) = data["train"], data["val"], data["test"]
     Xva, Xte, Xtr = (zoo.fill_like_training(Xtr, X) for X in (Xva, Xte, Xtr))
-    if len(ytr) <= 20000:  # the library's grid (irnet baseline), searched on validation
-        grid = {"n_estimators": [100, 200], "max_features": [0.33, 1.0], "min_samples_leaf": [1, 3]}
-    else:  # large sets: one standard setting, to fit the time
-        grid = {"n_estimators": [100], "max_features": [0.33], "min_samples_leaf": [1]}
-    best = None
-    for values in itertools.product(*grid.values()):
-        params = dict(zip(grid, values))
-        rf = RandomForestRegressor(random_state=0, n_jobs=job["n_jobs"], **params).fit(Xtr, ytr)
-        val = float(np.mean(np.abs(rf.predict(Xva) - yva)))
-        if best is None or val < best[0]:
-            best = (val, params, float(np.mean(np.abs(rf.predict(Xte) - yte))))
-        del rf
+    grid = grid_for(len(ytr))  # the library's grid (irnet baseline); one setting for large sets
+    rf, params, tried = search_grid(Xtr, ytr, Xva, yva, grid=grid, n_jobs=job["n_jobs"])
+    best = (min(r["val_mae"] for r in tried), params, float(np.mean(np.abs(rf.predict(Xte) - yte))))
+    del rf
     result = {"job": job, "split": record, "val_mae": best[0], "params": best[1], "test_mae": best[2],
               "grid": grid, "seconds": time.time() - t0}  # fmt: skip
     d = work / "rf"

@@ -119,15 +119,9 @@ def test_resume_continues_from_checkpoint(bulk, tmp_path):
             if epoch == 2:
                 raise KeyboardInterrupt
 
-    import irnet_hub.training as tr_mod
-
-    orig = tr_mod._tqdm_callback
-    tr_mod._tqdm_callback = lambda *a: Interrupt()
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            train(bulk[0].head(300), out, architecture="32BARx2-1", epochs=6, patience=50, progress=False)
-    finally:
-        tr_mod._tqdm_callback = orig
+    with pytest.raises(KeyboardInterrupt):  # the public callbacks hook, as a user's monitor would stop a run
+        train(bulk[0].head(300), out, architecture="32BARx2-1", epochs=6, patience=50, progress=False,
+              callbacks=[Interrupt()])
     assert (out / "checkpoint" / "backup").is_dir()
     assert len(pd.read_csv(out / artifact.LOG_FILE)) == 3
     info = train(bulk[0].head(300), out, architecture="32BARx2-1", epochs=6, patience=50, progress=False, resume=True)

@@ -1,0 +1,72 @@
+"""The one training loop (irnet_hub.fitting): config checks, schedules, best epoch, patience, ensembles."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from irnet_hub.errors import InvalidInputError
+from irnet_hub.fitting import TrainConfig, fit
+from tolerance import assert_f32_close
+
+BULK = "crabnet/benchmark_data/mp_bulk_modulus"
+
+
+@pytest.fixture(scope="module")
+def xy(data_dir):
+    from irnet_hub.featurize.composition import featurize_compositions
+
+    df = pd.read_csv(data_dir / BULK / "train.csv").head(400)
+    X = featurize_compositions(list(df["formula"]), errors="raise").features
+    y = df["target"].to_numpy(float)
+    return X[:300], y[:300], X[300:], y[300:]
+
+
+@pytest.mark.parametrize("bad,named", [
+    (dict(members=0), "members"), (dict(epochs=1.5), "epochs"), (dict(batch_size=-1), "batch_size"),
+    (dict(patience=0), "patience"), (dict(learning_rate=0), "learning_rate"), (dict(schedule="step"), "schedule"),
+    (dict(transform="sqrt"), "transform"), (dict(architecture="12QQx3-1"), "12QQx3"),
+])  # fmt: skip
+def test_config_refuses_bad_settings_by_name(bad, named):
+    with pytest.raises(InvalidInputError, match=named):
+        TrainConfig(**bad).check()
+
+
+def test_schedules():
+    const = TrainConfig(learning_rate=1e-3)
+    assert {const.learning_rate_at(e) for e in range(50)} == {1e-3}
+    cos = TrainConfig(learning_rate=1e-3, schedule="cosine", warmup_epochs=2, epochs=10)
+    lrs = [cos.learning_rate_at(e) for e in range(11)]
+    assert lrs[0] < lrs[1] < lrs[2] == pytest.approx(1e-3) and lrs[10] == pytest.approx(0.0)
+    assert cos.learning_rate_at(5, total=5) == pytest.approx(0.0)  # a deadline-shortened schedule ends at 0
+
+
+def test_single_network_keeps_its_best_epoch_and_stops_on_patience(xy, tmp_path):
+    Xtr, ytr, Xva, yva = xy
+    # A learning rate this high makes the validation MAE jump around, so the last epoch is rarely the best.
+    cfg = TrainConfig(architecture="64BARx2-1", epochs=200, batch_size=32, learning_rate=5e-2, patience=4)
+    res = fit(Xtr, ytr, Xva, yva, cfg, log_path=tmp_path / "log.csv")
+    assert res.model.output_shape == (None, 1)
+    assert res.epochs_run < 200 and res.epochs_run - res.best_epoch == 4  # stopped 4 epochs after its best
+    log = pd.read_csv(tmp_path / "log.csv")
+    assert list(log.epoch) == list(range(res.epochs_run)) and set(log.lr) == {5e-2}
+    # The returned weights are the best epoch's: their validation MAE is the log's minimum.
+    from irnet_hub.preprocessing import feature_fill_mean, fill_missing
+
+    pred = res.model.predict(fill_missing(Xva, feature_fill_mean(Xtr)), verbose=0)[:, 0]
+    assert_f32_close(np.mean(np.abs(pred - yva)), log["val_mae"].min())
+    assert log["val_mae"].idxmin() == res.best_epoch - 1
+
+
+def test_ensemble_with_log_target_and_cosine_schedule(xy):
+    Xtr, ytr, Xva, yva = xy
+    cfg = TrainConfig(architecture="32BARx2-1", members=3, transform="log", epochs=6, batch_size=64,
+                      learning_rate=3e-3, schedule="cosine", warmup_epochs=1, patience=None)  # fmt: skip
+    res = fit(Xtr, ytr, Xva, yva, cfg)
+    assert res.epochs_run == 6 and res.history["lr"].iloc[-1] < res.history["lr"].max()
+    from irnet_hub.preprocessing import feature_fill_mean, fill_missing
+
+    out = res.model.predict(fill_missing(Xva[:5], feature_fill_mean(Xtr)), verbose=0)
+    assert out.shape == (5, 4) and (out > 0).all()  # mean + 3 members, positive through exp
+    assert_f32_close(out[:, 0], out[:, 1:].mean(axis=1))
