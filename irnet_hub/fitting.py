@@ -100,6 +100,9 @@ class FitResult:
     best_epoch: int  # 1-based; 0 if no epoch ran
     seconds: float
     samples_per_second: float
+    # What the network standardizes with (fill value of missing features, the input layer's std,
+    # the target's mean/std in fitted units): the record's scaler, with no layer read by name.
+    scaler: dict[str, Any] | None = None
 
 
 def fit(
@@ -229,5 +232,7 @@ def fit(
     history = pd.DataFrame(state["rows"], columns=["epoch", "loss", "val_mae", "lr", "seconds"])
     n_epochs = len(history)
     steady = history["seconds"].iloc[1:] if n_epochs > 1 else history["seconds"]  # epoch 1 compiles
+    used = {"feature_mean": fill.tolist(), "feature_std": np.sqrt(np.asarray(norm_var, dtype=float)).tolist(),
+            "target_mean": t_mean, "target_std": t_std}  # fmt: skip
     return FitResult(model, history, n_epochs, state["best_epoch"] + 1, time.time() - state["t0"],
-                     len(Xtr) / max(float(steady.mean()), 1e-9) if n_epochs else 0.0)
+                     len(Xtr) / max(float(steady.mean()), 1e-9) if n_epochs else 0.0, used)

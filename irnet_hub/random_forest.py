@@ -55,7 +55,7 @@ def search_grid(
     for values in tqdm(list(itertools.product(*grid.values())), desc="RF grid", disable=not progress):
         params = dict(zip(grid, values))
         rf = RandomForestRegressor(random_state=seed, n_jobs=n_jobs, **params).fit(X_train, y_train)
-        val_mae = float(np.mean(np.abs(rf.predict(X_val) - np.asarray(y_val, dtype=float))))
+        val_mae = regression_metrics(y_val, rf.predict(X_val))["mae"]  # the metric every report uses
         results.append({**params, "val_mae": val_mae})
         if best is None or val_mae < best[2]:
             best = (rf, params, val_mae)

@@ -137,12 +137,8 @@ def train(
         metrics["test"] = regression_metrics(ftest.y, pred)
         test_info = _describe(test_data)
 
-    record = ModelRecord(
-        name=name or out.name,
-        architecture=architecture,
-        n_parameters=int(model.count_params()),
-        featurizer=FeaturizerInfo.from_dict({**spec.to_dict(), "labels": _labels(featurizer)}),
-        scaler=Scaler.from_dict(scaler),
+    record = make_record(
+        model, config, name=name or out.name, featurizer=featurizer, scaler=scaler,
         target=Target(name=target_name, unit=unit),
         data=DataInfo(
             dataset=dataset,
@@ -155,30 +151,75 @@ def train(
             skipped_rows=[str(f) for f in ftrain.failures[:50]],
             n_skipped=len(ftrain.failures),
         ),
-        hyperparameters=Hyperparameters(
-            optimizer="AdamW" if weight_decay else "Adam",
-            loss="mae",
-            learning_rate=learning_rate,
-            batch_size=batch_size,
-            epochs_max=epochs,
-            epochs_run=n_epochs_run,
-            early_stopping_patience=patience,
-            restore_best_weights=True,
-            weight_decay=weight_decay,
-            extras={"init_from": source.name} if source is not None else {},
-        ),
-        seed=seed,
-        training_seconds=round(train_seconds, 1),
-        versions=artifact.library_versions(),
-        metrics=metrics,
-        element_counts=element_counts(ftrain.inputs) if spec.input_kind == "composition" else {},
-        # Stoichiometry seen in training (in-domain rule) and the physical output rules, stated (issue 11).
-        composition_ranges=CompositionRanges.from_dict(composition_ranges(ftrain.inputs)),
-        output_rules=OutputRules.from_dict(_output_rules(target_name)),
-        created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-    )
+        train_inputs=ftrain.inputs, metrics=metrics, output_rules=OutputRules.from_dict(_output_rules(target_name)),
+        epochs_run=n_epochs_run, training_seconds=train_seconds,
+        hyperparameter_extras={"init_from": source.name} if source is not None else None,
+    )  # fmt: skip
     artifact.save_model_dir(model, out, record)
     return record.to_dict()
+
+
+def make_record(
+    model: Any,
+    config: TrainConfig,
+    *,
+    name: str,
+    featurizer: str,
+    scaler: dict[str, Any],
+    target: Target,
+    data: DataInfo,
+    train_inputs: Sequence[Any] | None,
+    metrics: dict[str, dict[str, Any]],
+    output_rules: OutputRules,
+    epochs_run: int,
+    training_seconds: float,
+    hyperparameter_extras: dict[str, Any] | None = None,
+) -> ModelRecord:
+    """The record of a network fitted by :func:`irnet_hub.fitting.fit` with ``config``.
+
+    ``irnet train`` and the zoo's packaging (scripts/package_zoo.py) both write this one;
+    they add only what is theirs (the zoo: baseline, anchors, calibration, k-fold summary).
+    ``train_inputs`` (the training formulas or structures) give the element counts (for
+    compositions) and the stoichiometry ranges of the in-domain rule.
+    """
+    spec, _ = get_featurizer(featurizer)
+    extras = dict(hyperparameter_extras or {})
+    if config.schedule == "cosine":
+        extras.setdefault("schedule", f"linear warm-up {config.warmup_epochs} epochs, then cosine decay to 0 "
+                                      "at the last epoch")  # fmt: skip
+    ranges = composition_ranges(train_inputs) if train_inputs is not None else None
+    return ModelRecord(
+        name=name,
+        architecture=config.architecture,
+        n_parameters=int(model.count_params()),
+        featurizer=FeaturizerInfo.from_dict({**spec.to_dict(), "labels": _labels(featurizer)}),
+        scaler=Scaler.from_dict(scaler),
+        target=target,
+        data=data,
+        hyperparameters=Hyperparameters(
+            optimizer="AdamW" if config.weight_decay else "Adam",
+            loss="mae",
+            learning_rate=config.learning_rate,
+            batch_size=config.batch_size,
+            epochs_max=config.epochs,
+            epochs_run=epochs_run,
+            early_stopping_patience=config.patience,
+            restore_best_weights=True,  # fit() keeps the best validation epoch's weights
+            weight_decay=config.weight_decay,
+            extras=extras,
+        ),
+        seed=config.seed,
+        training_seconds=round(float(training_seconds), 1),
+        versions=artifact.library_versions(),
+        metrics=metrics,
+        element_counts=element_counts(train_inputs) if train_inputs is not None and spec.input_kind == "composition"
+        else {},
+        # Stoichiometry seen in training (in-domain rule) and the physical output rules, stated (issue 11).
+        composition_ranges=CompositionRanges.from_dict(ranges) if ranges is not None else None,
+        output_rules=output_rules,
+        ensemble_size=config.members,
+        created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    )
 
 
 @dataclass

@@ -14,6 +14,7 @@ same train/val/test rows, so anyone can re-score a shipped model.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -259,14 +260,16 @@ def fit_ensemble(
         norm, rescale = init_model.get_layer("standardize"), init_model.get_layer("m0_unstandardize")
         normalization = (np.asarray(norm.input_mean).ravel(), np.asarray(norm.input_variance).ravel())
         scaler.update(target_mean=float(rescale.offset), target_std=float(rescale.scale))
-
-        def init_weights(model: Any) -> None:
-            for layer in model.layers:
-                if layer.weights:
-                    layer.set_weights(init_model.get_layer(layer.name).get_weights())
-
+        init_weights = functools.partial(_copy_weights, init_model)
     return fit(X_train, y_train, X_val, y_val, config, scaler=scaler, normalization=normalization, init=init_weights,
                checkpoint_dir=checkpoint_dir, deadline=deadline, log=log)  # fmt: skip
+
+
+def _copy_weights(source: Any, model: Any) -> None:
+    """Every layer with weights takes those of the same-named layer of ``source`` (same architecture)."""
+    for layer in model.layers:
+        if layer.weights:
+            layer.set_weights(source.get_layer(layer.name).get_weights())
 
 
 def calibrate_std_scale(members_pred: np.ndarray, y: np.ndarray) -> float:
@@ -321,7 +324,7 @@ def train_and_score(
         "epochs_run": fit.epochs_run, "best_epoch": fit.best_epoch, "train_seconds": fit.seconds,
         "samples_per_second": fit.samples_per_second,
         "val_mae": float(np.mean(np.abs(pv[:, 0] - yva))), "test_mae": float(np.mean(np.abs(pt[:, 0] - yte))),
-        "params": int(fit.model.count_params()),
+        "params": int(fit.model.count_params()), "scaler": fit.scaler,
     }  # fmt: skip
     if pv.shape[1] > 1:
         scale = calibrate_std_scale(pv[:, 1:], yva)

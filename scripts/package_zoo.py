@@ -80,8 +80,10 @@ def package(name: str, runs: Path, servables: Path | None = None) -> Path:
     from irnet_hub.featurize import get_featurizer
     from irnet_hub.hub.registry import add_entry, entry_from_model_dir
     from irnet_hub.hub.servable import build_servable
-    from irnet_hub.preprocessing import composition_ranges, element_counts, feature_fill_mean
-    from irnet_hub.record import ModelRecord
+    from irnet_hub.fitting import TrainConfig
+    from irnet_hub.preprocessing import feature_fill_mean
+    from irnet_hub.record import Baseline, CrossValidation, DataInfo, OutputRules, Target, TrainingRun
+    from irnet_hub.training import make_record
 
     recipe = zoo.get_recipe(name)
     run = runs / name
@@ -105,51 +107,40 @@ def package(name: str, runs: Path, servables: Path | None = None) -> Path:
     def feats(df):
         return featurize(list(df[col]), errors="raise").features
 
-    train_features = featurize(list(split.train[col]), errors="raise")
-    Xtr = train_features.features
-    fill = feature_fill_mean(Xtr)  # the rule fit_ensemble filled with
-    members = int(chosen["job"]["members"])
-    norm = model.get_layer("standardize")
-    rescale = model.get_layer("m0_unstandardize")
-    record = ModelRecord(name=name, architecture=chosen["job"]["architecture"], n_parameters=int(model.count_params()))
-    record.ensemble_size = members
-    record.featurizer = type(record.featurizer).from_dict(
-        {"name": spec.name, "version": spec.version, "input_kind": spec.input_kind, "n_features": spec.n_features,
-         "description": spec.description, "labels": list(train_features.labels)})  # fmt: skip
-    from irnet_hub.record import CompositionRanges, CrossValidation, DataInfo, Hyperparameters, OutputRules, Scaler
-    from irnet_hub.record import Baseline, Target, TrainingRun
-
-    record.scaler = Scaler(feature_mean=fill.tolist(), feature_std=np.sqrt(np.asarray(norm.input_variance).ravel()).tolist(),
-                           target_mean=float(rescale.offset), target_std=float(rescale.scale),
-                           extras={"target_transform": chosen["job"]["transform"],
-                                   "note": "target_mean/std standardize the transformed target (log or log1p when "
-                                           "target_transform says so); missing features take feature_mean"})  # fmt: skip
-    record.target = Target(name=recipe.target_name, unit=recipe.unit)
-    files = split.record["files"]
-    record.data = DataInfo(
-        dataset=name if col == "formula" else None, train=files.get("train"), val=files.get("val"),
-        test=files.get("test"), all=files.get("all"), structures=files.get("structures"),
-        split=split.record, n_train=len(split.train), n_val=len(split.val), n_test=len(split.test),
-        fold=split.record.get("fold"),
-    )  # fmt: skip
     job = chosen["job"]
-    record.hyperparameters = Hyperparameters(
-        optimizer="Adam", loss="mae", learning_rate=job["lr"], batch_size=job["batch_size"], epochs_max=job["epochs"],
-        epochs_run=chosen["epochs_run"],
-        extras={"schedule": f"linear warm-up {recipe.warmup_epochs} epochs, then cosine decay to 0 at the last epoch",
-                "best_epoch": chosen["best_epoch"], "selection": "weights of the epoch with the best validation MAE",
-                "init_from": job.get("init_from"), "members_trained": "side by side, each on its own MAE"},
+    config = TrainConfig(architecture=job["architecture"], members=int(job["members"]), transform=job["transform"],
+                         epochs=job["epochs"], batch_size=job["batch_size"], learning_rate=job["lr"],
+                         schedule="cosine", warmup_epochs=recipe.warmup_epochs, patience=None,
+                         seed=int(job.get("seed", 0)))  # fmt: skip
+    members = config.members
+    scaler = chosen.get("scaler")  # what fit() standardized with (runs made before it was recorded: read the layers)
+    if scaler is None:
+        norm, rescale = model.get_layer("standardize"), model.get_layer("m0_unstandardize")
+        scaler = {"feature_mean": feature_fill_mean(featurize(list(split.train[col]), errors="raise").features).tolist(),
+                  "feature_std": np.sqrt(np.asarray(norm.input_variance).ravel()).tolist(),
+                  "target_mean": float(rescale.offset), "target_std": float(rescale.scale)}  # fmt: skip
+    scaler = {**scaler, "target_transform": config.transform,
+              "note": "target_mean/std standardize the transformed target (log or log1p when target_transform says "
+                      "so); missing features take feature_mean"}  # fmt: skip
+    files = split.record["files"]
+    record = make_record(
+        model, config, name=name, featurizer=recipe.featurizer, scaler=scaler,
+        target=Target(name=recipe.target_name, unit=recipe.unit),
+        data=DataInfo(
+            dataset=name if col == "formula" else None, train=files.get("train"), val=files.get("val"),
+            test=files.get("test"), all=files.get("all"), structures=files.get("structures"),
+            split=split.record, n_train=len(split.train), n_val=len(split.val), n_test=len(split.test),
+            fold=split.record.get("fold"),
+        ),
+        train_inputs=split.train["formula"] if col == "formula" else None, metrics={},
+        output_rules=OutputRules(**recipe.output_rules), epochs_run=chosen["epochs_run"],
+        training_seconds=float(chosen["train_seconds"]),
+        hyperparameter_extras={"best_epoch": chosen["best_epoch"], "init_from": job.get("init_from"),
+                               "selection": "weights of the epoch with the best validation MAE",
+                               "members_trained": "side by side, each on its own MAE"},
     )  # fmt: skip
-    record.seed = int(job.get("seed", 0))
-    record.training_seconds = float(chosen["train_seconds"])
     record.training = TrainingRun(device=job.get("device"), wall_seconds=round(float(chosen["train_seconds"]), 1),
                                   samples_per_second=round(float(chosen["samples_per_second"]), 1))  # fmt: skip
-    record.versions = artifact.library_versions()
-    if col == "formula":
-        record.element_counts = element_counts(split.train["formula"])
-        ranges = composition_ranges(split.train["formula"])
-        record.composition_ranges = CompositionRanges(**ranges) if ranges else None
-    record.output_rules = OutputRules(**recipe.output_rules)
     record.anchors = dict(recipe.anchors)
     record.target_mae = recipe.target_mae
     record.target_rf_ratio = recipe.rf_ratio_target
