@@ -44,9 +44,11 @@ def search_grid(
     seed: int = 0,
     n_jobs: int = -1,
     progress: bool = False,
-) -> tuple[Any, dict[str, Any], list[dict[str, Any]]]:
+) -> tuple[Any, dict[str, Any], list[dict[str, Any]], np.ndarray]:
     """The one grid search: fit a RandomForest per grid point on filled features, keep the best
-    validation MAE. Returns (fitted forest, its params, one row per grid point with val_mae)."""
+    validation MAE. Returns (fitted forest, its params, one row per grid point with val_mae, the
+    best forest's validation predictions: a multi-threaded forest may sum its trees in another
+    order on a second ``predict``, so its validation metrics are taken from these)."""
     from sklearn.ensemble import RandomForestRegressor
     from tqdm.auto import tqdm
 
@@ -55,11 +57,12 @@ def search_grid(
     for values in tqdm(list(itertools.product(*grid.values())), desc="RF grid", disable=not progress):
         params = dict(zip(grid, values))
         rf = RandomForestRegressor(random_state=seed, n_jobs=n_jobs, **params).fit(X_train, y_train)
-        val_mae = regression_metrics(y_val, rf.predict(X_val))["mae"]  # the metric every report uses
+        pred = rf.predict(X_val)
+        val_mae = regression_metrics(y_val, pred)["mae"]  # the metric every report uses
         results.append({**params, "val_mae": val_mae})
         if best is None or val_mae < best[2]:
-            best = (rf, params, val_mae)
-    return best[0], best[1], results
+            best = (rf, params, val_mae, pred)
+    return best[0], best[1], results, best[3]
 
 
 def baseline(
@@ -97,9 +100,9 @@ def baseline(
     mean = np.asarray(fit_scaler(ftrain.X, ftrain.y)["feature_mean"])
     fill = functools.partial(fill_missing, feature_mean=mean)
 
-    rf, params, results = search_grid(fill(ftrain.X), ftrain.y, fill(fval.X), fval.y, grid=grid, seed=seed,
-                                      n_jobs=n_jobs, progress=progress)  # fmt: skip
-    val_metrics = regression_metrics(fval.y, rf.predict(fill(fval.X)))
+    rf, params, results, val_pred = search_grid(fill(ftrain.X), ftrain.y, fill(fval.X), fval.y, grid=grid,
+                                                seed=seed, n_jobs=n_jobs, progress=progress)  # fmt: skip
+    val_metrics = regression_metrics(fval.y, val_pred)
     out: dict[str, Any] = {"model": "RandomForestRegressor", "params": params, "val": val_metrics, "grid": results}
     if test_data is not None:
         test_table = load_table(test_data, spec.input_kind)

@@ -59,7 +59,7 @@ def random_forest(recipe: zoo.Recipe, fold: int, run: Path) -> dict:
     (Xtr, ytr), (Xva, yva), (Xte, yte) = data["train"], data["val"], data["test"]
     Xva, Xte, Xtr = (zoo.fill_like_training(Xtr, X) for X in (Xva, Xte, Xtr))
     grid = grid_for(len(ytr))
-    rf, params, tried = search_grid(Xtr, ytr, Xva, yva, grid=grid)
+    rf, params, tried, _ = search_grid(Xtr, ytr, Xva, yva, grid=grid)
     best = (min(r["val_mae"] for r in tried), params, float(np.mean(np.abs(rf.predict(Xte) - yte))))
     result = {"job": {"kind": "rf", "recipe": recipe.name, "fold": fold}, "val_mae": best[0], "params": best[1],
               "test_mae": best[2], "grid": grid, "seconds": time.time() - t0}  # fmt: skip

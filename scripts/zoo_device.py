@@ -203,7 +203,7 @@ def _rf_job(job: dict, bundle_dir: Path, work: Path, deadline: float) -> dict:
     (Xtr, ytr), (Xva, yva), (Xte, yte) = data["train"], data["val"], data["test"]
     Xva, Xte, Xtr = (zoo.fill_like_training(Xtr, X) for X in (Xva, Xte, Xtr))
     grid = grid_for(len(ytr))  # the library's grid (irnet baseline); one setting for large sets
-    rf, params, tried = search_grid(Xtr, ytr, Xva, yva, grid=grid, n_jobs=job["n_jobs"])
+    rf, params, tried, _ = search_grid(Xtr, ytr, Xva, yva, grid=grid, n_jobs=job["n_jobs"])
     best = (min(r["val_mae"] for r in tried), params, float(np.mean(np.abs(rf.predict(Xte) - yte))))
     del rf
     result = {"job": job, "split": record, "val_mae": best[0], "params": best[1], "test_mae": best[2],
