@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -71,9 +71,6 @@ class TrainConfig:
         if self.schedule == "constant":
             return float(self.learning_rate)
         return learning_rate_at(epoch, total or self.epochs, self.learning_rate, self.warmup_epochs)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def learning_rate_at(epoch: int, total: int, peak: float, warmup: int) -> float:

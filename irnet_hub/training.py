@@ -79,16 +79,16 @@ def train(
     are extra Keras callbacks run at every epoch (a hook for monitoring or stopping a run).
     """
     from irnet_hub.metrics import regression_metrics
-    from irnet_hub.networks import build_network, parse_architecture
+    from irnet_hub.networks import build_network
 
     source = load_transfer_source(init_from, featurizer) if init_from is not None else None
     if architecture is None:
         architecture = source.architecture if source else "irnet-17"
-    parse_architecture(architecture)  # fail fast on a bad string, before featurizing
-    if source is not None:  # and on a source whose network does not fit
-        source.copy_trunk_into(build_network(architecture, len(source.feature_mean)), architecture)
+    # Fail fast on a bad setting (architecture string first), before featurizing ...
     config = TrainConfig(architecture=architecture, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                          patience=patience, weight_decay=weight_decay, seed=seed).check()  # fmt: skip
+    if source is not None:  # ... and on a source whose network does not fit
+        source.copy_trunk_into(build_network(architecture, len(source.feature_mean)), architecture)
     out = Path(out_dir)
     if artifact.is_model_dir(out) and not resume:
         raise InvalidInputError(str(out), "already holds a trained model; choose another directory or pass resume")

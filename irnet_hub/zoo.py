@@ -254,9 +254,9 @@ def fit_ensemble(
     config = TrainConfig(architecture=architecture, members=members, transform=transform, epochs=epochs,
                          batch_size=batch_size, learning_rate=learning_rate, schedule="cosine",
                          warmup_epochs=warmup_epochs, patience=None, seed=seed)  # fmt: skip
-    scaler = fit_scaler(X_train, transform_target(np.asarray(y_train, dtype=float), transform))
-    normalization, init_weights = None, None
+    scaler, normalization, init_weights = None, None, None  # fit() standardizes on the training rows
     if init_model is not None:
+        scaler = fit_scaler(X_train, transform_target(np.asarray(y_train, dtype=float), transform))
         norm, rescale = init_model.get_layer("standardize"), init_model.get_layer("m0_unstandardize")
         normalization = (np.asarray(norm.input_mean).ravel(), np.asarray(norm.input_variance).ravel())
         scaler.update(target_mean=float(rescale.offset), target_std=float(rescale.scale))
