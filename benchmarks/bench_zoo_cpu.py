@@ -58,9 +58,8 @@ def main() -> None:
         for w in r.widths:
             arch = f"irnet-17/{w}"
             t0 = time.time()
-            fit = zoo.fit_ensemble(X, y, X[:500], y[:500], architecture=arch, members=r.members,
-                                   transform=r.transform, epochs=args.epochs, batch_size=r.batch_size,
-                                   learning_rate=r.learning_rate, warmup_epochs=1)  # fmt: skip
+            job = zoo.Job.from_recipe(r, 0, w, epochs=args.epochs, warmup_epochs=1)
+            fit = zoo.fit_ensemble(X, y, X[:500], y[:500], job.config())
             sps = fit.samples_per_second
             full = r.epochs * len(split.train) / sps
             lines.append(f"| {r.name} | {arch} x{r.members} | {fit.model.count_params():,} | {len(split.train):,} | "

@@ -59,6 +59,17 @@ ARCHITECTURES: dict[str, str] = {
 _GROUP = re.compile(r"^(?P<width>\d+)(?P<body>BAR|BA)x(?P<repeat>\d+)(?P<stack>R?)$")
 
 
+
+# The model format's fixed layers (no trainable weights): the saved model maps raw features
+# to the target's unit. Tools that read a model's scaling look these names up.
+STANDARDIZE_LAYER = "standardize"
+
+
+def unstandardize_layer(member: int | None = None) -> str:
+    """Name of the target rescaling layer: of a single network, or of ensemble member ``member``."""
+    return "unstandardize" if member is None else f"m{member}_unstandardize"
+
+
 def resolve_architecture(spec: str) -> str:
     """The architecture string of a name, a name with a width factor, or a string.
 
@@ -154,10 +165,10 @@ def build_network(
     inputs = keras.Input(shape=(n_features,), name="features")
     x = inputs
     if feature_mean is not None:
-        x = layers.Normalization(mean=feature_mean, variance=feature_variance, name="standardize")(x)
+        x = layers.Normalization(mean=feature_mean, variance=feature_variance, name=STANDARDIZE_LAYER)(x)
     out = _tower(x, groups, n_out, prefix="", seed=seed)
     if target_mean != 0.0 or target_scale != 1.0:
-        out = layers.Rescaling(scale=float(target_scale), offset=float(target_mean), name="unstandardize")(out)
+        out = layers.Rescaling(scale=float(target_scale), offset=float(target_mean), name=unstandardize_layer())(out)
     return keras.Model(inputs, out, name=name or _model_name(architecture))
 
 
@@ -244,12 +255,12 @@ def build_ensemble(
         raise InvalidInputError(members, "an ensemble needs at least one member")
     groups, n_out = parse_architecture(architecture)
     inputs = keras.Input(shape=(n_features,), name="features")
-    x = layers.Normalization(mean=feature_mean, variance=feature_variance, name="standardize")(inputs)
+    x = layers.Normalization(mean=feature_mean, variance=feature_variance, name=STANDARDIZE_LAYER)(inputs)
     raw, unit = [], []
     for j in range(members):
         t = _tower(x, groups, n_out, prefix=f"m{j}_", seed=seed + 1000 * j)
         raw.append(t)
-        y = layers.Rescaling(scale=float(target_scale), offset=float(target_mean), name=f"m{j}_unstandardize")(t)
+        y = layers.Rescaling(scale=float(target_scale), offset=float(target_mean), name=unstandardize_layer(j))(t)
         if target_transform in ("log", "log1p"):
             if log_cap is not None:
                 y = layers.Rescaling(scale=-1.0, offset=float(log_cap), name=f"m{j}_cap_gap")(y)

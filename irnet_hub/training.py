@@ -21,6 +21,7 @@ from irnet_hub import artifact
 from irnet_hub.errors import InvalidInputError
 from irnet_hub.featurize import get_featurizer
 from irnet_hub.fitting import TrainConfig, fit
+from irnet_hub.networks import STANDARDIZE_LAYER, unstandardize_layer
 from irnet_hub.preprocessing import composition_ranges, element_counts, fill_missing, fit_scaler
 from irnet_hub.record import (
     CompositionRanges,
@@ -238,7 +239,7 @@ class TransferSource:
         """Copy every trained layer of ``model`` from the source (its first member if an ensemble)."""
         have = {layer.name for layer in self.network.layers}
         for layer in model.layers:
-            if not layer.weights or layer.name in ("standardize", "unstandardize"):
+            if not layer.weights or layer.name in (STANDARDIZE_LAYER, unstandardize_layer()):
                 continue
             src = layer.name if layer.name in have else f"m0_{layer.name}"
             shapes = [tuple(w.shape) for w in layer.get_weights()]
@@ -259,7 +260,7 @@ def load_transfer_source(init_from: str | Path, featurizer: str) -> TransferSour
         raise InvalidInputError(str(init_from), f"was trained on {record.featurizer.name} features, not {featurizer}; "
                                                 f"pass --featurizer {record.featurizer.name}")
     network = artifact.load_keras_model(folder)
-    norm = network.get_layer("standardize")
+    norm = network.get_layer(STANDARDIZE_LAYER)
     return TransferSource(
         name=name or str(folder), architecture=record.architecture or "irnet-17", network=network,
         feature_mean=np.asarray(norm.input_mean).ravel(), feature_variance=np.asarray(norm.input_variance).ravel(),

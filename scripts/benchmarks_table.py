@@ -9,13 +9,11 @@ The hand-written notes in model_cards/BENCHMARKS_notes.md are appended.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from irnet_hub import artifact, zoo
 
-from irnet_hub import artifact, zoo  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 
 def fmt(x, digits: int = 4) -> str:

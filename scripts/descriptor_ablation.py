@@ -15,18 +15,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "scripts"))
+from irnet_hub import zoo
 
-from irnet_hub import zoo  # noqa: E402
-from train_zoo import split_features  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
@@ -45,7 +41,7 @@ def main() -> None:
     recipe = zoo.get_recipe(args.name)
     width = args.width or recipe.widths[0]
     split = zoo.build_split(recipe, 0)
-    magpie = split_features(split, "magpie145")
+    magpie = zoo.split_features(split, "magpie145")
     rows = []
     for extra in ([] if args.no_baseline else ["magpie-only"]) + args.extra:
         out = args.runs / recipe.name / f"w{width}-f0-{extra}"
@@ -56,11 +52,9 @@ def main() -> None:
             if extra != "magpie-only":
                 data = {part: (np.hstack([X, embedding_features(getattr(split, part)["formula"].tolist(), extra)]), y)
                         for part, (X, y) in magpie.items()}
-            job = {"kind": "ablation", "recipe": recipe.name, "fold": 0, "width": width, "extra": extra,
-                   "architecture": f"irnet-17/{width}", "members": recipe.members, "transform": recipe.transform,
-                   "epochs": args.epochs or recipe.epochs, "batch_size": recipe.batch_size, "lr": recipe.learning_rate,
-                   "seed": 0, "n_features": int(data["train"][0].shape[1]),
-                   "featurizer": "magpie145" if extra == "magpie-only" else f"magpie145+{extra}"}  # fmt: skip
+            job = zoo.Job.from_recipe(recipe, 0, width, epochs=args.epochs, kind="ablation",
+                                      featurizer="magpie145" if extra == "magpie-only" else f"magpie145+{extra}",
+                                      extras={"extra": extra, "n_features": int(data["train"][0].shape[1])})  # fmt: skip
             t0 = time.time()
             res = zoo.train_and_score(data, job, out, checkpoint_dir=str(out / "checkpoint"),
                                       log=lambda m: print(f"{out.name}: {m}", flush=True))  # fmt: skip

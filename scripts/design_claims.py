@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import pandas as pd
 
+from irnet_hub import zoo
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-from irnet_hub import zoo  # noqa: E402
 
 NETWORKS = ["plain-17", "srnet-17", "irnet-17", "plain-48", "srnet-48", "irnet-48"]
 
@@ -56,8 +55,9 @@ def main() -> None:
         net = f"{base}/{args.width}"
         run = Path(args.runs) / args.name / net.replace("/", "_")
         if not (run / "result.json").is_file():
-            job = {"kind": "design", "recipe": args.name, "fold": 0, "architecture": net, "members": 1,
-                   "transform": "none", "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "seed": 0}
+            job = zoo.Job(recipe=args.name, fold=0, architecture=net, members=1, featurizer="magpie145",
+                          transform="none", epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=0,
+                          kind="design")  # fmt: skip
             zoo.train_and_score(data, job, run)
         res = json.loads((run / "result.json").read_text())
         log = pd.read_csv(run / "history.csv")

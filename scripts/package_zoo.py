@@ -2,194 +2,19 @@
 
     python scripts/package_zoo.py NAME [--runs runs]
 
-Reads runs/NAME/ as written by scripts/train_zoo.py (or scripts/zoo_device.py):
-picks, among the fold-0 runs that kept their network, the one with the best
-*validation* MAE (the widths tried, a transfer variant), rebuilds its split
-from the recipe, and writes the model directory through ModelRecord: scaler,
-split record, element counts and composition ranges of the training rows,
-ensemble size and the std scale fitted on validation, calibration on test,
-output rules, the RandomForest reference, k-fold summary, timings and what was
-tried. The test metrics are computed by `irnet evaluate`'s own code on the
-rebuilt test split. Then the servable (Keras files, SavedModel, card,
-dlhub.json, manifest) replaces servables/NAME and the registry entry is updated.
+Reads runs/NAME/ as written by scripts/train_zoo.py and picks the run with the
+best *validation* MAE; what is written, and how it is scored, is described in
+irnet_hub.zoo.package (this script only parses arguments).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import sys
-import tempfile
 from pathlib import Path
 
-import numpy as np
+from irnet_hub import zoo
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-HF_ORG = "irnet-hub"
-
-from irnet_hub import zoo  # noqa: E402
-
-
-def _results(run: Path) -> list[tuple[Path, dict]]:
-    out = []
-    for p in sorted(run.glob("w*-f*/result.json")):
-        out.append((p.parent, json.loads(p.read_text())))
-    return out
-
-
-def _rf(run: Path, fold: int) -> dict | None:
-    p = run / f"rf-f{fold}.json"
-    return json.loads(p.read_text()) if p.is_file() else None
-
-
-def cv_summary(recipe: zoo.Recipe, results: list[tuple[Path, dict]], run: Path) -> dict | None:
-    """Per fold: the run with the best validation MAE (as for fold 0), its test MAE, and the RF's."""
-    if recipe.folds == 1:
-        return None
-    ours, rf, done, overflow = [], [], [], []
-    for k in range(recipe.folds):
-        runs_k = [r for _, r in results if r["job"]["fold"] == k and r["job"].get("featurizer", recipe.featurizer) == recipe.featurizer]
-        if not runs_k:
-            continue
-        best = min(runs_k, key=lambda r: r["val_mae"])
-        if not np.isfinite(best["test_mae"]):
-            overflow.append(k)  # the exponential of a log-target network overflowed on a test input
-            continue
-        done.append(k)
-        ours.append(best["test_mae"])
-        r = _rf(run, k)
-        rf.append(r["test_mae"] if r else None)
-    have_rf = [x for x in rf if x is not None]
-    return {
-        "folds": recipe.folds, "folds_done": done, "test_mae_per_fold": ours,
-        "test_mae_mean": float(np.mean(ours)), "test_mae_std": float(np.std(ours)),
-        "rf_test_mae_per_fold": rf,
-        "rf_test_mae_mean": float(np.mean(have_rf)) if have_rf and len(have_rf) == len(done) else None,
-        "shipped": "fold 0",
-        **({"overflow_folds": overflow, "overflow_note": "left out of the mean: the network's output was not "
-            "finite (exp overflow) on at least one test input of these folds"} if overflow else {}),
-    }  # fmt: skip
-
-
-def package(name: str, runs: Path, servables: Path | None = None) -> Path:
-    import keras
-
-    from irnet_hub import artifact
-    from irnet_hub.evaluation import evaluate
-    from irnet_hub.featurize import get_featurizer
-    from irnet_hub.hub.registry import add_entry, entry_from_model_dir
-    from irnet_hub.hub.servable import build_servable
-    from irnet_hub.fitting import TrainConfig
-    from irnet_hub.preprocessing import feature_fill_mean
-    from irnet_hub.record import Baseline, CrossValidation, DataInfo, OutputRules, Target, TrainingRun
-    from irnet_hub.training import make_record
-
-    recipe = zoo.get_recipe(name)
-    run = runs / name
-    results = _results(run)
-    # Runs made with another featurizer (tried before the recipe changed) are listed, never shipped.
-    candidates = [(d, r) for d, r in results if r["job"]["fold"] == 0 and (d / "model.keras").is_file()
-                  and r["job"].get("featurizer", recipe.featurizer) == recipe.featurizer]  # fmt: skip
-    if not candidates:
-        raise SystemExit(f"{run}: no fold-0 run with a model.keras and featurizer {recipe.featurizer}; "
-                         f"train it with scripts/train_zoo.py {name}")
-    chosen_dir, chosen = min(candidates, key=lambda dr: dr[1]["val_mae"])
-    tried = [{"run": d.name, "architecture": r["job"]["architecture"], "members": r["job"]["members"],
-              "featurizer": r["job"].get("featurizer", recipe.featurizer),
-              "init_from": r["job"].get("init_from"), "val_mae": r["val_mae"], "epochs_run": r["epochs_run"],
-              "device": r["job"].get("device")} for d, r in results if r["job"]["fold"] == 0]  # fmt: skip
-    model = keras.saving.load_model(chosen_dir / "model.keras")
-    split = zoo.build_split(recipe, 0)
-    spec, featurize = get_featurizer(recipe.featurizer)
-    col = "formula" if spec.input_kind == "composition" else "structure"
-
-    def feats(df):
-        return featurize(list(df[col]), errors="raise").features
-
-    job = chosen["job"]
-    config = TrainConfig(architecture=job["architecture"], members=int(job["members"]), transform=job["transform"],
-                         epochs=job["epochs"], batch_size=job["batch_size"], learning_rate=job["lr"],
-                         schedule="cosine", warmup_epochs=recipe.warmup_epochs, patience=None,
-                         seed=int(job.get("seed", 0)))  # fmt: skip
-    members = config.members
-    scaler = chosen.get("scaler")  # what fit() standardized with (runs made before it was recorded: read the layers)
-    if scaler is None:
-        norm, rescale = model.get_layer("standardize"), model.get_layer("m0_unstandardize")
-        scaler = {"feature_mean": feature_fill_mean(featurize(list(split.train[col]), errors="raise").features).tolist(),
-                  "feature_std": np.sqrt(np.asarray(norm.input_variance).ravel()).tolist(),
-                  "target_mean": float(rescale.offset), "target_std": float(rescale.scale)}  # fmt: skip
-    scaler = {**scaler, "target_transform": config.transform,
-              "note": "target_mean/std standardize the transformed target (log or log1p when target_transform says "
-                      "so); missing features take feature_mean"}  # fmt: skip
-    files = split.record["files"]
-    record = make_record(
-        model, config, name=name, featurizer=recipe.featurizer, scaler=scaler,
-        target=Target(name=recipe.target_name, unit=recipe.unit),
-        data=DataInfo(
-            dataset=name if col == "formula" else None, train=files.get("train"), val=files.get("val"),
-            test=files.get("test"), all=files.get("all"), structures=files.get("structures"),
-            split=split.record, n_train=len(split.train), n_val=len(split.val), n_test=len(split.test),
-            fold=split.record.get("fold"),
-        ),
-        train_inputs=split.train["formula"] if col == "formula" else None, metrics={},
-        output_rules=OutputRules(**recipe.output_rules), epochs_run=chosen["epochs_run"],
-        training_seconds=float(chosen["train_seconds"]),
-        hyperparameter_extras={"best_epoch": chosen["best_epoch"], "init_from": job.get("init_from"),
-                               "selection": "weights of the epoch with the best validation MAE",
-                               "members_trained": "side by side, each on its own MAE"},
-    )  # fmt: skip
-    record.training = TrainingRun(device=job.get("device"), wall_seconds=round(float(chosen["train_seconds"]), 1),
-                                  samples_per_second=round(float(chosen["samples_per_second"]), 1))  # fmt: skip
-    record.anchors = dict(recipe.anchors)
-    record.target_mae = recipe.target_mae
-    record.target_rf_ratio = recipe.rf_ratio_target
-    if recipe.rf_ratio_target:
-        record.target_rule = f"MAE <= {recipe.rf_ratio_target:.2f} x RandomForest on the same split"
-    rf = _rf(run, 0)
-    if rf:
-        record.baseline = Baseline(params=rf["params"], val={"mae": rf["val_mae"]}, test={"mae": rf["test_mae"]},
-                                   extras={"grid": rf.get("grid")})  # fmt: skip
-    cv = cv_summary(recipe, results, run)
-    if cv:
-        record.cv = CrossValidation.from_dict(cv)
-    record.extras["candidates_tried"] = tried
-
-    with tempfile.TemporaryDirectory() as tmp:
-        mdir = Path(tmp) / name
-        artifact.save_model_dir(model, mdir, record)
-        (chosen_dir / "history.csv").is_file() and (mdir / artifact.LOG_FILE).write_bytes(
-            (chosen_dir / "history.csv").read_bytes())
-        # Std scale on validation and calibration on test, from the model directory's own network.
-        from irnet_hub.evaluation import predict_outputs
-        from irnet_hub.metrics import calibration_metrics
-
-        val_out = predict_outputs(mdir, feats(split.val))
-        test_out = predict_outputs(mdir, feats(split.test))
-        yva, yte = split.val["target"].to_numpy(float), split.test["target"].to_numpy(float)
-        if members >= 3:
-            record.std_scale = zoo.calibrate_std_scale(val_out[:, 1:], yva)
-            std = test_out[:, 1:].std(axis=1) * record.std_scale
-            record.extras["calibration_test"] = calibration_metrics(yte, test_out[:, 0], std)
-            record.extras["member_test_mae"] = [float(np.mean(np.abs(test_out[:, j] - yte)))
-                                                for j in range(1, test_out.shape[1])]  # fmt: skip
-        test_df = split.test if col == "formula" else split.test[["structure", "target"]]
-        val_df = split.val if col == "formula" else split.val[["structure", "target"]]
-        keep = ("mae", "rmse", "r2", "n", "p90_abs_error", "max_abs_error")
-        record.metrics = {"val": {k: v for k, v in evaluate(mdir, val_df).items() if k in keep},
-                          "test": {k: v for k, v in evaluate(mdir, test_df).items() if k in keep}}  # fmt: skip
-        artifact.write_info(mdir, record)
-        artifact.write_manifest(mdir)
-        out = (servables or REPO / "servables") / name
-        build_servable(mdir, out, overwrite=True, repo_id=f"{HF_ORG}/{name}", anchors=record.anchors)
-    if servables is None:  # the shipped zoo: register it
-        add_entry(entry_from_model_dir(out, repo_id=f"{HF_ORG}/{name}", revision="main",
-                                       description=recipe.target_name))
-    sizes = sorted(((p.stat().st_size, p.relative_to(out).as_posix()) for p in out.rglob("*") if p.is_file()), reverse=True)
-    print(f"{out}: {sum(s for s, _ in sizes) / 2**20:.2f} MiB (largest {sizes[0][1]} {sizes[0][0] / 2**20:.2f} MiB); "
-          f"test MAE {record.metrics['test']['mae']:.5g} (run {chosen_dir.name}: {chosen['test_mae']:.5g}); "
-          f"RF {rf['test_mae'] if rf else None}")  # fmt: skip
-    return out
+REPO = Path(__file__).resolve().parents[1]  # default folders: the checkout's runs/ and servables/
 
 
 def main() -> None:
@@ -199,7 +24,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, help="write NAME/ here instead of servables/ (and do not register it)")
     args = ap.parse_args()
     for name in args.names:
-        package(name, args.runs, args.out)
+        zoo.package(name, args.runs, args.out or REPO / "servables", register=args.out is None)
 
 
 if __name__ == "__main__":

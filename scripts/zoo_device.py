@@ -6,12 +6,14 @@ many at a time on a machine that has a GPU, JAX and 16 cores but no
 TensorFlow, pymatgen or network. Two steps:
 
     python scripts/zoo_device.py bundle .zoo-bundle          # here: data, parsed formulas, element tables
-    python scripts/zoo_device.py run .zoo-bundle OUT --seconds 460   # there (KERAS_BACKEND=jax)
+    PYTHONPATH=. python scripts/zoo_device.py run .zoo-bundle OUT --seconds 460   # there (KERAS_BACKEND=jax)
 
 ``bundle`` parses every formula of the zoo's data files once (pymatgen is
 needed for unusual formulas) and stores the compact element/amount form, the
 element tables and the structure features of the phonon set, so the GPU
-machine computes the 145 Magpie features with numpy alone. ``run`` trains
+machine computes the 145 Magpie features with numpy alone
+(irnet_hub.featurize.magpie, which does not import pymatgen; irnet_hub is not
+installed there, so PYTHONPATH=. makes the checkout importable). ``run`` trains
 every (model, fold, width) of the recipes and the design-claims networks in a
 pool of processes sharing the GPU, fits the RandomForest references on the
 spare cores, keeps per model the width with the best validation MAE, and
@@ -26,17 +28,12 @@ import json
 import os
 import pickle
 import shutil
-import sys
 import tarfile
 import time
 import traceback
-import types
 from pathlib import Path
 
 import numpy as np
-
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 DESIGN_NETWORKS = ["plain-17/4", "srnet-17/4", "irnet-17/4", "plain-48/4", "srnet-48/4", "irnet-48/4"]
 DESIGN_EPOCHS = {"oqmd-formation-enthalpy": 100, "oqmd-bandgap": 30}
@@ -123,25 +120,6 @@ def _bundle_embeddings(out: Path, symbol_to_z: dict[str, int]) -> None:
 # --------------------------------------------------------------------------
 
 
-def _stub_pymatgen() -> None:
-    """Let irnet_hub.featurize.composition import without pymatgen (parsing was done in `bundle`)."""
-    try:
-        import pymatgen.core  # noqa: F401
-
-        return
-    except ImportError:
-        pass
-    core = types.ModuleType("pymatgen.core")
-    table = types.ModuleType("pymatgen.core.periodic_table")
-    for name in ("Composition", "Element"):
-        setattr(core, name, type(name, (), {}))
-    for name in ("DummySpecies", "Species"):
-        setattr(table, name, type(name, (), {}))
-    table.get_el_sp = lambda *a, **k: None
-    sys.modules.update({"pymatgen": types.ModuleType("pymatgen"), "pymatgen.core": core,
-                        "pymatgen.core.periodic_table": table})  # fmt: skip
-
-
 _FEATS: dict = {}
 
 
@@ -189,7 +167,8 @@ def _train_job(job: dict, bundle_dir: Path, work: Path, deadline: float) -> dict
         if not src.exists():
             return {"job": job, "error": f"transfer source {job['init_from']} did not finish"}
         init_model = keras.saving.load_model(src)
-    result = zoo.train_and_score(data, job, work / "jobs" / job["id"], deadline=deadline, init_model=init_model)
+    result = zoo.train_and_score(data, zoo.Job.from_dict(job), work / "jobs" / job["id"], deadline=deadline,
+                                 init_model=init_model)  # fmt: skip
     result.update(split=record, wall_seconds=time.time() - t0)
     return result
 
@@ -236,6 +215,7 @@ def _jobs() -> tuple[list[dict], list[dict]]:
         for fold in range(r.folds):
             for w in r.widths:
                 base = dict(kind="zoo", recipe=r.name, fold=fold, members=r.members, transform=r.transform,
+                            featurizer=r.featurizer, warmup_epochs=r.warmup_epochs,
                             epochs=r.epochs, batch_size=r.batch_size, lr=r.learning_rate, seed=fold)  # fmt: skip
                 train.append(dict(base, id=f"{r.name}-w{w}-f{fold}", architecture=f"irnet-17/{w}", width=w,
                                   cost=sizes.get(r.name, 40000) * r.epochs))  # fmt: skip
@@ -252,6 +232,7 @@ def _jobs() -> tuple[list[dict], list[dict]]:
         r = zoo.get_recipe(name)
         for extra in EMBEDDINGS:
             train.append(dict(kind="ablation", id=f"ablation-{name}-w{w}-{extra}", recipe=name, fold=0, extra=extra,
+                              featurizer=f"magpie145+{extra}",
                               architecture=f"irnet-17/{w}", width=w, members=r.members, transform=r.transform,
                               epochs=r.epochs, batch_size=r.batch_size, lr=r.learning_rate, seed=0,
                               cost=sizes.get(name, 40000) * r.epochs))  # fmt: skip
@@ -259,6 +240,7 @@ def _jobs() -> tuple[list[dict], list[dict]]:
         r = zoo.get_recipe(name)
         for arch in DESIGN_NETWORKS:
             train.append(dict(kind="design", id=f"design-{name}-{arch.replace('/', '_')}", recipe=name, fold=0,
+                              featurizer="magpie145",
                               architecture=arch, members=1, transform="none", epochs=epochs, batch_size=256,
                               lr=1e-3, seed=0, cost=sizes.get(name, 40000) * epochs * 0.8))  # fmt: skip
     train.sort(key=lambda j: -j["cost"])
@@ -271,8 +253,7 @@ def run(bundle_dir: Path, out: Path, seconds: float, workers: int, rf_workers: i
 
     t_start = time.time()
     deadline = t_start + seconds
-    _stub_pymatgen()
-    from irnet_hub.featurize.composition import features_from_element_amounts
+    from irnet_hub.featurize.magpie import features_from_element_amounts
 
     work = Path("/tmp/zoo-work")
     shutil.rmtree(work, ignore_errors=True)

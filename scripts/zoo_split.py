@@ -11,12 +11,9 @@ the test MAE in the model card.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from irnet_hub import artifact, zoo  # noqa: E402
+from irnet_hub import artifact, zoo
 
 
 def main() -> None:

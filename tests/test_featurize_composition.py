@@ -368,3 +368,28 @@ def test_bad_arguments(some_formulas):
         C.featurize_compositions(some_formulas, errors="ignore")  # type: ignore[arg-type]
     with pytest.raises(InvalidInputError):
         C.featurize_compositions("Fe2O3")  # a single string is not a batch
+
+
+def test_parsed_amounts_give_the_same_features_without_pymatgen(tmp_path):
+    """The zoo's GPU path: parse here, pickle the tables, compute the features where pymatgen is absent."""
+    import pickle
+    import subprocess
+    import sys
+
+    from irnet_hub.featurize.composition import element_amounts, element_tables, featurize_compositions
+
+    formulas = ["NaCl", "Fe2O3", "Al1Sm1Tm1", "(NH4)2SO4", "Li0.5CoO2", "Fe", "Os", "Ba2YCu3O7"]
+    count, z, a = element_amounts(formulas)
+    np.savez(tmp_path / "csr.npz", count=count, z=z, a=a)
+    (tmp_path / "tables.pkl").write_bytes(pickle.dumps(element_tables()))
+    code = (
+        "import sys, pickle, numpy as np\n"
+        "sys.modules['pymatgen'] = None  # any import of pymatgen now fails\n"
+        "from irnet_hub.featurize.magpie import features_from_element_amounts\n"
+        f"d = np.load({str(tmp_path / 'csr.npz')!r})\n"
+        f"t = pickle.loads(open({str(tmp_path / 'tables.pkl')!r}, 'rb').read())\n"
+        f"np.save({str(tmp_path / 'X.npy')!r}, features_from_element_amounts(d['count'], d['z'], d['a'], t))\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    expected = featurize_compositions(formulas, errors="raise").features
+    np.testing.assert_array_equal(np.load(tmp_path / "X.npy"), expected)  # same code, same inputs: bit-equal

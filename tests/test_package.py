@@ -25,9 +25,10 @@ LONG_MODULES = {
     "irnet_hub.featurize.structure": "the Ward-2017 structure featurizer: 273 feature definitions, file formats, "
                                      "a crash-tolerant process pool and an on-disk cache that must stay together "
                                      "to keep featurizing identical to the training run",
-    "irnet_hub.featurize.composition": "the vectorized 145 Magpie attributes and the formula parser they are "
-                                       "checked against matminer with; splitting would separate the table "
-                                       "builders from the vectorized statistics that index them",
+    "irnet_hub.featurize.composition": "the formula parser (a vectorized fast path and pymatgen's, which must "
+                                       "agree on every formula), the element-table builder and the batch API "
+                                       "with its oxidation-state overrides; the numpy statistics are in "
+                                       "featurize.magpie",
     "irnet_hub.stability.candidates": "stoichiometry grids, prototype templates, charge balance and the partition "
                                       "planner share the element tables and the partition layout",
     "irnet_hub.stability.run": "the two-pass screen (in-process and Dask) with its streaming writer: one "

@@ -40,7 +40,6 @@ import os
 import re
 import threading
 import warnings
-from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -49,6 +48,8 @@ from pymatgen.core.periodic_table import DummySpecies, Species, get_el_sp
 
 from irnet_hub.errors import BatchInputError, InvalidInputError, RowFailure
 from irnet_hub.featurize.base import Errors, FeatureResult, FeaturizerSpec
+from irnet_hub.featurize.magpie import MAGPIE_LABELS, MAGPIE_PROPERTIES, MAX_Z, ElementTables, features_of_rows
+from irnet_hub.featurize.magpie import features_from_element_amounts as _features_from_csr
 
 SPEC = FeaturizerSpec(
     name="magpie145",
@@ -64,55 +65,16 @@ SPEC = FeaturizerSpec(
     ),
 )
 
-# The 22 element properties of ElementProperty.from_preset("magpie"), in order.
-MAGPIE_PROPERTIES: list[str] = [
-    "Number", "MendeleevNumber", "AtomicWeight", "MeltingT", "Column", "Row",
-    "CovalentRadius", "Electronegativity", "NsValence", "NpValence", "NdValence",
-    "NfValence", "NValence", "NsUnfilled", "NpUnfilled", "NdUnfilled", "NfUnfilled",
-    "NUnfilled", "GSvolume_pa", "GSbandgap", "GSmagmom", "SpaceGroupNumber",
-]  # fmt: skip
-MAGPIE_STATS: list[str] = ["minimum", "maximum", "range", "mean", "avg_dev", "mode"]
-P_NORMS: tuple[int, ...] = (0, 2, 3, 5, 7, 10)
-ORBITALS: tuple[str, ...] = ("s", "p", "d", "f")
-
-MAGPIE_LABELS: list[str] = (
-    [f"{p}-norm" for p in P_NORMS]
-    + [f"MagpieData {stat} {prop}" for prop in MAGPIE_PROPERTIES for stat in MAGPIE_STATS]
-    + [f"frac {orb} valence electrons" for orb in ORBITALS]
-    + ["compound possible", "max ionic char", "avg ionic char"]
-)
-
-# Magpie's tables stop at Z=112: Nh..Og (113-118) have no value for any of the
-# 22 properties, so matminer would silently give them the all-element average
-# (an "atomic number" of ~57 for element 118). We refuse them instead.
-MAX_Z = 112
-
 # pymatgen drops amounts below this (Composition.amount_tolerance); we reject
 # them as zero rather than silently dropping the element.
 _AMOUNT_TOL = 1e-8
-
-# Compositions per block in the feature computation: keeps the temporary
-# (k, block, 22) arrays at a few MB, so they are reused from the heap instead of
-# being freshly mapped (and page-faulted) per block -- a first call on 100k
-# formulas took ~1.5x longer with 16k blocks -- and gives the progress bar steps.
-_BLOCK = 4096
-
 
 # --------------------------------------------------------------------------
 # Element tables
 # --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Tables:
-    symbol_to_z: dict[str, int]  # the symbols the fast parser accepts (Z 1..MAX_Z)
-    magpie: np.ndarray  # (MAX_Z + 1, 22), row Z; row 0 unused
-    x: np.ndarray  # (MAX_Z + 1,) electronegativity as IonProperty uses it
-    n_ox: np.ndarray  # (MAX_Z + 1,) number of common oxidation states
-    ox: np.ndarray  # (MAX_Z + 1, max n_ox) common oxidation states, zero padded
-
-
-_tables: _Tables | None = None
+_tables: ElementTables | None = None
 _tables_lock = threading.Lock()
 
 
@@ -139,7 +101,7 @@ def _read_magpie_property(name: str) -> np.ndarray:
     return values
 
 
-def _build_tables() -> _Tables:
+def _build_tables() -> ElementTables:
     magpie = np.full((MAX_Z + 1, len(MAGPIE_PROPERTIES)), np.nan)
     for j, prop in enumerate(MAGPIE_PROPERTIES):
         magpie[1:, j] = _read_magpie_property(prop)[:MAX_Z]
@@ -166,10 +128,10 @@ def _build_tables() -> _Tables:
     for z, s in enumerate(states):
         ox[z, : len(s)] = s
     symbol_to_z = {Element.from_Z(z).symbol: z for z in range(1, MAX_Z + 1)}
-    return _Tables(symbol_to_z=symbol_to_z, magpie=magpie, x=x, n_ox=n_ox, ox=ox)
+    return ElementTables(symbol_to_z=symbol_to_z, magpie=magpie, x=x, n_ox=n_ox, ox=ox)
 
 
-def _get_tables() -> _Tables:
+def _get_tables() -> ElementTables:
     global _tables
     if _tables is None:
         with _tables_lock:
@@ -305,7 +267,7 @@ def parse_composition(item: str | Composition) -> Composition:
     )
 
 
-def _oxidation_overrides(comp: Composition, t: _Tables) -> tuple[float, float] | None:
+def _oxidation_overrides(comp: Composition, t: ElementTables) -> tuple[float, float] | None:
     """IonProperty's (compound possible, avg ionic char) for a Composition with oxidation states.
 
     When every species carries an oxidation state (``has_oxidation_states``),
@@ -345,7 +307,7 @@ _SYMBOL_SPLIT_RE = re.compile(r"([A-Z][a-z]*)")
 _SEP = "\n"
 
 
-def _fast_parse(strings: list[str], t: _Tables) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _fast_parse(strings: list[str], t: ElementTables) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Vectorized parse of plain formulas.
 
     Returns ``(ok, counts, z, amounts)``: ``ok[i]`` whether string i was parsed
@@ -413,112 +375,6 @@ def _fast_parse(strings: list[str], t: _Tables) -> tuple[np.ndarray, np.ndarray,
     ok = ~bad[:n] & (counts > 0)
     keep = ok[row]
     return ok, np.where(ok, counts, 0), z[keep], amount[keep]
-
-
-# --------------------------------------------------------------------------
-# Features of blocks of k-element compositions
-# --------------------------------------------------------------------------
-
-
-def _compound_possible(z: np.ndarray, a: np.ndarray, t: _Tables) -> np.ndarray:
-    """IonProperty(fast=True)'s "compound possible" for (m, k) blocks, k >= 2.
-
-    True when some choice of one common oxidation state per element makes
-    ``dot(states, amounts)`` zero within 1e-8 (``np.isclose(x, 0)``, on the
-    raw amounts as matminer does). An element without common oxidation states
-    (noble gases, Rn, Db..Cn) makes it False, as matminer's empty product does.
-    Summation order differs from matminer's only in the last bits, far below
-    the 1e-8 tolerance.
-
-    Vectorized over all (composition, state combination) pairs at once: row r
-    has ``P_r = prod(n_states)`` combinations (a few for typical compounds);
-    the concatenated combination space is walked in chunks of ~1M entries,
-    each entry's states found by mixed-radix decoding of its combination index.
-    """
-    m, k = z.shape
-    out = np.zeros(m, dtype=bool)
-    cnt = t.n_ox[z]  # (m, k) states per element
-    if float(np.prod(cnt, axis=1, dtype=np.float64).max(initial=0)) > 2.0**62:
-        raise InvalidInputError(
-            "batch", "a composition has too many multi-valent elements to enumerate oxidation states"
-        )
-    radix = np.cumprod(np.concatenate([np.ones((m, 1), np.int64), cnt[:, :-1]], axis=1), axis=1)
-    n_combo = radix[:, -1] * cnt[:, -1]  # 0 when an element has no state
-    offsets = np.cumsum(n_combo) - n_combo
-    total = int(n_combo.sum())
-    step = 1 << 20
-    for c0 in range(0, total, step):
-        e = np.arange(c0, min(c0 + step, total))
-        # Owning row of each entry ("right" skips rows without combinations).
-        r = np.searchsorted(offsets, e, side="right") - 1
-        combo = e - offsets[r]
-        charge = np.zeros(len(e))
-        for i in range(k):
-            state = t.ox[z[r, i], (combo // radix[r, i]) % cnt[r, i]]
-            charge += a[r, i] * state
-        out[r[np.abs(charge) <= 1e-8]] = True
-    return out
-
-
-def _block_features(z: np.ndarray, a: np.ndarray, t: _Tables) -> np.ndarray:
-    """The 145 features of m compositions of k elements each: z, a are (m, k)."""
-    m, k = z.shape
-    out = np.empty((m, len(MAGPIE_LABELS)))
-    # Work element-major, (k, m, ...): reductions over the k elements of each
-    # composition are then a few whole-array operations on contiguous
-    # (m, ...) slices, ~5x faster than reducing over a short inner axis.
-    zt, at = z.T, a.T
-    total = at.sum(axis=0)
-
-    # Stoichiometry: p=0 counts the elements; others are p-norms of fractions.
-    frac = at / total
-    out[:, 0] = k
-    # Integer powers by multiplication (pow() is ~10x slower); differs from
-    # matminer's x**p in the last bit at most.
-    f2 = frac * frac
-    f3 = f2 * frac
-    f5 = f3 * f2
-    powers = {2: f2, 3: f3, 5: f5, 7: f5 * f2, 10: f5 * f5}
-    for j, p in enumerate(P_NORMS[1:], start=1):
-        out[:, j] = powers[p].sum(axis=0) ** (1.0 / p)
-
-    # ElementProperty: weighted statistics use the raw amounts as weights,
-    # exactly like matminer (np.average normalizes them).
-    v = t.magpie[zt]  # (k, m, 22)
-    w = at[:, :, None]
-    ep = np.empty((m, len(MAGPIE_PROPERTIES), len(MAGPIE_STATS)))
-    vmin, vmax = v.min(axis=0), v.max(axis=0)
-    mean = (w * v).sum(axis=0) / total[:, None]
-    ep[:, :, 0] = vmin
-    ep[:, :, 1] = vmax
-    ep[:, :, 2] = vmax - vmin
-    ep[:, :, 3] = mean
-    ep[:, :, 4] = (w * np.abs(v - mean)).sum(axis=0) / total[:, None]  # avg_dev
-    # mode: the smallest value among the elements whose amount is "close" to
-    # the largest amount (np.isclose, rtol 1e-5 / atol 1e-8, on raw amounts).
-    most = np.isclose(at, at.max(axis=0))
-    ep[:, :, 5] = (v + np.where(most, 0.0, np.inf)[:, :, None]).min(axis=0)  # others -> +inf
-    n_ep = ep.shape[1] * ep.shape[2]
-    out[:, 6 : 6 + n_ep] = ep.reshape(m, n_ep)
-
-    # ValenceOrbital(props=["frac"]): mean N{orb}Valence / mean NValence.
-    c = 6 + n_ep
-    n_val = mean[:, MAGPIE_PROPERTIES.index("NValence")]
-    for j, orb in enumerate(ORBITALS):
-        out[:, c + j] = mean[:, MAGPIE_PROPERTIES.index(f"N{orb}Valence")] / n_val
-
-    # IonProperty(fast=True).
-    c += len(ORBITALS)
-    if k == 1:  # matminer: a single element is "possible" with no ionic character
-        out[:, c : c + 3] = (1.0, 0.0, 0.0)
-        return out
-    x = t.x[zt]
-    i, j = np.triu_indices(k, 1)  # itertools.combinations order
-    ionic = 1.0 - np.exp(-0.25 * (x[i] - x[j]) ** 2)  # (pairs, m)
-    out[:, c] = _compound_possible(z, a, t)
-    out[:, c + 1] = ionic.max(axis=0)
-    out[:, c + 2] = (frac[i] * frac[j] * ionic).sum(axis=0)
-    return out
 
 
 # --------------------------------------------------------------------------
@@ -599,21 +455,12 @@ def featurize_compositions(
 
     # Features per distinct composition, in blocks of equal element count.
     valid = count > 0
-    feats = np.empty((u, len(MAGPIE_LABELS)))  # every valid row is written below
-    feats[~valid] = np.nan
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=int(valid.sum()), unit="formula", desc="magpie145")
-    for k in np.unique(count[valid]):
-        slots = np.flatnonzero(count == k)
-        for b0 in range(0, len(slots), _BLOCK):
-            blk = slots[b0 : b0 + _BLOCK]
-            idx = start[blk, None] + np.arange(k)
-            feats[blk] = _block_features(z_all[idx], a_all[idx], t)
-            if bar is not None:
-                bar.update(len(blk))
+    feats = features_of_rows(z_all, a_all, start, count, t, on_block=bar.update if bar is not None else None)
     if bar is not None:
         bar.close()
     cpd = MAGPIE_LABELS.index("compound possible")
@@ -677,25 +524,16 @@ def element_amounts(formulas: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np
     return count, np.concatenate(zs).astype(np.int64), np.concatenate(amounts).astype(np.float64)
 
 
-def element_tables() -> _Tables:
+def element_tables() -> ElementTables:
     """The element tables the features are computed from (picklable)."""
     return _get_tables()
 
 
 def features_from_element_amounts(
-    count: np.ndarray, z: np.ndarray, a: np.ndarray, tables: _Tables | None = None
+    count: np.ndarray, z: np.ndarray, a: np.ndarray, tables: ElementTables | None = None
 ) -> np.ndarray:
     """The 145 features of compositions given in :func:`element_amounts` form (numpy only)."""
-    t = tables if tables is not None else _get_tables()
-    start = np.cumsum(count) - count
-    feats = np.empty((len(count), len(MAGPIE_LABELS)))
-    for k in np.unique(count):
-        slots = np.flatnonzero(count == k)
-        for b0 in range(0, len(slots), _BLOCK):
-            blk = slots[b0 : b0 + _BLOCK]
-            idx = start[blk, None] + np.arange(k)
-            feats[blk] = _block_features(z[idx], a[idx], t)
-    return feats
+    return _features_from_csr(count, z, a, tables if tables is not None else _get_tables())
 
 
 __all__ = [
