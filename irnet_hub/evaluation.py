@@ -12,7 +12,7 @@ from irnet_hub import artifact
 from irnet_hub.errors import InvalidInputError
 from irnet_hub.metrics import plot_results, regression_metrics
 from irnet_hub.preprocessing import fill_missing
-from irnet_hub.tables import featurize_table, load_table
+from irnet_hub.tables import load_table
 
 
 def predict_outputs(model_dir: str | Path, X: np.ndarray, *, verify: bool = True) -> np.ndarray:
@@ -37,6 +37,13 @@ def predict_features(model_dir: str | Path, X: np.ndarray, *, verify: bool = Tru
     return predict_outputs(model_dir, X, verify=verify)[:, 0]
 
 
+# The metrics a record keeps per split.
+METRIC_KEYS = ("mae", "rmse", "r2", "n", "p90_abs_error", "max_abs_error")
+# What a model's metrics score, stated in its record and card (issue 17: one scoring path).
+SCORED_OUTPUTS = ("the predictions `irnet predict` returns: the network's output (an ensemble's mean) with the "
+                  "model's output rules applied")
+
+
 def evaluate(
     model_dir: str | Path,
     data: str | Path | pd.DataFrame,
@@ -46,30 +53,33 @@ def evaluate(
 ) -> dict[str, Any]:
     """Metrics of a model directory on a ``formula,target`` CSV (or structures file).
 
-    Rows that cannot be featurized are left out and counted in ``n_skipped``.
-    With ``plots_dir``, writes ``parity.png`` and ``error_cdf.png`` there.
+    The predictions scored are exactly those ``irnet predict`` returns (:data:`SCORED_OUTPUTS`):
+    cards, ``irnet train`` and ``irnet evaluate`` all score through here. Rows that cannot be
+    featurized are left out and counted in ``n_skipped``. With ``plots_dir``, writes
+    ``parity.png`` and ``error_cdf.png`` there.
     """
-    from irnet_hub.tables import featurize_table, load_table
+    from irnet_hub.predictor import Predictor
 
     # The integrity check comes first: a damaged folder must not produce metrics at all.
-    artifact.check_model_dir(model_dir, verify=verify)
-    record = artifact.read_record(model_dir)
-    table = load_table(data, record.featurizer.input_kind)
-    ft = featurize_table(table, record.featurizer.name)
-    if len(ft.X) == 0:
+    predictor = Predictor.from_dir(model_dir, verify=verify)
+    return score(predictor, load_table(data, predictor.input_kind), plots_dir=plots_dir)
+
+
+def score(predictor: Any, table: Any, *, plots_dir: str | Path | None = None) -> dict[str, Any]:
+    """Metrics of ``predictor`` (a :class:`~irnet_hub.predictor.Predictor`) on a labelled table."""
+    result = predictor.predict_result(table.inputs, errors="skip", progress=False)
+    pred = result.predictions["prediction"].to_numpy(dtype=float)
+    ok = np.isfinite(pred)
+    if not ok.any():
         raise InvalidInputError(table.source, "no valid rows to evaluate")
-    pred = predict_features(model_dir, ft.X, verify=False)  # checked above
-    out: dict[str, Any] = regression_metrics(ft.y, pred)
-    out.update(
-        model=record.name,
-        target=record.target.name,
-        unit=record.target.unit,
-        data=table.source,
-        n_skipped=len(ft.failures),
-    )
+    y = np.asarray(table.targets, dtype=float)[ok]
+    out: dict[str, Any] = regression_metrics(y, pred[ok])
+    record = predictor.record
+    out.update(model=record.name, target=record.target.name, unit=record.target.unit, data=table.source,
+               n_skipped=len(result.failures), scored=SCORED_OUTPUTS)  # fmt: skip
     if plots_dir is not None:
-        out["plots"] = plot_results(ft.y, pred, plots_dir, unit=record.target.unit, title=record.name or "")
+        out["plots"] = plot_results(y, pred[ok], plots_dir, unit=record.target.unit, title=record.name or "")
     return out
 
 
-__all__ = ["evaluate", "predict_features", "predict_outputs"]
+__all__ = ["evaluate", "score", "predict_features", "predict_outputs", "METRIC_KEYS", "SCORED_OUTPUTS"]

@@ -91,3 +91,22 @@ def test_loads_with_stock_keras_and_matches_numpy_runtime(name):
     assert ref.dtype == np.float32 and ref.shape == (64, 1 + record.ensemble_size if record.ensemble_size > 1 else 1)
     got = NumpyNetwork.from_dir(folder)(X)
     np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4 * float(np.abs(ref).max()))
+
+
+def test_evaluate_scores_what_predict_returns(data_dir):
+    """One scoring path (issue 17): elements, which the output rules set to 0, count in the MAE as predicted."""
+    import pandas as pd
+
+    from irnet_hub.evaluation import evaluate
+    from irnet_hub.predictor import Predictor
+
+    folder = SERVABLES / "oqmd-formation-enthalpy"
+    df = pd.read_csv(data_dir / "crabnet/benchmark_data/OQMD_Formation_Enthalpy/val.csv", keep_default_na=False).head(300)
+    df = pd.concat([df, pd.DataFrame({"formula": ["Fe", "O2", "Si"], "target": [0.0, 0.0, 0.0]})], ignore_index=True)
+    predicted = Predictor.from_dir(folder).predict(df)
+    assert (predicted["prediction"].iloc[-3:] == 0.0).all()  # the rule, as users see it
+    m = evaluate(folder, df)
+    assert m["n"] == len(df) and "output rules applied" in m["scored"]
+    assert m["mae"] == pytest.approx(float(np.mean(np.abs(predicted["prediction"] - df["target"]))), rel=1e-12)
+    card = (folder / "README.md").read_text()
+    assert "scored on the predictions `irnet predict` returns" in card

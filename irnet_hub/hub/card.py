@@ -257,7 +257,8 @@ def _body(record: ModelRecord, anchors: Mapping[str, Any], repo_id: str | None) 
     add("")
 
     add("## Metrics\n")
-    add(f"Errors in {unit or 'the property unit'}.\n")
+    scored = record.extras.get("metrics_scored") if isinstance(record.extras, dict) else None
+    add(f"Errors in {unit or 'the property unit'}" + (f"; scored on {scored}." if scored else ".") + "\n")
     add("| model | split | MAE | RMSE | R² | n |")
     add("|---|---|---|---|---|---|")
     for split_key, label in (("test", "test"), ("val", "validation")):

@@ -329,6 +329,8 @@ def write_descriptions(folder: str | Path, info: ModelRecord | Mapping[str, Any]
     info = as_record(info) if info is not None else artifact.read_record(folder)
     written = []
     if (folder / "saved_model").is_dir():
+        # dlhub-sdk lists every file of the folder: an older description must not list itself.
+        (folder / TF_DLHUB_FILE).unlink(missing_ok=True)
         tf_doc = describe_tensorflow(folder / "saved_model", info, creators=creators).to_dict(simplify_paths=True)
         validate_description(tf_doc)
         written.append(_write_json(folder / TF_DLHUB_FILE, tf_doc))

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -78,7 +78,7 @@ def package(name: str, runs: Path, servables: Path, *, register: bool = False,
     import keras
 
     from irnet_hub import artifact
-    from irnet_hub.evaluation import evaluate
+    from irnet_hub.evaluation import METRIC_KEYS, SCORED_OUTPUTS, evaluate
     from irnet_hub.featurize import get_featurizer
     from irnet_hub.hub.registry import add_entry, entry_from_model_dir
     from irnet_hub.hub.servable import build_servable
@@ -173,9 +173,9 @@ def package(name: str, runs: Path, servables: Path, *, register: bool = False,
                                                 for j in range(1, test_out.shape[1])]  # fmt: skip
         test_df = split.test if col == "formula" else split.test[["structure", "target"]]
         val_df = split.val if col == "formula" else split.val[["structure", "target"]]
-        keep = ("mae", "rmse", "r2", "n", "p90_abs_error", "max_abs_error")
-        record.metrics = {"val": {k: v for k, v in evaluate(mdir, val_df).items() if k in keep},
-                          "test": {k: v for k, v in evaluate(mdir, test_df).items() if k in keep}}  # fmt: skip
+        record.metrics = {"val": {k: v for k, v in evaluate(mdir, val_df).items() if k in METRIC_KEYS},
+                          "test": {k: v for k, v in evaluate(mdir, test_df).items() if k in METRIC_KEYS}}  # fmt: skip
+        record.extras["metrics_scored"] = SCORED_OUTPUTS
         artifact.write_info(mdir, record)
         artifact.write_manifest(mdir)
         out = Path(servables) / name
@@ -188,3 +188,40 @@ def package(name: str, runs: Path, servables: Path, *, register: bool = False,
           f"test MAE {record.metrics['test']['mae']:.5g} (run {chosen_dir.name}: {chosen['test_mae']:.5g}); "
           f"RF {rf['test_mae'] if rf else None}")  # fmt: skip
     return out
+
+
+def rescore(folder: Path, *, register: bool = False) -> dict[str, Any]:
+    """Score a built servable anew on its own recorded split, through the one scoring path
+    (:func:`irnet_hub.evaluation.evaluate`, output rules applied), and rewrite what states the
+    metrics: ``irnet.json``, the card, the DLHub descriptions, the manifest (and, with
+    ``register``, its registry entry). Weights and the SavedModel are untouched.
+
+    Returns {"before": old metrics, "after": new metrics}.
+    """
+    from irnet_hub import artifact
+    from irnet_hub.evaluation import METRIC_KEYS, SCORED_OUTPUTS, evaluate
+    from irnet_hub.hub import card, dlhub_meta
+    from irnet_hub.hub.registry import add_entry, entry_from_model_dir, get_entry
+    from irnet_hub.zoo.splits import rebuild_split
+
+    folder = Path(folder)
+    record = artifact.read_record(folder)
+    split = rebuild_split(record.data.split)
+    cols = ["formula", "target"] if "formula" in split.test.columns else ["structure", "target"]
+    before = record.metrics
+    after = {part: {k: v for k, v in evaluate(folder, getattr(split, part)[cols]).items() if k in METRIC_KEYS}
+             for part in ("val", "test")}  # fmt: skip
+    record.metrics = after
+    record.extras["metrics_scored"] = SCORED_OUTPUTS
+    entry = get_entry(record.name) if register else None
+    repo_id = entry.repo_id if entry else f"{HF_ORG}/{record.name}"
+    artifact.write_info(folder, record)
+    (folder / artifact.CARD_FILE).write_text(card.render_card(record, anchors=record.anchors, repo_id=repo_id),
+                                             encoding="utf-8")  # fmt: skip
+    if (folder / "dlhub.json").is_file():
+        dlhub_meta.write_descriptions(folder, record)
+    artifact.write_manifest(folder)
+    if entry is not None:
+        add_entry(entry_from_model_dir(folder, repo_id=entry.repo_id, revision=entry.revision,
+                                       description=entry.description))  # fmt: skip
+    return {"before": before, "after": after}
