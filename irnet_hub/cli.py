@@ -137,6 +137,14 @@ def featurize(data: str, output: str, featurizer: str, skip_invalid: bool, force
 @click.option("--architecture", "-a", default=None,
               help="plain-17/24/48, srnet-17/24/48, irnet-17/24/48, a width factor such as irnet-17/4, or a string "
                    "such as '1024BARx4-512BARx3-1'. Default: irnet-17, or the --init-from model's.")
+@click.option("--members", default=1, show_default=True,
+              help="Networks trained side by side (an ensemble): the prediction is their mean, and 3 or more also "
+                   "give prediction_std (their spread, calibrated on the validation rows).")
+@click.option("--recipe", metavar="NAME",
+              help="Train with a zoo recipe's settings (e.g. mp-bulk-modulus): its network width, members, target "
+                   "transform, warm-up + cosine schedule (no early stopping), epochs, batch size, learning rate and "
+                   "featurizer. --architecture, --members, --epochs, --batch-size, --lr, --seed and --featurizer "
+                   "given on the command line override the recipe's.")
 @click.option("--init-from", "init_from", metavar="MODEL",
               help="Start from a trained model's weights (a registered name such as oqmd-bandgap, or a model "
                    "directory): transfer learning from a larger data set.")
@@ -149,15 +157,34 @@ def featurize(data: str, output: str, featurizer: str, skip_invalid: bool, force
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in OUT from its last checkpoint.")
 @click.option("--json", "as_json", is_flag=True, help="Print the model's metadata as JSON.")
 def train(train_data, out_dir, val_data, val_fraction, test_data, target_name, unit, featurizer, architecture,
-          init_from, epochs, batch_size, learning_rate, patience, weight_decay, seed, resume, as_json) -> None:
-    """Train a network on TRAIN_DATA (CSV 'formula,target') and write a model directory."""
+          members, recipe, init_from, epochs, batch_size, learning_rate, patience, weight_decay, seed, resume,
+          as_json) -> None:
+    """Train a network on TRAIN_DATA (CSV 'formula,target') and write a model directory.
+
+    With --val, a quick RandomForest on the same features is fitted too, and its validation
+    MAE is printed next to the network's (and recorded as the model's baseline).
+    """
     from irnet_hub.training import train as train_fn
 
+    config = None
+    if recipe is not None:
+        from irnet_hub.zoo import Job, get_recipe
+
+        ctx = click.get_current_context()
+        given = {p for p in ("architecture", "members", "epochs", "batch_size", "learning_rate", "seed", "featurizer")
+                 if ctx.get_parameter_source(p).name == "COMMANDLINE"}  # fmt: skip
+        job = Job.from_recipe(get_recipe(recipe), seed=seed if "seed" in given else 0)
+        mine = {"architecture": architecture, "members": members, "epochs": epochs, "batch_size": batch_size,
+                "lr": learning_rate}  # fmt: skip
+        config = Job.from_dict({**job.to_dict(), **{k: v for k, v in mine.items()
+                                                   if (k if k != "lr" else "learning_rate") in given}}).config()
+        if "featurizer" not in given:
+            featurizer = job.featurizer
     info = train_fn(
         train_data, out_dir, val_data=val_data, val_fraction=val_fraction, test_data=test_data,
-        target_name=target_name, unit=unit, featurizer=featurizer, architecture=architecture,
+        target_name=target_name, unit=unit, featurizer=featurizer, architecture=architecture, members=members,
         init_from=init_from, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, patience=patience,
-        weight_decay=weight_decay, seed=seed, resume=resume, progress=not as_json,
+        weight_decay=weight_decay, seed=seed, resume=resume, progress=not as_json, config=config,
     )
     if as_json:
         _echo_json({k: info[k] for k in ("name", "architecture", "metrics", "hyperparameters", "data")})
@@ -167,6 +194,13 @@ def train(train_data, out_dir, val_data, val_fraction, test_data, target_name, u
         if "test" in m:
             line += f", test MAE {m['test']['mae']:.4g} {unit}".rstrip()
         click.echo(f"model written to {out_dir}: {line}")
+        rf = (info.get("baseline") or {}).get("val")
+        if rf:
+            ours, theirs = m["val"]["mae"], rf["mae"]
+            verdict = f"{(1 - ours / theirs) * 100:.0f} % below" if ours < theirs else f"{(ours / theirs - 1) * 100:.0f} % above"
+            click.echo(f"RandomForest on the same features (quick: 100 trees, "
+                       f"{info['baseline']['train_rows']:,} training rows): validation MAE "
+                       f"{theirs:.4g} {unit}; the network is {verdict} it".replace("  ", " "))  # fmt: skip
 
 
 @main.command()

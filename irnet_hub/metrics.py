@@ -25,6 +25,18 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, floa
     }
 
 
+def calibrate_std_scale(members_pred: np.ndarray, y: np.ndarray) -> float:
+    """The factor that makes std(members) x scale a calibrated 1-sigma error on ``y``.
+
+    Chosen so that 68.3 % of |error| fall within one scaled std (the Gaussian
+    fraction), i.e. the 68.3th percentile of |error| / std.
+    """
+    std = members_pred.std(axis=1)
+    err = np.abs(members_pred.mean(axis=1) - y)
+    ok = std > 0
+    return float(np.quantile(err[ok] / std[ok], 0.683)) if ok.any() else 1.0
+
+
 def calibration_metrics(y_true: np.ndarray, y_pred: np.ndarray, y_std: np.ndarray) -> dict[str, float]:
     """How well a predicted standard deviation describes the actual errors.
 
@@ -97,4 +109,4 @@ def plot_results(y_true, y_pred, out_dir: str | Path, *, unit: str = "", title: 
     return {"parity": str(parity), "error_cdf": str(cdf)}
 
 
-__all__ = ["regression_metrics", "calibration_metrics", "plot_results"]
+__all__ = ["regression_metrics", "calibrate_std_scale", "calibration_metrics", "plot_results"]

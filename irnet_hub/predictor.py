@@ -141,6 +141,7 @@ class Predictor:
         """
         from irnet_hub.output_rules import check_finite
 
+        _check_batch_size(batch_size)
         out = self.network(fill_missing(X, self._feature_mean), batch_size=batch_size)
         check_finite(out, self.name)
         return out
@@ -214,6 +215,7 @@ class Predictor:
 
         if errors not in ("raise", "skip"):
             raise InvalidInputError(errors, "errors must be 'raise' or 'skip'")
+        _check_batch_size(batch_size)
         labels, items = self._as_items(inputs)
         n = len(items)
         show = (n >= PROGRESS_MIN_ROWS) if progress is None else bool(progress)
@@ -325,6 +327,11 @@ class Predictor:
         from irnet_hub.output_rules import composition_ranges_for
 
         return domain_report(items, self._element_counts, self.min_element_count, composition_ranges_for(self.record))
+
+
+def _check_batch_size(batch_size: Any) -> None:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise InvalidInputError(batch_size, "batch_size must be a positive integer (rows per forward pass)")
 
 
 def _is_structure(x: Any) -> bool:

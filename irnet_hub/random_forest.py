@@ -65,6 +65,26 @@ def search_grid(
     return best[0], best[1], results, best[3]
 
 
+QUICK_MAX_ROWS = 20_000
+
+
+def quick_reference(
+    X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, *, seed: int = 0, n_jobs: int = -1
+) -> dict[str, Any]:
+    """A quick RandomForest on the same features (the large-set setting on at most
+    :data:`QUICK_MAX_ROWS` training rows, seeded): what ``irnet train`` compares a network with.
+
+    Returns its params, validation metrics and the number of training rows it saw.
+    """
+    rows = np.arange(len(X_train))
+    if len(rows) > QUICK_MAX_ROWS:
+        rows = np.sort(np.random.default_rng(seed).choice(rows, QUICK_MAX_ROWS, replace=False))
+    mean = np.asarray(fit_scaler(X_train[rows], y_train[rows])["feature_mean"])
+    _, params, _, pred = search_grid(fill_missing(X_train[rows], mean), y_train[rows], fill_missing(X_val, mean), y_val,
+                                     grid=LARGE_SET_GRID, seed=seed, n_jobs=n_jobs)  # fmt: skip
+    return {"params": params, "val": regression_metrics(y_val, pred), "train_rows": int(len(rows))}
+
+
 def baseline(
     train_data: str | Path | pd.DataFrame,
     *,

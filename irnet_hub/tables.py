@@ -61,8 +61,14 @@ def rows_text(rows, limit: int = 10) -> str:
     return shown + (f", ... ({len(rows)} rows in all)" if len(rows) > limit else "")
 
 
+# Beyond this a target overflows the float32 network (or its metrics): e.g. a modulus in Pa
+# (1e11) passes, a value x 1e30 or 1e308 does not. Rescale the unit instead.
+MAX_ABS_TARGET = 1e15
+
+
 def check_targets(values, source: str, labels=None) -> None:
-    """Refuse NaN and infinite targets (exit 2), naming the rows: metrics and JSON need finite numbers."""
+    """Refuse NaN, infinite and huge (beyond :data:`MAX_ABS_TARGET`) targets (exit 2), naming the rows:
+    metrics, JSON and a float32 network need finite numbers of a sane size."""
     v = np.asarray(values, dtype=float)
     bad = ~np.isfinite(v)
     if bad.any():
@@ -70,6 +76,12 @@ def check_targets(values, source: str, labels=None) -> None:
         rows = [labels[i] for i in idx] if labels is not None else idx
         kinds = "infinite" if np.isinf(v[bad]).all() else "non-numeric, missing or infinite"
         raise InvalidInputError(source, f"{kinds} target in rows {rows_text(rows)}")
+    huge = np.abs(v) > MAX_ABS_TARGET
+    if huge.any():
+        idx = np.flatnonzero(huge)
+        rows = [labels[i] for i in idx] if labels is not None else idx
+        raise InvalidInputError(source, f"target beyond +-{MAX_ABS_TARGET:g} in rows {rows_text(rows)} (e.g. "
+                                        f"{v[idx[0]]:g}); give it in a unit with smaller numbers")  # fmt: skip
 
 
 def read_csv(path: str | Path) -> pd.DataFrame:
@@ -80,10 +92,23 @@ def read_csv(path: str | Path) -> pd.DataFrame:
     p = Path(path)
     if not p.is_file():
         raise InvalidInputError(str(path), "file not found")
+    with p.open("rb") as fh:  # pandas' parser ends a field at a NUL byte: the rest of it would be lost unseen
+        line = 1
+        for chunk in iter(lambda: fh.read(1 << 22), b""):
+            nul = chunk.find(b"\0")
+            if nul >= 0:
+                line += chunk.count(b"\n", 0, nul)
+                raise InvalidInputError(str(path), f"line {line} holds a NUL byte; it is not a text CSV")
+            line += chunk.count(b"\n")
     try:
-        return pd.read_csv(p, dtype=str, keep_default_na=False, na_values=[], sep=sniff_separator(p))
+        df = pd.read_csv(p, dtype=str, keep_default_na=False, na_values=[], sep=sniff_separator(p))
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        raise InvalidInputError(str(path), f"not a readable CSV ({e})") from None
+        raise InvalidInputError(str(path), f"not a readable CSV ({str(e).strip()})") from None
+    if not isinstance(df.index, pd.RangeIndex):
+        # pandas takes a first data row with one field more than the header as a row index,
+        # which shifts every value one column over.
+        raise InvalidInputError(str(path), f"line 2 has more fields than the header ({', '.join(map(str, df.columns))})")
+    return df
 
 
 def read_table(path: str | Path, *, target: bool = True) -> pd.DataFrame:

@@ -8,7 +8,12 @@ every part is a keyword argument. Works under any Keras 3 backend
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
+import hashlib
+import json
+import re
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,11 +24,13 @@ import pandas as pd
 
 from irnet_hub import artifact
 from irnet_hub.errors import InvalidInputError
+from irnet_hub.files import atomic_write_json
 from irnet_hub.featurize import get_featurizer
-from irnet_hub.fitting import TrainConfig, fit
+from irnet_hub.fitting import TrainConfig, fit, transform_target
 from irnet_hub.networks import STANDARDIZE_LAYER, unstandardize_layer
 from irnet_hub.preprocessing import composition_ranges, element_counts, fill_missing, fit_scaler
 from irnet_hub.record import (
+    Baseline,
     CompositionRanges,
     DataInfo,
     FeaturizerInfo,
@@ -33,7 +40,7 @@ from irnet_hub.record import (
     Scaler,
     Target,
 )
-from irnet_hub.tables import FeaturizedTable, featurize_table, load_table, split_rows
+from irnet_hub.tables import FeaturizedTable, Table, featurize_table, load_table, split_rows
 
 
 def train(
@@ -47,6 +54,7 @@ def train(
     unit: str = "",
     featurizer: str = "magpie145",
     architecture: str | None = None,
+    members: int = 1,
     init_from: str | Path | None = None,
     epochs: int = 1000,
     batch_size: int = 64,
@@ -60,6 +68,8 @@ def train(
     dataset: str | None = None,
     n_jobs: int | None = None,
     callbacks: Sequence[Any] = (),
+    config: TrainConfig | None = None,
+    compare_random_forest: bool | None = None,
 ) -> dict[str, Any]:
     """Train a network and write a self-describing model directory to ``out_dir``.
 
@@ -76,32 +86,63 @@ def train(
     target is standardized anew for the new property. From an ensemble, the
     first member is the starting point.
 
-    The fit itself is :func:`fit` with a :class:`TrainConfig` of these settings; ``callbacks``
-    are extra Keras callbacks run at every epoch (a hook for monitoring or stopping a run).
+    ``members`` > 1 trains that many networks side by side (an ensemble, as the zoo's): the
+    prediction is their mean, and with 3 or more members ``prediction_std`` is their spread
+    times a factor calibrated on the validation rows (68.3 % of validation errors within 1 std).
+
+    The fit itself is :func:`fit` with a :class:`TrainConfig` of these settings, or ``config``
+    when given (e.g. a zoo recipe's: ``irnet_hub.zoo.Job.from_recipe(name).config()``), which
+    then replaces ``architecture``, ``members``, ``epochs``, ``batch_size``, ``learning_rate``,
+    ``patience``, ``weight_decay`` and ``seed``. ``callbacks`` are extra Keras callbacks run at
+    every epoch (a hook for monitoring or stopping a run).
+
+    ``compare_random_forest`` (default: when ``val_data`` is given) also fits a quick
+    RandomForest (100 trees, a third of the features per split, on at most 20,000 training
+    rows) on the same features and records its validation MAE as the model's baseline.
     """
-    from irnet_hub.metrics import regression_metrics
+    from irnet_hub.evaluation import METRIC_KEYS, SCORED_OUTPUTS, score
+    from irnet_hub.predictor import Predictor
     from irnet_hub.networks import build_network
 
+    from irnet_hub.metrics import calibrate_std_scale, calibration_metrics
+
     source = load_transfer_source(init_from, featurizer) if init_from is not None else None
-    if architecture is None:
+    if config is not None:
+        architecture = config.architecture
+    elif architecture is None:
         architecture = source.architecture if source else "irnet-17"
     # Fail fast on a bad setting (architecture string first), before featurizing ...
-    config = TrainConfig(architecture=architecture, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                         patience=patience, weight_decay=weight_decay, seed=seed).check()  # fmt: skip
+    config = (config or TrainConfig(architecture=architecture, members=members, epochs=epochs, batch_size=batch_size,
+                                    learning_rate=learning_rate, patience=patience, weight_decay=weight_decay,
+                                    seed=seed)).check()  # fmt: skip
+    seed = config.seed
     if source is not None:  # ... and on a source whose network does not fit
+        if config.members > 1 and source.members < config.members:
+            raise InvalidInputError(str(init_from), f"has {source.members} network(s); an ensemble of {config.members} "
+                                                    "members starts each member from its own source member, so "
+                                                    f"choose at most {source.members} members")  # fmt: skip
         source.copy_trunk_into(build_network(architecture, len(source.feature_mean)), architecture)
     out = Path(out_dir)
-    if artifact.is_model_dir(out) and not resume:
-        raise InvalidInputError(str(out), "already holds a trained model; choose another directory or pass resume")
+    if artifact.is_model_dir(out):
+        raise InvalidInputError(str(out), "already holds a trained model" + (
+            ": the run finished, so there is nothing to resume; train into another directory" if resume
+            else "; choose another directory"))  # fmt: skip
 
     spec, _ = get_featurizer(featurizer)
     kw = {"n_jobs": n_jobs} if spec.input_kind == "structure" else {}
     started = time.perf_counter()
 
     train_table = load_table(train_data, spec.input_kind)
+    val_table = load_table(val_data, spec.input_kind) if val_data is not None else None
+    # What a checkpoint was made with: a resume on other data or settings is refused, naming what differs.
+    run = {"train_data": _fingerprint(train_table), "val_data": _fingerprint(val_table) if val_table else None,
+           "val_fraction": val_fraction, "target_name": target_name, "unit": unit, "featurizer": featurizer,
+           "init_from": None if init_from is None else str(init_from),
+           **{f"config.{k}": v for k, v in dataclasses.asdict(config).items()}}  # fmt: skip
+    _check_resume(out, run, resume)
     ftrain = featurize_table(train_table, featurizer, **kw)
-    if val_data is not None:
-        fval = featurize_table(load_table(val_data, spec.input_kind), featurizer, **kw)
+    if val_table is not None:
+        fval = featurize_table(val_table, featurizer, **kw)
         split = {"kind": "given", "val": _describe(val_data)}
     else:
         tr, va = split_rows(len(ftrain.X), val_fraction, seed)
@@ -111,7 +152,14 @@ def train(
     if len(ftrain.X) < 2 or len(fval.X) < 1:
         raise InvalidInputError(_describe(train_data), "too few valid rows to train on")
 
-    scaler = fit_scaler(ftrain.X, ftrain.y)
+    floor = {"log": 0.0, "log1p": -1.0}.get(config.transform)
+    for part, ft in (("training", ftrain), ("validation", fval)):
+        if floor is not None and (ft.y <= floor).any():
+            i = int(np.flatnonzero(ft.y <= floor)[0])
+            shown = ft.inputs[i] if isinstance(ft.inputs[i], str) else getattr(ft.inputs[i], "formula", "a structure")
+            raise InvalidInputError(f"{shown} (target {ft.y[i]:g}, {part} data)",
+                                    f"the target transform {config.transform!r} needs targets above {floor:g}")
+    scaler = fit_scaler(ftrain.X, transform_target(ftrain.y, config.transform))  # the target as it is fitted
     mean = np.asarray(scaler["feature_mean"])
     normalization = None
     if source is not None:  # the trunk sees the features standardized as it learnt them
@@ -132,33 +180,66 @@ def train(
     train_seconds = time.perf_counter() - started
     n_epochs_run = fitted.epochs_run
 
-    metrics = {"val": regression_metrics(yva, model.predict(Xva, batch_size=4096, verbose=0).ravel())}
-    test_info = None
+    def outputs(X: np.ndarray) -> np.ndarray:  # (n, 1), or (n, 1 + members): the mean, then each member
+        return np.asarray(model.predict(fill_missing(X, mean), batch_size=4096, verbose=0)).reshape(len(X), -1)
+
+    # The members' spread, calibrated on validation (raw network outputs; metrics come after saving).
+    std_scale = calibrate_std_scale(outputs(fval.X)[:, 1:], yva) if config.members >= 3 else None
+    calibration = {}
+    test_table = None
     if test_data is not None:
-        ftest = featurize_table(load_table(test_data, spec.input_kind), featurizer, **kw)
-        pred = model.predict(fill_missing(ftest.X, mean), batch_size=4096, verbose=0).ravel()
-        metrics["test"] = regression_metrics(ftest.y, pred)
-        test_info = _describe(test_data)
+        test_table = load_table(test_data, spec.input_kind)
+        if std_scale is not None:
+            ftest = featurize_table(test_table, featurizer, **kw)
+            test_out = outputs(ftest.X)
+            calibration["calibration_test"] = calibration_metrics(ftest.y, test_out[:, 0],
+                                                                  test_out[:, 1:].std(axis=1) * std_scale)  # fmt: skip
+    if compare_random_forest is None:
+        compare_random_forest = val_data is not None
+    baseline = None
+    if compare_random_forest:
+        from irnet_hub.random_forest import quick_reference
+
+        rf = quick_reference(ftrain.X, ftrain.y, fval.X, fval.y, seed=seed)
+        baseline = Baseline(params=rf["params"], val={"mae": rf["val"]["mae"]},
+                            extras={"train_rows": rf["train_rows"], "kind": "quick reference of irnet train"})  # fmt: skip
 
     record = make_record(
-        model, config, name=name or out.name, featurizer=featurizer, scaler=scaler,
+        model, config, name=name or out.name, featurizer=featurizer,
+        scaler={**scaler, **({"target_transform": config.transform} if config.transform != "none" else {})},
         target=Target(name=target_name, unit=unit),
         data=DataInfo(
             dataset=dataset,
             train=_describe(train_data),
             val=split.get("val", f"{val_fraction:.0%} of train, random (seed {seed})"),
-            test=test_info,
+            test=_describe(test_data) if test_data is not None else None,
             split=split,
             n_train=int(len(ftrain.X)),
             n_val=int(len(Xva)),
             skipped_rows=[str(f) for f in ftrain.failures[:50]],
             n_skipped=len(ftrain.failures),
         ),
-        train_inputs=ftrain.inputs, metrics=metrics, output_rules=OutputRules.from_dict(_output_rules(target_name)),
+        train_inputs=ftrain.inputs, metrics={}, output_rules=OutputRules.from_dict(_output_rules(target_name)),
         epochs_run=n_epochs_run, training_seconds=train_seconds,
         hyperparameter_extras={"init_from": source.name} if source is not None else None,
     )  # fmt: skip
+    if std_scale is not None:
+        record.std_scale = std_scale
+        record.extras.update(calibration)
+    record.baseline = baseline
     artifact.save_model_dir(model, out, record)
+    # Scored as `irnet predict` and `irnet evaluate` score it (output rules applied): one scoring path.
+    predictor = Predictor.from_dir(out, verify=False)  # written just above
+    tables = {"val": Table(list(fval.inputs), np.asarray(fval.y, dtype=float), _describe(val_data) if val_data is not None
+                           else "validation rows of the training data")}  # fmt: skip
+    if test_table is not None:
+        tables["test"] = test_table
+    record.metrics = {part: {k: v for k, v in score(predictor, table).items() if k in METRIC_KEYS}
+                      for part, table in tables.items()}  # fmt: skip
+    record.extras["metrics_scored"] = SCORED_OUTPUTS
+    artifact.write_info(out, record)
+    artifact.write_manifest(out)
+    shutil.rmtree(out / "checkpoint", ignore_errors=True)  # resume state is not part of the model
     return record.to_dict()
 
 
@@ -234,14 +315,19 @@ class TransferSource:
     network: Any  # the Keras model
     feature_mean: np.ndarray
     feature_variance: np.ndarray
+    members: int = 1  # networks side by side in the source
 
     def copy_trunk_into(self, model: Any, architecture: str) -> None:
-        """Copy every trained layer of ``model`` from the source (its first member if an ensemble)."""
+        """Copy every trained layer of ``model`` from the source: a single network from the source's
+        (first member's) layers, member j of an ensemble from the source's member j."""
         have = {layer.name for layer in self.network.layers}
         for layer in model.layers:
-            if not layer.weights or layer.name in (STANDARDIZE_LAYER, unstandardize_layer()):
+            if not layer.weights or layer.name == STANDARDIZE_LAYER or layer.name.endswith(unstandardize_layer()):
                 continue
-            src = layer.name if layer.name in have else f"m0_{layer.name}"
+            # Member j of a new ensemble starts from member j of the source (member 0 for one network).
+            prefixed = re.match(r"^m(\d+)_(.*)$", layer.name)
+            member, base = (int(prefixed[1]), prefixed[2]) if prefixed else (0, layer.name)
+            src = f"m{member}_{base}" if f"m{member}_{base}" in have else base
             shapes = [tuple(w.shape) for w in layer.get_weights()]
             if src not in have or [tuple(w.shape) for w in self.network.get_layer(src).get_weights()] != shapes:
                 raise InvalidInputError(self.name, f"its network ({self.architecture}) does not match architecture "
@@ -264,6 +350,7 @@ def load_transfer_source(init_from: str | Path, featurizer: str) -> TransferSour
     return TransferSource(
         name=name or str(folder), architecture=record.architecture or "irnet-17", network=network,
         feature_mean=np.asarray(norm.input_mean).ravel(), feature_variance=np.asarray(norm.input_variance).ravel(),
+        members=int(record.ensemble_size or 1),
     )  # fmt: skip
 
 
@@ -286,6 +373,34 @@ def _labels(featurizer: str) -> list[str]:
     from irnet_hub.featurize.structure import STRUCTURE_LABELS
 
     return list(STRUCTURE_LABELS)
+
+
+RUN_FILE = "run.json"  # in OUT/checkpoint/: the settings and data fingerprints of a run in progress
+
+
+def _fingerprint(table: Table) -> str:
+    """sha256 of a table's inputs and targets (what a resumed run must train on again)."""
+    h = hashlib.sha256()
+    for x in table.inputs:
+        h.update(str(x).encode("utf-8", "replace") + b"\0")
+    if table.targets is not None:
+        h.update(np.ascontiguousarray(table.targets, dtype=np.float64).tobytes())
+    return h.hexdigest()
+
+
+def _check_resume(out: Path, run: dict[str, Any], resume: bool) -> None:
+    """Refuse to resume a checkpoint made with other data or settings; record this run's otherwise."""
+    path = out / "checkpoint" / RUN_FILE
+    if resume and path.is_file():
+        before = json.loads(path.read_text())
+        differ = [k for k in run if before.get(k) != run[k]]
+        if differ:
+            raise InvalidInputError(str(out), "its checkpoint was made with other data or settings ("
+                                    + ", ".join(differ) + " differ); resume with the same ones, or train into "
+                                    "another directory")  # fmt: skip
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(path, run)
 
 
 def _describe(data: Any) -> str:

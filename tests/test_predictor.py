@@ -252,3 +252,26 @@ def test_prediction_does_not_import_tensorflow(model_dir):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("bad", [-1, 0, 1.5, True, "64"])
+def test_bad_batch_size_is_refused_by_name(bad):
+    """Issue 16: batch_size=-1 returned NaN silently; 0 and 1.5 raised bare ValueError/TypeError."""
+    from irnet_hub.predictor import load_dir
+
+    model = load_dir(REPO / "servables" / "oqmd-formation-enthalpy")
+    for call in (lambda: model.predict(["NaCl"], batch_size=bad), lambda: model.predict_features(np.zeros((2, 145)), batch_size=bad)):
+        with pytest.raises(InvalidInputError, match="batch_size must be a positive integer"):
+            call()
+
+
+def test_a_huge_amount_is_bad_input_for_its_row_only():
+    """Issue 16: Fe1e308O overflowed the features and failed the whole batch as 'damaged weights'."""
+    from irnet_hub.predictor import load_dir
+
+    model = load_dir(REPO / "servables" / "oqmd-formation-enthalpy")
+    df = model.predict(["NaCl", "Fe1e308O", "Fe100000000000000O", "MgO"], errors="skip")
+    assert np.isfinite(df["prediction"].iloc[[0, 3]]).all() and df["prediction"].iloc[[1, 2]].isna().all()
+    assert "above 1e+12" in df["note"].iloc[1]
+    with pytest.raises(BatchInputError, match="Fe1e308O"):
+        model.predict(["NaCl", "Fe1e308O"])

@@ -109,3 +109,34 @@ def test_domain_report_vectorized_pass_equals_the_per_item_rule(data_dir, with_c
             P._item_row(item, counts, 10, ranges), item
     if with_counts or with_ranges:
         assert False in got["in_domain"] and True in got["in_domain"]
+
+
+def test_csv_misreads_are_refused_with_the_line(tmp_path):
+    """Issue 16: a NUL byte truncated a formula; a first row with an extra field shifted every value."""
+    from irnet_hub.errors import InvalidInputError
+    from irnet_hub.tables import read_csv
+
+    nul = tmp_path / "nul.csv"
+    nul.write_bytes(b"formula,target\nNaCl,1\nMg\x00O,2\n")
+    with pytest.raises(InvalidInputError, match="line 3 holds a NUL byte"):
+        read_csv(nul)
+    shifted = tmp_path / "shifted.csv"
+    shifted.write_text("formula,target\nNaCl,1,5\nMgO,2\n")
+    with pytest.raises(InvalidInputError, match="line 2 has more fields than the header"):
+        read_csv(shifted)
+    later = tmp_path / "later.csv"
+    later.write_text("formula,target\nNaCl,1\nMgO,2,3\n")
+    with pytest.raises(InvalidInputError, match="line 3, saw 3"):
+        read_csv(later)
+
+
+@pytest.mark.parametrize("value", [1e308, -1e308, 3e30])
+def test_huge_targets_are_refused_up_front(value):
+    import pandas as pd
+
+    from irnet_hub.errors import InvalidInputError
+    from irnet_hub.tables import load_table
+
+    with pytest.raises(InvalidInputError, match=r"target beyond \+-1e\+15 in rows 1"):
+        load_table(pd.DataFrame({"formula": ["NaCl", "MgO"], "target": [1.0, value]}))
+    assert load_table(pd.DataFrame({"formula": ["NaCl"], "target": [4.2e11]})).targets[0] == 4.2e11  # Pa passes

@@ -174,3 +174,60 @@ def test_float16_weights_halve_size_and_stay_close(trained, bulk, tmp_path):
     assert artifact.read_info(half)["weights_dtype"] == "float16" and artifact.verify_manifest(half) == []
     m32, m16 = evaluate(out, bulk[2])["mae"], evaluate(half, bulk[2])["mae"]
     assert abs(m16 - m32) / m32 < 0.02
+
+
+def test_ensemble_of_user_data_gives_calibrated_std_and_a_random_forest_reference(bulk, tmp_path):
+    """train(members=3): three networks side by side, prediction_std calibrated on validation (issue 19)."""
+    from irnet_hub.predictor import Predictor
+    from irnet_hub.training import train
+
+    tr, va, _ = bulk
+    out = tmp_path / "ensemble"
+    info = train(tr.head(1500), out, val_data=va, members=3, architecture="64BARx2-32BARx1-1", epochs=6,
+                 batch_size=128, learning_rate=1e-3, patience=50, target_name="bulk modulus", unit="GPa",
+                 progress=False)  # fmt: skip
+    assert info["ensemble_size"] == 3 and info["std_scale"] > 0
+    assert info["baseline"]["val"]["mae"] > 0 and info["baseline"]["train_rows"] == 1500
+    df = Predictor.from_dir(out).predict(va["formula"])
+    assert (df["prediction_std"] > 0).all()
+    # The std scale was fitted so that 68.3 % of validation errors lie within one std.
+    within = (df["prediction"] - va["target"].to_numpy()).abs().to_numpy() <= df["prediction_std"].to_numpy()
+    assert abs(within.mean() - 0.683) < 0.03
+    assert info["metrics"]["val"]["mae"] == pytest.approx(np.mean(np.abs(df["prediction"] - va["target"].to_numpy())),
+                                                          rel=1e-3)  # fmt: skip
+
+
+def test_an_ensemble_refuses_a_transfer_source_with_fewer_members(hub_model_dir, bulk, tmp_path):
+    from irnet_hub.training import train
+
+    with pytest.raises(InvalidInputError, match="at most 1 members"):
+        train(bulk[0].head(50), tmp_path / "m", init_from=hub_model_dir, members=3, epochs=1, progress=False)
+    assert not (tmp_path / "m").exists()  # refused before anything was written
+
+
+def test_resume_is_refused_on_a_finished_model_or_other_data(bulk, tmp_path):
+    """Issue 16: --resume on a finished model retrained it on other data and overwrote it."""
+    import keras
+
+    from irnet_hub.training import train
+
+    kw = dict(architecture="32BARx2-1", epochs=4, patience=50, progress=False)
+    done = tmp_path / "done"
+    train(bulk[0].head(200), done, **kw)
+    assert not (done / "checkpoint").exists()  # resume state is not left in a finished model
+    weights = (done / "model.weights.h5").read_bytes()
+    with pytest.raises(InvalidInputError, match="nothing to resume"):
+        train(bulk[0].iloc[200:400], done, resume=True, **kw)
+    assert (done / "model.weights.h5").read_bytes() == weights  # untouched
+
+    class Interrupt(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            raise KeyboardInterrupt
+
+    cut = tmp_path / "cut"
+    with pytest.raises(KeyboardInterrupt):
+        train(bulk[0].head(200), cut, callbacks=[Interrupt()], **kw)
+    with pytest.raises(InvalidInputError, match=r"train_data, target_name, config.epochs differ"):
+        train(bulk[0].iloc[200:400], cut, resume=True, target_name="shear", **{**kw, "epochs": 5})
+    info = train(bulk[0].head(200), cut, resume=True, **kw)  # the same data and settings: resumes
+    assert info["hyperparameters"]["epochs_run"] == 3

@@ -68,6 +68,9 @@ SPEC = FeaturizerSpec(
 # pymatgen drops amounts below this (Composition.amount_tolerance); we reject
 # them as zero rather than silently dropping the element.
 _AMOUNT_TOL = 1e-8
+# Larger amounts are not a formula unit (the features' weighted sums would overflow near 1e306,
+# failing a whole batch); they are refused as bad input, row by row.
+MAX_AMOUNT = 1e12
 
 # --------------------------------------------------------------------------
 # Element tables
@@ -227,6 +230,8 @@ def _parse_string(item: str) -> Composition:
             raise InvalidInputError(item, f"negative amount {amt:g} of {sym}")
         if amt < _AMOUNT_TOL:
             raise InvalidInputError(item, f"amount of {sym} is zero ({amt:g})")
+        if amt > MAX_AMOUNT:
+            raise InvalidInputError(item, f"amount of {sym} ({amt:g}) is above {MAX_AMOUNT:g}: not a formula unit")
         try:
             get_el_sp(sym)
         except ValueError:
@@ -256,6 +261,8 @@ def parse_composition(item: str | Composition) -> Composition:
                 raise InvalidInputError(item, f"amount of {sp} is not a finite number")
             if amt <= 0:
                 raise InvalidInputError(item, f"amount of {sp} is not positive ({amt:g})")
+            if amt > MAX_AMOUNT:
+                raise InvalidInputError(item, f"amount of {sp} ({amt:g}) is above {MAX_AMOUNT:g}: not a formula unit")
         _check_elements(item, item)
         return item
     if item is None or (isinstance(item, float) and math.isnan(item)):
@@ -367,7 +374,7 @@ def _fast_parse(strings: list[str], t: ElementTables) -> tuple[np.ndarray, np.nd
     # Python's float() (as pymatgen uses), ~1.5x faster than numpy's astype.
     amount[given] = list(map(float, amount_text[given].tolist()))
     # Zero/tiny or overflowing amounts need pymatgen's path (which rejects them).
-    bad[row[~(np.isfinite(amount) & (amount >= _AMOUNT_TOL))]] = True
+    bad[row[~(np.isfinite(amount) & (amount >= _AMOUNT_TOL) & (amount <= MAX_AMOUNT))]] = True
     # A repeated element ("FeOFe") is summed by pymatgen; leave it to pymatgen.
     key = np.sort(row * (MAX_Z + 1) + z)
     bad[key[1:][key[1:] == key[:-1]] // (MAX_Z + 1)] = True

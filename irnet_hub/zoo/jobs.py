@@ -19,6 +19,7 @@ from typing import Any, Callable
 import numpy as np
 
 from irnet_hub.fitting import FitResult, TrainConfig, fit, transform_target
+from irnet_hub.metrics import calibrate_std_scale
 from irnet_hub.preprocessing import feature_fill_mean, fill_missing, fit_scaler
 from irnet_hub.zoo.recipes import Recipe, get_recipe
 from irnet_hub.zoo.splits import build_split, exclude_split_of, split_features
@@ -119,18 +120,6 @@ def _copy_weights(source: Any, model: Any) -> None:
     for layer in model.layers:
         if layer.weights:
             layer.set_weights(source.get_layer(layer.name).get_weights())
-
-
-def calibrate_std_scale(members_pred: np.ndarray, y: np.ndarray) -> float:
-    """The factor that makes std(members) x scale a calibrated 1-sigma error on ``y``.
-
-    Chosen so that 68.3 % of |error| fall within one scaled std (the Gaussian
-    fraction), i.e. the 68.3th percentile of |error| / std.
-    """
-    std = members_pred.std(axis=1)
-    err = np.abs(members_pred.mean(axis=1) - y)
-    ok = std > 0
-    return float(np.quantile(err[ok] / std[ok], 0.683)) if ok.any() else 1.0
 
 
 def fill_like_training(X_train: np.ndarray, X: np.ndarray) -> np.ndarray:
