@@ -63,6 +63,13 @@ def save_model_dir(model: Any, out_dir: str | Path, info: ModelRecord | dict[str
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    if getattr(model, "optimizer", None) is not None:
+        # A compiled model would also store its optimizer's state (Adam: twice the weights again);
+        # the model directory holds the network only (resume state lives in checkpoint/).
+        # (keras.models.clone_model keeps the compiled optimizer; a model rebuilt from its config does not.)
+        bare = keras.Model.from_config(model.get_config())
+        bare.set_weights(model.get_weights())
+        model = bare
     # Save into a temporary sibling first so a crash never leaves half a model.
     with tempfile.TemporaryDirectory(dir=out) as tmp:
         keras.saving.save_model(model, os.path.join(tmp, "m"), zipped=False)

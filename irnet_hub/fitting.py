@@ -230,6 +230,7 @@ def fit(
     n_epochs = len(history)
     steady = history["seconds"].iloc[1:] if n_epochs > 1 else history["seconds"]  # epoch 1 compiles
     used = {"feature_mean": fill.tolist(), "feature_std": np.sqrt(np.asarray(norm_var, dtype=float)).tolist(),
-            "target_mean": t_mean, "target_std": t_std}  # fmt: skip
+            "target_mean": t_mean, "target_std": t_std,
+            **{k: scaler[k] for k in ("feature_min", "feature_max") if k in scaler}}  # fmt: skip
     return FitResult(model, history, n_epochs, state["best_epoch"] + 1, time.time() - state["t0"],
                      len(Xtr) / max(float(steady.mean()), 1e-9) if n_epochs else 0.0, used)

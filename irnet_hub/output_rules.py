@@ -156,7 +156,16 @@ def describe_rules(info: Any) -> str:
     if ranges:
         dom += (f", more than {ranges['max_atoms_per_formula_unit']:g} atoms per formula unit, or an element "
                 f"fraction below {ranges['min_fraction']:.3g} (the extremes of the training compositions)")
-    lines.append(dom + ".")
+    scaler = _section(info, "scaler") or {}
+    if isinstance(scaler, Mapping) and "feature_min" in scaler:
+        from irnet_hub.preprocessing import FEATURE_RANGE_MARGIN
+
+        dom += (f", or when a feature lies more than {FEATURE_RANGE_MARGIN:g} x its training range outside that "
+                "range (the feature is named in `note`)")
+    dom += "."
+    if int(_section(info, "ensemble_size") or 1) >= 3:
+        dom += " Where the members agree exactly (a saturated network) no std is given and the row is out of domain."
+    lines.append(dom)
     return "\n".join(lines)
 
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from irnet_hub.constants import MIN_ELEMENT_COUNT
 from irnet_hub.errors import BatchInputError, InvalidInputError, RowFailure, UnsupportedModelError
-from irnet_hub.preprocessing import domain_report, fill_missing, formula_of
+from irnet_hub.preprocessing import domain_report, features_out_of_range, fill_missing, formula_of
 from irnet_hub.record import INFO_FILE, ModelRecord, as_record
 from irnet_hub.runtime import DEFAULT_BATCH_SIZE, NumpyNetwork
 
@@ -93,6 +93,10 @@ class Predictor:
         self.property: str = record.target.name
         self._feature_mean = np.asarray(record.scaler.feature_mean, dtype=np.float32)
         self._element_counts: dict[str, int] = dict(record.element_counts)
+        extras = record.scaler.extras
+        # The features' training range (models trained or rescored since it is recorded): the range rule.
+        self._feature_range = ((extras["feature_min"], extras["feature_max"])
+                               if "feature_min" in extras and "feature_max" in extras else None)  # fmt: skip
         self.std_scale: float = float(record.std_scale)
         # Extra keyword arguments for the featurizer, e.g. the model server's
         # {"use_cache": False, "n_jobs": 1} for structures sent by clients.
@@ -223,6 +227,7 @@ class Predictor:
 
         rows_out: list[np.ndarray] = []
         preds_out: list[np.ndarray] = []
+        range_notes: list[str] = []
         failures: list[RowFailure] = []
         from tqdm.auto import tqdm
 
@@ -238,6 +243,7 @@ class Predictor:
                 if len(res.rows):
                     rows_out.append(np.asarray(res.rows, dtype=np.int64) + start)
                     preds_out.append(self.predict_outputs(res.features, batch_size=batch_size))
+                    range_notes.extend(self._out_of_range(res.features))
                 bar.update(len(chunk))
         if failures and errors == "raise":
             raise BatchInputError(failures)
@@ -248,6 +254,20 @@ class Predictor:
         dom = self._domain(kept)
         pred, std, rule_notes = apply_rules(outputs[:, 0].astype(np.float64), np.asarray(dom["n_elements"]),
                                             self.output_rules, std=self._std(outputs), property_name=self.property)
+        for j, why in enumerate(range_notes):
+            if why and not rule_notes[j].startswith("element"):  # an element's exact value is not the network's
+                dom["in_domain"][j] = False
+                dom["note"][j] = "; ".join(t for t in (dom["note"][j], why) if t)
+        if std is not None:
+            # Members that agree exactly are a saturated network, not a certain one: no std of 0 is given
+            # for a network output (an output rule's exact value, such as an element's 0, keeps its 0).
+            for j in np.flatnonzero(std == 0):
+                if rule_notes[j].startswith("element"):
+                    continue
+                std[j] = np.nan
+                dom["in_domain"][j] = False
+                dom["note"][j] = "; ".join(t for t in (dom["note"][j], "the ensemble's members agree exactly "
+                                                       "(a saturated network), so no uncertainty is given") if t)
 
         # Every input row, in input order, under its own label; skipped rows hold NaN and the reason.
         prediction = np.full(n, np.nan)
@@ -321,6 +341,12 @@ class Predictor:
         if labels is None:
             labels = pd.RangeIndex(len(values), name="row")
         return labels, values
+
+    def _out_of_range(self, X: np.ndarray) -> list[str]:
+        """Per row: '' or why a feature lies far outside its training range (the range rule)."""
+        if self._feature_range is None:
+            return [""] * len(X)
+        return features_out_of_range(X, *self._feature_range, self.record.featurizer.labels)
 
     def _domain(self, items: list[Any]) -> dict[str, list[Any]]:
         """The in-domain rule (elements and stoichiometry, :func:`irnet_hub.preprocessing.domain_report`)."""

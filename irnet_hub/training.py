@@ -296,8 +296,8 @@ def make_record(
         training_seconds=round(float(training_seconds), 1),
         versions=artifact.library_versions(),
         metrics=metrics,
-        element_counts=element_counts(train_inputs) if train_inputs is not None and spec.input_kind == "composition"
-        else {},
+        # Structures too (their compositions): a structure model gets the same element rule (issue 16).
+        element_counts=element_counts(train_inputs) if train_inputs is not None else {},
         # Stoichiometry seen in training (in-domain rule) and the physical output rules, stated (issue 11).
         composition_ranges=CompositionRanges.from_dict(ranges) if ranges is not None else None,
         output_rules=output_rules,

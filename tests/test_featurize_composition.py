@@ -393,3 +393,16 @@ def test_parsed_amounts_give_the_same_features_without_pymatgen(tmp_path):
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     expected = featurize_compositions(formulas, errors="raise").features
     np.testing.assert_array_equal(np.load(tmp_path / "X.npy"), expected)  # same code, same inputs: bit-equal
+
+
+def test_pymatgen_formula_strings_with_spaces_are_accepted():
+    """Issue 19: Composition("Fe2O3").formula is "Fe2 O3"; two formulas joined by a space stay refused."""
+    from irnet_hub.featurize.composition import featurize_compositions
+
+    spaced = [Composition(f).formula for f in ("Fe2O3", "NaCl", "LiCoO2", "Li0.5CoO2")]
+    assert spaced[0] == "Fe2 O3"
+    a = featurize_compositions(spaced, errors="raise").features
+    b = featurize_compositions(["Fe2O3", "NaCl", "LiCoO2", "Li0.5CoO2"], errors="raise").features
+    np.testing.assert_array_equal(a, b)
+    res = featurize_compositions(["NaCl MgO", "Fe O", "Fe2\tO3 NaCl"], errors="collect")
+    assert len(res.rows) == 0 and all("whitespace" in f.reason for f in res.failures)

@@ -110,3 +110,27 @@ def test_evaluate_scores_what_predict_returns(data_dir):
     assert m["mae"] == pytest.approx(float(np.mean(np.abs(predicted["prediction"] - df["target"]))), rel=1e-12)
     card = (folder / "README.md").read_text()
     assert "scored on the predictions `irnet predict` returns" in card
+
+
+COMPOSITION_MODELS = [n for n in MODELS if n != "matbench-phonons-structure"]
+
+
+@pytest.mark.parametrize("name", COMPOSITION_MODELS)
+def test_no_network_output_is_certain_for_any_element_or_lanthanide_alloy(name):
+    """Issue 16: the moduli gave 0 +- 0 GPa, in domain, for Ce, Gd, U and their alloys."""
+    from pymatgen.core import Element
+
+    from irnet_hub.predictor import load_dir
+
+    model = load_dir(SERVABLES / name)
+    inputs = [Element.from_Z(z).symbol for z in range(1, 113)] + ["CeNd", "Nd5Ho4", "GdFe2", "UO2", "CeNi5"]
+    df = model.predict(inputs, errors="skip")
+    assert df["prediction"].notna().sum() >= 100
+    by_rule = df["note"].str.startswith("element:")  # an output rule's exact value (a formation energy is 0)
+    if "prediction_std" in df:
+        certain = (df["prediction_std"] == 0) & ~by_rule
+        assert not certain.any(), df[certain]
+        assert not (df["prediction_std"].isna() & df["prediction"].notna() & df["in_domain"].fillna(False)).any()
+    if name in ("mp-bulk-modulus", "mp-shear-modulus"):  # no lanthanide in their training rows
+        assert not df.loc[df["formula"].isin(["Ce", "Gd", "CeNd", "Nd5Ho4"]), "in_domain"].any()
+        assert df.loc[df["formula"] == "Ce", "note"].str.contains("outside its training range").all()

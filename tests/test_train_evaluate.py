@@ -59,6 +59,9 @@ def test_model_directory_is_self_describing(trained):
     assert on_disk["hyperparameters"]["batch_size"] == 256
     assert on_disk["data"]["n_train"] == 4414 and on_disk["data"]["n_val"] == 946
     assert "keras" in on_disk["versions"] and on_disk["element_counts"]["O"] > 100
+    # The network's float32 weights only: no optimizer state (Adam's would triple the file; issue 19).
+    assert (out / "model.weights.h5").stat().st_size < 4 * on_disk["n_parameters"] * 1.2 + 300_000
+    assert not (out / "checkpoint").exists()
     for name in artifact.KERAS_FILES + (artifact.LOG_FILE, artifact.MANIFEST_FILE):
         assert (out / name).is_file(), name
     log = pd.read_csv(out / artifact.LOG_FILE)

@@ -198,12 +198,19 @@ def _check_elements(comp: Composition, item: object) -> None:
             )
 
 
+_ELEMENT_TOKEN = re.compile(r"[A-Z][a-z]?\d+(?:\.\d+)?")  # "Fe2", "O3", "Li0.5": one element, one amount
+
+
 def _parse_string(item: str) -> Composition:
     text = item.strip()
     if not text:
         raise InvalidInputError(item, "empty formula")
+    # pymatgen's own Composition.formula separates elements by spaces ("Fe2 O3", "Na1 Cl1"): when
+    # every token is one element with its amount, the spaces only separate elements.
+    if any(ch.isspace() for ch in text) and all(_ELEMENT_TOKEN.fullmatch(t) for t in text.split()):
+        text = "".join(text.split())
     # pymatgen ignores whitespace, so "Fe2O3\tNaCl" (two formulas pasted into one cell) would be
-    # predicted as one compound: whitespace inside a formula is refused instead.
+    # predicted as one compound: any other whitespace inside a formula is refused instead.
     if any(ch.isspace() for ch in text):
         ws = next(ch for ch in text if ch.isspace())
         raise InvalidInputError(item, f"whitespace ({ws!r}) inside a formula; give one formula per row "

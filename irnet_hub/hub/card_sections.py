@@ -156,7 +156,8 @@ def _ensemble_and_rules(record: ModelRecord, unit: str) -> str:
     rules = rules_for(record)
     known = composition_ranges_for(record)
     ranges = CompositionRanges.from_dict(known) if known else None
-    if rules.elements_are_zero or rules.non_negative or ranges:
+    has_range = bool(record.scaler and "feature_min" in record.scaler.extras)
+    if rules.elements_are_zero or rules.non_negative or ranges or has_range:
         lines.append("## Output rules and domain\n")
         if rules.elements_are_zero:
             lines.append("- A pure element gets exactly 0 (a formation energy is zero for an element by "
@@ -170,6 +171,14 @@ def _ensemble_and_rules(record: ModelRecord, unit: str) -> str:
                 f"{_fmt(ranges.max_atoms_per_formula_unit)} atoms per (reduced) formula unit or an element "
                 f"fraction below {_fmt(ranges.min_fraction)}: the extremes of the training compositions."
             )
+        if has_range:
+            from irnet_hub.preprocessing import FEATURE_RANGE_MARGIN
+
+            lines.append(f"- `in_domain` is also false when a feature lies more than {FEATURE_RANGE_MARGIN:g} x its "
+                         "training range outside that range; `note` names the feature.")
+        if has_range and record.ensemble_size >= 3:
+            lines.append("- Where the members agree exactly (a saturated network), no `prediction_std` is given "
+                         "and the row is out of domain.")
         lines.append("")
     tried = record.extras.get("candidates_tried") or []
     if len(tried) > 1:

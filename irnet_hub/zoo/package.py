@@ -117,6 +117,11 @@ def package(name: str, runs: Path, servables: Path, *, register: bool = False,
         scaler = {"feature_mean": feature_fill_mean(featurize(list(split.train[col]), errors="raise").features).tolist(),
                   "feature_std": np.sqrt(np.asarray(norm.input_variance).ravel()).tolist(),
                   "target_mean": float(rescale.offset), "target_std": float(rescale.scale)}  # fmt: skip
+    if "feature_min" not in scaler:  # runs made before fit() recorded the features' training range
+        from irnet_hub.preprocessing import feature_range
+
+        lo, hi = feature_range(feats(split.train))
+        scaler = {**scaler, "feature_min": lo.tolist(), "feature_max": hi.tolist()}
     scaler = {**scaler, "target_transform": config.transform,
               "note": "target_mean/std standardize the transformed target (log or log1p when target_transform says "
                       "so); missing features take feature_mean"}  # fmt: skip
@@ -130,7 +135,7 @@ def package(name: str, runs: Path, servables: Path, *, register: bool = False,
             split=split.record, n_train=len(split.train), n_val=len(split.val), n_test=len(split.test),
             fold=split.record.get("fold"),
         ),
-        train_inputs=split.train["formula"] if col == "formula" else None, metrics={},
+        train_inputs=list(split.train[col]), metrics={},
         output_rules=OutputRules(**recipe.output_rules), epochs_run=chosen["epochs_run"],
         training_seconds=float(chosen["train_seconds"]),
         hyperparameter_extras={"best_epoch": chosen["best_epoch"], "init_from": job.init_from,
@@ -209,6 +214,21 @@ def rescore(folder: Path, *, register: bool = False) -> dict[str, Any]:
     split = rebuild_split(record.data.split)
     cols = ["formula", "target"] if "formula" in split.test.columns else ["structure", "target"]
     before = record.metrics
+    if record.scaler is not None and "feature_min" not in record.scaler.extras:
+        # The features' training range (the in-domain rule), from the recorded training rows.
+        from irnet_hub.featurize import get_featurizer
+        from irnet_hub.preprocessing import feature_range
+
+        _, featurize = get_featurizer(record.featurizer.name)
+        lo, hi = feature_range(featurize(list(split.train[cols[0]]), errors="raise").features)
+        record.scaler.extras.update(feature_min=lo.tolist(), feature_max=hi.tolist())
+    if not record.element_counts and cols[0] == "structure":
+        # A structure model gets the element and stoichiometry rules of composition models (issue 16).
+        from irnet_hub.preprocessing import composition_ranges, element_counts
+        from irnet_hub.record import CompositionRanges
+
+        record.element_counts = element_counts(list(split.train["structure"]))
+        record.composition_ranges = CompositionRanges.from_dict(composition_ranges(list(split.train["structure"])))
     after = {part: {k: v for k, v in evaluate(folder, getattr(split, part)[cols]).items() if k in METRIC_KEYS}
              for part in ("val", "test")}  # fmt: skip
     record.metrics = after
