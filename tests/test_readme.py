@@ -150,3 +150,23 @@ def test_make_run_command(tmp_path, data_dir):
                        text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "NaCl" in r.stdout and "oqmd-formation-enthalpy: test MAE" in r.stdout
+    assert "OQMD split" in r.stdout and "Kirklin" in r.stdout  # reference values, with their source
+
+
+def test_demo_reference_values_are_the_data_files(data_dir):
+    """The demo's OQMD references are the values in the split files they name (issue 18)."""
+    from irnet_hub.demo import DEMO_FORMULAS, OQMD_REFERENCE
+    from irnet_hub.preprocessing import element_amounts
+
+    def key(formula):
+        amounts = element_amounts(formula)
+        total = sum(amounts.values())
+        return tuple(sorted((e, round(a / total, 6)) for e, a in amounts.items()))
+
+    for split in ("train", "val"):
+        df = pd.read_csv(data_dir / f"crabnet/benchmark_data/OQMD_Formation_Enthalpy/{split}.csv", keep_default_na=False)
+        found = {key(f): t for f, t in zip(df["formula"], df["target"])}
+        for formula in DEMO_FORMULAS:
+            value, where = OQMD_REFERENCE[formula]
+            if where == split:
+                assert found[key(formula)] == pytest.approx(value, abs=1e-6), formula
