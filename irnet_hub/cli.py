@@ -373,6 +373,9 @@ def pull(name: str, revision: str | None) -> None:
 @click.argument("formulas", nargs=-1)
 @click.option("-i", "--input", "input_files", multiple=True, type=click.Path(dir_okay=False),
               help="CSV with a 'formula' column; for structure models CIF/POSCAR/pymatgen JSON files (repeatable).")
+@click.option("--column", metavar="NAME",
+              help="The --input CSV column holding the formulas (default: the first of formula, composition, "
+                   "formula_pretty).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False),
               help="Write predictions here (JSON for *.json, else CSV) instead of printing them.")
 @click.option("--json", "fmt", flag_value="json", help="JSON list of {row, formula, prediction, unit, model, in_domain, ...}.")
@@ -386,8 +389,8 @@ def pull(name: str, revision: str | None) -> None:
 @click.option("--retries", default=2, show_default=True, help="Retries of a failed connection to --remote URL.")
 @_no_verify
 @_force
-def predict(model, formulas, input_files, output, fmt, skip_invalid, revision, remote, token_file, timeout, retries,
-            no_verify, force) -> None:
+def predict(model, formulas, input_files, column, output, fmt, skip_invalid, revision, remote, token_file, timeout,
+            retries, no_verify, force) -> None:
     """Predict with MODEL (a registered name or a model directory) for FORMULA... or --input files.
 
     Invalid inputs stop the command (exit code 2, each one named on stderr,
@@ -408,7 +411,7 @@ def predict(model, formulas, input_files, output, fmt, skip_invalid, revision, r
 
         if revision:
             raise InvalidInputError(revision, "--revision applies to local models, not to --remote dlhub")
-        items = read_inputs(input_files, "composition") if input_files else list(formulas)
+        items = read_inputs(input_files, "composition", column) if input_files else list(formulas)
         df = run_remote(model, items, errors="skip" if skip_invalid else "raise")
         failures = df.attrs.get("failures", [])
     else:  # a local model, or one on a model server (--remote URL): the same table either way
@@ -417,7 +420,7 @@ def predict(model, formulas, input_files, output, fmt, skip_invalid, revision, r
         token = read_token_file(token_file) if token_file else None
         remote_args = {"remote": remote, "token": token, "timeout": timeout, "retries": retries} if remote else {}
         predictor = load(model, revision, verify=not no_verify, **remote_args)
-        items = read_inputs(input_files, predictor.input_kind) if input_files else list(formulas)
+        items = read_inputs(input_files, predictor.input_kind, column) if input_files else list(formulas)
         result = predictor.predict_result(items, errors="skip" if skip_invalid else "raise")
         # The CLI writes the predicted rows (with their input row numbers); skipped ones go to stderr.
         df, failures = result.predicted, result.failures

@@ -11,7 +11,7 @@ import numpy as np
 from irnet_hub.files import atomic_write
 
 
-def read_inputs(paths: Sequence[str | Path], input_kind: str = "composition") -> list[Any]:
+def read_inputs(paths: Sequence[str | Path], input_kind: str = "composition", column: str | None = None) -> list[Any]:
     """Inputs from files: CSVs with a ``formula`` column, or structure files for structure models.
 
     Formulas are read as text (``NaN``, sodium nitride, stays a formula; an
@@ -21,7 +21,7 @@ def read_inputs(paths: Sequence[str | Path], input_kind: str = "composition") ->
     """
     from irnet_hub.tables import read_inputs as _read
 
-    return _read(list(paths), input_kind)
+    return _read(list(paths), input_kind, column)
 
 
 def prediction_records(df) -> list[dict[str, Any]]:

@@ -21,6 +21,7 @@ import numpy as np
 from irnet_hub.constants import MIN_ELEMENT_COUNT
 from irnet_hub.errors import BatchInputError, InvalidInputError, RowFailure, UnsupportedModelError
 from irnet_hub.preprocessing import domain_report, features_out_of_range, fill_missing, formula_of
+from irnet_hub.tables import formula_column
 from irnet_hub.record import INFO_FILE, ModelRecord, as_record
 from irnet_hub.runtime import DEFAULT_BATCH_SIZE, NumpyNetwork
 
@@ -175,12 +176,15 @@ class Predictor:
         errors: Literal["raise", "skip"] = "raise",
         batch_size: int = DEFAULT_BATCH_SIZE,
         progress: bool | None = None,
+        column: str | None = None,
     ):
         """Predict the property for each input; returns a pandas DataFrame.
 
         The result's index is the input's: a Series' or DataFrame's index, a
         list's positions (named ``row``), so ``df["pred"] = model.predict(df)["prediction"]``
-        lines up row by row. ``errors="raise"`` (default): any invalid input
+        lines up row by row. A DataFrame's formulas are read from ``column``, or else from the
+        first of ``formula``, ``composition`` (matminer's ``StrToComposition``) and
+        ``formula_pretty`` (the Materials Project's) it has. ``errors="raise"`` (default): any invalid input
         raises :class:`~irnet_hub.errors.BatchInputError` naming each one and
         why, and nothing is predicted. ``errors="skip"``: invalid rows keep
         their label with a NaN prediction and the reason in ``note``; they are
@@ -197,7 +201,8 @@ class Predictor:
         non-negative property is never below 0. ``progress=None`` shows a
         progress bar for inputs of :data:`PROGRESS_MIN_ROWS` rows or more.
         """
-        return self.predict_result(inputs, errors=errors, batch_size=batch_size, progress=progress).predictions
+        return self.predict_result(inputs, errors=errors, batch_size=batch_size, progress=progress,
+                                   column=column).predictions
 
     def predict_result(
         self,
@@ -206,6 +211,7 @@ class Predictor:
         errors: Literal["raise", "skip"] = "skip",
         batch_size: int = DEFAULT_BATCH_SIZE,
         progress: bool | None = None,
+        column: str | None = None,
     ) -> PredictionResult:
         """Like :meth:`predict`, but returns a :class:`PredictionResult`: the predictions (every input
         row, skipped ones with NaN and the reason in ``note``) and the failures.
@@ -220,7 +226,7 @@ class Predictor:
         if errors not in ("raise", "skip"):
             raise InvalidInputError(errors, "errors must be 'raise' or 'skip'")
         _check_batch_size(batch_size)
-        labels, items = self._as_items(inputs)
+        labels, items = self._as_items(inputs, column)
         n = len(items)
         show = (n >= PROGRESS_MIN_ROWS) if progress is None else bool(progress)
         featurize = self._featurize_fn()
@@ -306,19 +312,15 @@ class Predictor:
         options = dict(self.featurize_options)
         return lambda chunk: fn(chunk, errors="collect", progress=False, **options)
 
-    def _as_items(self, inputs: Any):
+    def _as_items(self, inputs: Any, column: str | None = None):
         """(labels, items): the accepted input forms as a list, and the index the result keeps."""
         import pandas as pd
 
-        column = "structure" if self.input_kind == "structure" else "formula"
         labels = None
         if isinstance(inputs, pd.DataFrame):
-            if column in inputs.columns:
-                values = list(inputs[column])
-            elif "formula" in inputs.columns:
-                values = list(inputs["formula"])
-            else:
-                raise InvalidInputError("<DataFrame>", f"needs a {column!r} column; found {list(inputs.columns)}")
+            if column is None and self.input_kind == "structure" and "structure" in inputs.columns:
+                column = "structure"
+            values = list(inputs[formula_column(inputs.columns, "<DataFrame>", column)])
             labels = inputs.index
         elif isinstance(inputs, pd.Series):
             values, labels = list(inputs), inputs.index

@@ -130,8 +130,28 @@ def _targets(df: pd.DataFrame, source: str) -> np.ndarray:
     return values
 
 
+# Where a composition table keeps its formulas, when no column is named: ours, matminer's
+# StrToComposition output, the Materials Project's.
+FORMULA_COLUMNS = ("formula", "composition", "formula_pretty")
+
+
+def formula_column(columns: Any, source: str, column: str | None = None) -> str:
+    """The column holding the formulas: ``column`` (which must exist) or the first of :data:`FORMULA_COLUMNS`."""
+    names = [str(c) for c in columns]
+    if column is not None:
+        if column not in names:
+            raise InvalidInputError(source, f"has no column {column!r}; found {names}")
+        return column
+    found = next((c for c in FORMULA_COLUMNS if c in names), None)
+    if found is None:
+        raise InvalidInputError(source, f"needs a formula column ({', '.join(FORMULA_COLUMNS)}, or name it with "
+                                        f"--column); found {names}")  # fmt: skip
+    return found
+
+
 def load_table(
-    data: str | Path | pd.DataFrame, input_kind: str = "composition", *, target: bool | None = True
+    data: str | Path | pd.DataFrame, input_kind: str = "composition", *, target: bool | None = True,
+    column: str | None = None,
 ) -> Table:
     """Read a ``formula,target`` CSV / DataFrame, or a structure file (with targets when it has them).
 
@@ -153,20 +173,20 @@ def load_table(
             raise InvalidInputError(source, "a structure model needs a 'structure' column")
         inputs = list(df["structure"])
     else:
-        if "formula" not in df.columns:
-            raise InvalidInputError(source, f"needs a 'formula' column; found {list(df.columns)}")
-        inputs = list(df["formula"])
+        inputs = list(df[formula_column(df.columns, source, column)])
     if target is None:
         target = "target" in df.columns
     targets = _targets(df, source) if target else None
     return Table(inputs, targets, source)
 
 
-def read_inputs(paths: list[str | Path] | tuple[str | Path, ...], input_kind: str = "composition") -> list[Any]:
-    """The inputs (no targets) of several files: formula CSVs, or structure files for structure models."""
+def read_inputs(paths: list[str | Path] | tuple[str | Path, ...], input_kind: str = "composition",
+                column: str | None = None) -> list[Any]:
+    """The inputs (no targets) of several files: formula CSVs (``column``, or the first of
+    :data:`FORMULA_COLUMNS`), or structure files for structure models."""
     items: list[Any] = []
     for path in paths:
-        items.extend(load_table(path, input_kind, target=False).inputs)
+        items.extend(load_table(path, input_kind, target=False, column=column).inputs)
     return items
 
 

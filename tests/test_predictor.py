@@ -275,3 +275,26 @@ def test_a_huge_amount_is_bad_input_for_its_row_only():
     assert "above 1e+12" in df["note"].iloc[1]
     with pytest.raises(BatchInputError, match="Fe1e308O"):
         model.predict(["NaCl", "Fe1e308O"])
+
+
+def test_frames_from_matminer_and_the_materials_project_just_work(tmp_path):
+    """Issue 19: matminer's StrToComposition makes 'composition'; the Materials Project gives 'formula_pretty'."""
+    import pandas as pd
+    from pymatgen.core import Composition
+
+    from irnet_hub.predictor import load_dir
+    from irnet_hub.tables import read_inputs
+
+    model = load_dir(REPO / "servables" / "mp-bulk-modulus")
+    want = model.predict(["NaCl", "Fe2O3"])["prediction"].to_numpy()
+    matminer = pd.DataFrame({"formula_in": ["NaCl", "Fe2O3"], "composition": [Composition("NaCl"), Composition("Fe2O3")]})
+    mp = pd.DataFrame({"material_id": ["mp-22862", "mp-19770"], "formula_pretty": ["NaCl", "Fe2O3"]})
+    for frame in (matminer, mp):
+        np.testing.assert_array_equal(model.predict(frame)["prediction"].to_numpy(), want)
+    np.testing.assert_array_equal(model.predict(matminer, column="formula_in")["prediction"].to_numpy(), want)
+    with pytest.raises(InvalidInputError, match="has no column 'nope'"):
+        model.predict(mp, column="nope")
+    # A CSV of matminer's frame holds str(Composition): "Na1 Cl1", which parses.
+    matminer.to_csv(tmp_path / "m.csv", index=False)
+    assert read_inputs([tmp_path / "m.csv"]) == ["Na1 Cl1", "Fe2 O3"]
+    np.testing.assert_array_equal(model.predict(read_inputs([tmp_path / "m.csv"]))["prediction"].to_numpy(), want)
