@@ -28,6 +28,9 @@ PAPER_BIBTEX = """@inproceedings{jha2019irnet,
 DEFAULT_MODEL = "oqmd-formation-enthalpy"
 # An element seen in fewer training compositions than this makes a prediction out of domain.
 MIN_ELEMENT_COUNT = 5
+# Hydrate notation, as chemists write it: CuSO4.5H2O, CaCl2·2H2O, MgSO4*7H2O, CuSO4.H2O. Read as
+# CuSO4(H2O)5, never as the decimal amount O4.5 (the featurizer and the in-domain rule both use it).
+HYDRATE_PATTERN = r"^(?P<base>.+?)[.\u00b7*](?P<n>\d*)H2O$"
 # Featurizer names (irnet_hub.featurize): 145 Magpie composition attributes, and the
 # Ward-2017 Voronoi structure + composition attributes.
 FEATURIZERS = ("magpie145", "magpie145+oliynyk", "ward2017")

@@ -18,7 +18,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from irnet_hub.constants import MIN_ELEMENT_COUNT
+from irnet_hub.constants import HYDRATE_PATTERN, MIN_ELEMENT_COUNT
 
 MISSING_VALUES_RULE = "replaced by feature_mean before the network"
 
@@ -189,6 +189,7 @@ def stoichiometry(amounts: Iterable[float]) -> tuple[float, float]:
     return total, min(a) / sum(a)
 
 
+_HYDRATE = re.compile(HYDRATE_PATTERN)  # CuSO4.5H2O is a hydrate, not O4.5: parsed in full
 _PLAIN = re.compile(r"^(?:[A-Z][a-z]?(?:\d+(?:\.\d*)?|\.\d+)?)+$")
 _TOKEN = re.compile(r"([A-Z][a-z]?)(\d+(?:\.\d*)?|\.\d+)?")
 
@@ -197,7 +198,7 @@ def element_amounts(item: Any) -> dict[str, float] | None:
     """Element -> amount of a formula, Composition or Structure (None when it cannot be read)."""
     if isinstance(item, str):
         text = item.strip()
-        if _PLAIN.match(text):  # the common case, ~50x faster than a full parse
+        if _PLAIN.match(text) and not _HYDRATE.match(text):  # the common case, ~50x faster than a full parse
             out: dict[str, float] = {}
             for sym, amt in _TOKEN.findall(text):
                 out[sym] = out.get(sym, 0.0) + (float(amt) if amt else 1.0)
@@ -272,7 +273,7 @@ def domain_report(items: Sequence[Any], counts: Mapping[str, int], min_count: in
     note = np.full(n, "", dtype=object)
     decided = np.zeros(n, dtype=bool)
     stripped = [(i, item.strip()) for i, item in enumerate(items) if isinstance(item, str)]
-    plain = [(i, t) for i, t in stripped if _PLAIN.match(t) and not _ISOTOPE.search(t)]
+    plain = [(i, t) for i, t in stripped if _PLAIN.match(t) and not _ISOTOPE.search(t) and not _HYDRATE.match(t)]
     if len(plain) >= _VECTORIZE_MIN_ROWS:
         ok, *columns = _plain_rows([t for _, t in plain], counts, min_count, ranges)
         plain = [i for i, _ in plain]

@@ -406,3 +406,24 @@ def test_pymatgen_formula_strings_with_spaces_are_accepted():
     np.testing.assert_array_equal(a, b)
     res = featurize_compositions(["NaCl MgO", "Fe O", "Fe2\tO3 NaCl"], errors="collect")
     assert len(res.rows) == 0 and all("whitespace" in f.reason for f in res.failures)
+
+
+@pytest.mark.parametrize("hydrate,written_out", [("CuSO4.5H2O", "CuSO4(H2O)5"), ("CaCl2.2H2O", "CaCl2(H2O)2"),
+                                                 ("CaCl2\u00b72H2O", "CaCl2(H2O)2"), ("MgSO4*7H2O", "MgH14SO11"),
+                                                 ("CuSO4.H2O", "CuSO4H2O")])
+def test_hydrate_notation_is_read_as_a_hydrate(hydrate, written_out):
+    """Issue 16: CuSO4.5H2O was read as the decimal O4.5 (CuH2SO5.5)."""
+    from irnet_hub.featurize.composition import featurize_compositions, parse_composition
+    from irnet_hub.preprocessing import element_amounts
+
+    assert parse_composition(hydrate).almost_equals(Composition(written_out))
+    assert element_amounts(hydrate) == pytest.approx(element_amounts(written_out))  # the in-domain rule agrees
+    X = featurize_compositions([hydrate, written_out], errors="raise").features
+    np.testing.assert_allclose(X[0], X[1], rtol=1e-12)  # float64, elements summed in another order
+
+
+def test_a_decimal_before_water_stays_a_decimal_when_no_hydrate_reading_exists():
+    from irnet_hub.featurize.composition import parse_composition
+
+    assert parse_composition("Fe0.5H2O").almost_equals(Composition({"Fe": 0.5, "H": 2, "O": 1}))
+    assert parse_composition("Li0.5CoO2").almost_equals(Composition({"Li": 0.5, "Co": 1, "O": 2}))

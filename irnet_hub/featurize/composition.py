@@ -46,6 +46,7 @@ import numpy as np
 from pymatgen.core import Composition, Element
 from pymatgen.core.periodic_table import DummySpecies, Species, get_el_sp
 
+from irnet_hub.constants import HYDRATE_PATTERN
 from irnet_hub.errors import BatchInputError, InvalidInputError, RowFailure
 from irnet_hub.featurize.base import Errors, FeatureResult, FeaturizerSpec
 from irnet_hub.featurize.magpie import MAGPIE_LABELS, MAGPIE_PROPERTIES, MAX_Z, ElementTables, features_of_rows
@@ -198,6 +199,7 @@ def _check_elements(comp: Composition, item: object) -> None:
             )
 
 
+_HYDRATE = re.compile(HYDRATE_PATTERN)
 _ELEMENT_TOKEN = re.compile(r"[A-Z][a-z]?\d+(?:\.\d+)?")  # "Fe2", "O3", "Li0.5": one element, one amount
 
 
@@ -205,6 +207,12 @@ def _parse_string(item: str) -> Composition:
     text = item.strip()
     if not text:
         raise InvalidInputError(item, "empty formula")
+    hydrate = _HYDRATE.match(text)
+    if hydrate:  # CuSO4.5H2O: the base formula with n waters (see constants.HYDRATE_PATTERN)
+        try:
+            return _parse_string(f"{hydrate['base']}(H2O){hydrate['n'] or 1}")
+        except InvalidInputError:
+            pass  # no valid base (Fe0.5H2O is Fe0 + 5 H2O only in error): read the dot as a decimal
     # pymatgen's own Composition.formula separates elements by spaces ("Fe2 O3", "Na1 Cl1"): when
     # every token is one element with its amount, the spaces only separate elements.
     if any(ch.isspace() for ch in text) and all(_ELEMENT_TOKEN.fullmatch(t) for t in text.split()):
@@ -335,7 +343,7 @@ def _fast_parse(strings: list[str], t: ElementTables) -> tuple[np.ndarray, np.nd
         return empty
     # Keep only ASCII strings without "\n" ("" is never ok -> pymatgen path):
     # numpy's isdigit and float() also accept non-ASCII digits such as "²".
-    strings = [s if s.isascii() and _SEP not in s else "" for s in strings]
+    strings = [s if s.isascii() and _SEP not in s and "H2O" not in s else "" for s in strings]  # hydrates: slow path
     parts = _SYMBOL_SPLIT_RE.split(_SEP.join(strings))
     # parts = [lead, sym_1, tail_1, sym_2, tail_2, ...]; a plain formula's
     # tails are "<amount>" or "<amount>\n..." (end of that formula).
