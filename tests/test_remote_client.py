@@ -35,9 +35,11 @@ def closed_port() -> int:
 class FlakyServer:
     """Answers 503 ``failures`` times, then like irnet serve (one fixed prediction per row); ``delay`` seconds late."""
 
-    def __init__(self, failures: int = 0, delay: float = 0.0):
+    def __init__(self, failures: int = 0, delay: float = 0.0, predictions=None):
         outer = self
         self.failures, self.delay, self.calls = failures, delay, 0
+        # predictions(n) -> the "prediction" values sent for n rows (a hostile server's, in some tests)
+        self.predictions = predictions or (lambda n: [1.5] * n)
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args):  # keep pytest's output clean
@@ -71,7 +73,7 @@ class FlakyServer:
                 req = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 rows = req["inputs"][0]["data"]
                 n = len(rows)
-                out = {"prediction": [1.5] * n, "in_domain": [True] * n, "rare_elements": [""] * n,
+                out = {"prediction": outer.predictions(n), "in_domain": [True] * n, "rare_elements": [""] * n,
                        "formula": rows, "error": [""] * n}
                 self._answer(lambda: {"model_name": "m", "parameters": {"unit": "eV", "property": "p", "max_rows": 7},
                                       "outputs": [{"name": k, "datatype": "X", "shape": [n], "data": v}
@@ -153,3 +155,24 @@ def test_serve_without_the_serve_extra_says_how_to_install_it():
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 3, run.stderr  # missing optional dependency
     assert "pip install 'irnet-hub[serve]'" in run.stderr and "Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize("predictions,message", [
+    (lambda n: [float("nan")] + [1.5] * (n - 1), r"non-finite 'prediction' \(NaN or infinite\) for rows 0"),
+    (lambda n: [1.5] * (n - 1) + [float("inf")], "non-finite 'prediction'"),
+    (lambda n: [1.5] * (n - 1), r"returned \d values of 'prediction' for \d inputs"),
+    (lambda n: ["1.5x"] * n, "returned a non-number for 'prediction'"),
+])
+def test_a_server_that_answers_nonsense_is_a_remote_failure(predictions, message):
+    """Issue 16: NaN and infinity passed through with in_domain=True; too few rows or strings gave exit 1."""
+    server = FlakyServer(predictions=predictions)
+    try:
+        model = RemoteModel(server.url, "m", retries=0, timeout=5)
+        with pytest.raises(RemoteError, match=message):
+            model.predict(["NaCl", "MgO", "Fe2O3"])
+        run = subprocess.run([sys.executable, "-m", "irnet_hub.cli", "predict", "m", "NaCl", "MgO", "--remote",
+                              server.url, "--retries", "0"], capture_output=True, text=True, timeout=120)
+        assert run.returncode == 4, run.stderr
+        assert "Traceback" not in run.stderr and "please report" not in run.stderr
+    finally:
+        server.close()

@@ -115,6 +115,7 @@ class RemoteModel:
                 cols[name].extend(outputs.get(name, []))
 
         n = len(items)
+        self._check_columns(cols, n)
         error = cols["error"] or [""] * n
         failures = [RowFailure(i, items[i], str(error[i])) for i in range(n) if error[i]]
         if failures and errors == "raise":
@@ -122,14 +123,14 @@ class RemoteModel:
         ok = [i for i in range(n) if not error[i]]
         # As locally: every input row in input order; a skipped row holds NaN and the reason in `note`.
         pred = np.full(n, np.nan)
-        pred[ok] = np.asarray([cols["prediction"][i] for i in ok], dtype=np.float32).astype(np.float64)
+        pred[ok] = self._numbers(cols, "prediction", ok)
         # A formula string is shown as given, a Composition/Structure by its reduced formula.
         shown = [items[i] if isinstance(items[i], str) else _reduced_formula(items[i]) or cols["formula"][i]
                  for i in range(n)]
         frame: dict[str, Any] = {"formula": shown, "prediction": pred}
         if "prediction_std" in self.output_names:
             std = np.full(n, np.nan, dtype=np.float32)
-            std[ok] = np.asarray([cols["prediction_std"][i] for i in ok], dtype=np.float32)
+            std[ok] = self._numbers(cols, "prediction_std", ok)
             frame["prediction_std"] = std
         frame["unit"] = self.unit
         frame["model"] = self.name
@@ -144,6 +145,30 @@ class RemoteModel:
         df = pd.DataFrame(frame, index=pd.Index(np.arange(n, dtype=np.int64), name="row"))
         df.attrs["failures"] = failures
         return PredictionResult(df, failures)
+
+    def _check_columns(self, cols: dict[str, list], n: int) -> None:
+        """A server that answers for other rows than were sent is a remote failure, named as such."""
+        for name in ("prediction", *(c for c in ("prediction_std", "error") if cols.get(c))):
+            if len(cols[name]) != n:
+                raise RemoteError(f"the server at {self.url} returned {len(cols[name])} values of {name!r} for "
+                                  f"{n} inputs")  # fmt: skip
+
+    def _numbers(self, cols: dict[str, list], name: str, rows: list[int]):
+        """float values of output ``name`` at ``rows``: finite numbers, as a local model's, or a RemoteError."""
+        import numpy as np
+
+        values = [cols[name][i] for i in rows]
+        try:
+            out = np.asarray(values, dtype=np.float32).astype(np.float64)
+        except (TypeError, ValueError):
+            bad = next(v for v in values if not isinstance(v, (int, float)) or isinstance(v, bool))
+            raise RemoteError(f"the server at {self.url} returned a non-number for {name!r} ({bad!r})") from None
+        bad_rows = [r for r, v in zip(rows, out) if not np.isfinite(v)]
+        if bad_rows:
+            raise RemoteError(f"the server at {self.url} returned non-finite {name!r} (NaN or infinite) for rows "
+                              f"{', '.join(map(str, bad_rows[:5]))}{' ...' if len(bad_rows) > 5 else ''}; "
+                              "nothing is passed on as a prediction")  # fmt: skip
+        return out
 
     def _as_items(self, inputs: Any) -> list[Any]:
         import pandas as pd
