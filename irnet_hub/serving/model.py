@@ -270,8 +270,16 @@ class _Batcher:
             try:
                 columns = self._fn([x for values, _ in batch for x in values])
             except BaseException as e:  # a bug must fail these requests (500), not the thread
-                for _, f in batch:
-                    f.set_exception(e)
+                if len(batch) == 1:
+                    batch[0][1].set_exception(e)
+                    continue
+                # One request's rows failed the merged pass: each request is predicted on its own, so a
+                # failure stays in the request that caused it and names that request's rows only.
+                for values, f in batch:
+                    try:
+                        f.set_result(self._fn(values))
+                    except BaseException as e_own:
+                        f.set_exception(e_own)
                 continue
             start = 0
             for values, f in batch:
