@@ -145,6 +145,11 @@ def featurize(data: str, output: str, featurizer: str, skip_invalid: bool, force
                    "transform, warm-up + cosine schedule (no early stopping), epochs, batch size, learning rate and "
                    "featurizer. --architecture, --members, --epochs, --batch-size, --lr, --seed and --featurizer "
                    "given on the command line override the recipe's.")
+@click.option("--rule", "rules", multiple=True, type=click.Choice(["non-negative", "elements-are-zero", "none"]),
+              help="Output rule predictions obey (repeatable): non-negative clamps at 0, elements-are-zero gives a "
+                   "pure element exactly 0 (a formation energy); 'none' for neither. Each is checked against the "
+                   "training targets first. Default: suggested by --target-name, dropped where a training target "
+                   "contradicts it; the card states the rules.")
 @click.option("--init-from", "init_from", metavar="MODEL",
               help="Start from a trained model's weights (a registered name such as oqmd-bandgap, or a model "
                    "directory): transfer learning from a larger data set.")
@@ -157,7 +162,7 @@ def featurize(data: str, output: str, featurizer: str, skip_invalid: bool, force
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in OUT from its last checkpoint.")
 @click.option("--json", "as_json", is_flag=True, help="Print the model's metadata as JSON.")
 def train(train_data, out_dir, val_data, val_fraction, test_data, target_name, unit, featurizer, architecture,
-          members, recipe, init_from, epochs, batch_size, learning_rate, patience, weight_decay, seed, resume,
+          members, recipe, rules, init_from, epochs, batch_size, learning_rate, patience, weight_decay, seed, resume,
           as_json) -> None:
     """Train a network on TRAIN_DATA (CSV 'formula,target') and write a model directory.
 
@@ -185,6 +190,8 @@ def train(train_data, out_dir, val_data, val_fraction, test_data, target_name, u
         target_name=target_name, unit=unit, featurizer=featurizer, architecture=architecture, members=members,
         init_from=init_from, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, patience=patience,
         weight_decay=weight_decay, seed=seed, resume=resume, progress=not as_json, config=config,
+        output_rules={"non_negative": "non-negative" in rules, "elements_are_zero": "elements-are-zero" in rules}
+        if rules else None,
     )
     if as_json:
         _echo_json({k: info[k] for k in ("name", "architecture", "metrics", "hyperparameters", "data")})

@@ -17,7 +17,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -70,6 +70,7 @@ def train(
     callbacks: Sequence[Any] = (),
     config: TrainConfig | None = None,
     compare_random_forest: bool | None = None,
+    output_rules: Mapping[str, bool] | None = None,
 ) -> dict[str, Any]:
     """Train a network and write a self-describing model directory to ``out_dir``.
 
@@ -95,6 +96,12 @@ def train(
     then replaces ``architecture``, ``members``, ``epochs``, ``batch_size``, ``learning_rate``,
     ``patience``, ``weight_decay`` and ``seed``. ``callbacks`` are extra Keras callbacks run at
     every epoch (a hook for monitoring or stopping a run).
+
+    ``output_rules`` ({"non_negative": ..., "elements_are_zero": ...}) are the rules predictions
+    obey; each is checked against the training targets first (a negative target refuses
+    non_negative, an element whose target is not 0 refuses elements_are_zero, naming the row).
+    Without it, rules are suggested from the property name and a suggestion the training
+    targets contradict is dropped; the record says which rules hold and where they came from.
 
     ``compare_random_forest`` (default: when ``val_data`` is given) also fits a quick
     RandomForest (100 trees, a third of the features per split, on at most 20,000 training
@@ -159,6 +166,7 @@ def train(
             shown = ft.inputs[i] if isinstance(ft.inputs[i], str) else getattr(ft.inputs[i], "formula", "a structure")
             raise InvalidInputError(f"{shown} (target {ft.y[i]:g}, {part} data)",
                                     f"the target transform {config.transform!r} needs targets above {floor:g}")
+    rules = _checked_output_rules(output_rules, target_name, ftrain)
     scaler = fit_scaler(ftrain.X, transform_target(ftrain.y, config.transform))  # the target as it is fitted
     mean = np.asarray(scaler["feature_mean"])
     normalization = None
@@ -219,7 +227,7 @@ def train(
             skipped_rows=[str(f) for f in ftrain.failures[:50]],
             n_skipped=len(ftrain.failures),
         ),
-        train_inputs=ftrain.inputs, metrics={}, output_rules=OutputRules.from_dict(_output_rules(target_name)),
+        train_inputs=ftrain.inputs, metrics={}, output_rules=rules,
         epochs_run=n_epochs_run, training_seconds=train_seconds,
         hyperparameter_extras={"init_from": source.name} if source is not None else None,
     )  # fmt: skip
@@ -354,11 +362,41 @@ def load_transfer_source(init_from: str | Path, featurizer: str) -> TransferSour
     )  # fmt: skip
 
 
-def _output_rules(target_name: str) -> dict[str, bool]:
+def _checked_output_rules(given: Mapping[str, bool] | None, target_name: str, ftrain: FeaturizedTable) -> OutputRules:
+    """The output rules of a new model: ``given`` (refused when a training target contradicts one) or
+    those the property name suggests, less any the training targets contradict."""
     from irnet_hub.output_rules import rules_for
+    from irnet_hub.preprocessing import element_amounts
 
-    r = rules_for({"target": {"name": target_name}})
-    return {"elements_are_zero": r.elements_are_zero, "non_negative": r.non_negative}
+    if given is not None:
+        unknown = set(given) - {"non_negative", "elements_are_zero"}
+        if unknown:
+            raise InvalidInputError(sorted(unknown), "unknown output rule; the rules are non_negative and "
+                                                     "elements_are_zero")  # fmt: skip
+        rules = {"non_negative": bool(given.get("non_negative")), "elements_are_zero": bool(given.get("elements_are_zero"))}
+    else:
+        suggested = rules_for({"target": {"name": target_name}})
+        rules = {"non_negative": suggested.non_negative, "elements_are_zero": suggested.elements_are_zero}
+    y = np.asarray(ftrain.y, dtype=float)
+    scale = float(np.max(np.abs(y))) if len(y) else 1.0
+    single = [i for i, x in enumerate(ftrain.inputs) if len(element_amounts(x) or {}) == 1]
+    against = {
+        "non_negative": [i for i in np.flatnonzero(y < 0)],
+        "elements_are_zero": [i for i in single if abs(y[i]) > 1e-6 * max(scale, 1.0)],
+    }
+    dropped = []
+    for rule, rows in against.items():
+        if not (rules[rule] and rows):
+            continue
+        if given is not None:
+            i = int(rows[0])
+            shown = ftrain.inputs[i] if isinstance(ftrain.inputs[i], str) else getattr(ftrain.inputs[i], "formula", "")
+            raise InvalidInputError(f"{shown} (target {y[i]:g})", f"the output rule {rule} contradicts this training "
+                                    f"target ({len(rows)} row(s) do); drop the rule or check the data")  # fmt: skip
+        rules[rule] = False
+        dropped.append(f"{rule} (suggested by the property name; {len(rows)} training target(s) contradict it)")
+    source = "given" if given is not None else f"suggested by the property name {target_name!r}"
+    return OutputRules.from_dict({**rules, "source": source, **({"dropped": dropped} if dropped else {})})
 
 
 def _labels(featurizer: str) -> list[str]:

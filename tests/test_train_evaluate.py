@@ -234,3 +234,23 @@ def test_resume_is_refused_on_a_finished_model_or_other_data(bulk, tmp_path):
         train(bulk[0].iloc[200:400], cut, resume=True, target_name="shear", **{**kw, "epochs": 5})
     info = train(bulk[0].head(200), cut, resume=True, **kw)  # the same data and settings: resumes
     assert info["hyperparameters"]["epochs_run"] == 3
+
+
+def test_output_rules_are_explicit_and_checked_against_the_targets(bulk, tmp_path):
+    """Issue 16: 'volume change' on all-negative targets recorded non_negative and clamped predictions to 0."""
+    from irnet_hub.training import train
+
+    df = bulk[0].head(150).assign(target=lambda d: -d["target"] / 100)  # all negative
+    kw = dict(architecture="32BARx2-1", epochs=2, patience=5, progress=False)
+    info = train(df, tmp_path / "suggested", target_name="volume change", **kw)
+    assert not info["output_rules"]["non_negative"]  # the name suggested it; the targets refuse it
+    assert "contradict" in info["output_rules"]["dropped"][0]
+    with pytest.raises(InvalidInputError, match="output rule non_negative contradicts this training target"):
+        train(df, tmp_path / "given", output_rules={"non_negative": True}, **kw)
+    assert not (tmp_path / "given" / "irnet.json").exists()
+    elements = pd.DataFrame({"formula": ["Fe", "NaCl", "MgO"] * 20, "target": [0.5, -2.0, -3.0] * 20})
+    with pytest.raises(InvalidInputError, match="elements_are_zero contradicts"):
+        train(elements, tmp_path / "el", output_rules={"elements_are_zero": True}, **kw)
+    info = train(df.assign(target=-df["target"]), tmp_path / "explicit", target_name="anything",
+                 output_rules={"non_negative": True}, **kw)
+    assert info["output_rules"]["non_negative"] and info["output_rules"]["source"] == "given"

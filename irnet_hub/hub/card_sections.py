@@ -165,6 +165,10 @@ def _ensemble_and_rules(record: ModelRecord, unit: str) -> str:
         if rules.non_negative:
             lines.append("- The property cannot be negative: a negative network output is clamped to 0 and "
                          "flagged.")
+        given = record.output_rules.extras if record.output_rules is not None else {}
+        if given.get("source"):
+            lines.append(f"- These output rules were {given['source']} and checked against the training targets"
+                         + ("; dropped: " + "; ".join(given["dropped"]) if given.get("dropped") else "") + ".")
         if ranges:
             lines.append(
                 f"- `in_domain` is also false for a formula with more than "
