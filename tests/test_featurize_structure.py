@@ -339,3 +339,18 @@ def test_pool_start_method(monkeypatch: pytest.MonkeyPatch) -> None:
     assert S._resolve_jobs(None, 3, "fork") == 1
     assert S._resolve_jobs(None, 20, "forkserver") == 1
     assert S._resolve_jobs(1, 100, "fork") == 1
+
+
+def test_a_poscar_without_its_species_line_is_refused(tmp_path):
+    """Issue 16: pymatgen names the sites H, He, ... when the species line is missing (its warning was silenced)."""
+    from irnet_hub.errors import InvalidInputError
+    from irnet_hub.featurize.structure import load_structure_columns
+
+    lattice = "1.0\n5.64 0 0\n0 5.64 0\n0 0 5.64\n"
+    sites = "Direct\n0 0 0\n0.5 0.5 0.5\n"
+    (tmp_path / "POSCAR").write_text("NaCl\n" + lattice + "1 1\n" + sites)
+    with pytest.raises(InvalidInputError, match="POSCAR.*has no species line"):
+        load_structure_columns(tmp_path / "POSCAR")
+    (tmp_path / "ok.vasp").write_text("NaCl\n" + lattice + "Na Cl\n1 1\n" + sites)
+    structures, _ = load_structure_columns(tmp_path / "ok.vasp")
+    assert structures[0].composition.reduced_formula == "NaCl"

@@ -173,9 +173,13 @@ def load_structure_columns(path: str | os.PathLike[str]) -> tuple[list[Structure
             structures = _read_cif(p)
         else:
             # POSCAR/CONTCAR/*.vasp and anything else pymatgen recognises by name.
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
                 structures = [Structure.from_file(p)]
+            if any("cannot be determined" in str(w.message) or "false names" in str(w.message) for w in caught):
+                # Without the species line pymatgen names the sites H, He, Li, ... (a wrong structure).
+                raise InvalidInputError(shown, "has no species line (the element symbols, line 6 of a VASP 5 "
+                                               "POSCAR); add it, the elements cannot be guessed")  # fmt: skip
     except InvalidInputError:
         raise
     except Exception as exc:  # pymatgen raises many types for malformed files
