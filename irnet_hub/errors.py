@@ -105,7 +105,11 @@ _SHOW_MAX = 240  # a long file path stays whole; a megabyte "formula" does not f
 def _show(value: object) -> str:
     """The user's input as it is shown in a message; an over-long one keeps its start and its end
     (the end of a path is the file name)."""
+    if not isinstance(value, str) and hasattr(value, "lattice") and hasattr(value, "composition"):
+        # A pymatgen Structure's str() is a multi-line table: name it by formula and size instead.
+        value = f"<structure {value.composition.formula}, {len(value)} sites>"
     text = repr(value) if isinstance(value, str) else str(value)
+    text = " ".join(text.split()) if "\n" in text else text  # one line per message
     if len(text) <= _SHOW_MAX:
         return text
     half = (_SHOW_MAX - 3) // 2

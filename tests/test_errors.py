@@ -98,3 +98,14 @@ def test_real_wheel_install_without_servables(tmp_path):
     assert "Traceback" not in r.stderr
     # the wheel carries the vendored DLHub schemas
     assert (target / "irnet_hub" / "hub" / "dlhub_schemas" / "servable" / "argument_type.json").is_file()
+
+
+def test_a_structure_in_an_error_is_one_line():
+    """Issue 16: errors about a disordered structure printed its multi-line Structure table."""
+    from pymatgen.core import Lattice, Structure
+
+    from irnet_hub.errors import BatchInputError, RowFailure
+
+    disordered = Structure(Lattice.cubic(4.0), [{"Fe": 0.5, "Co": 0.5}], [[0, 0, 0]])
+    text = str(BatchInputError([RowFailure(3, disordered, "disordered structure")]))
+    assert text.count("\n") == 1 and "<structure Fe0.5 Co0.5, 1 sites>" in text
