@@ -37,6 +37,7 @@ KERAS_FILES = ("config.json", "metadata.json", "model.weights.h5")
 LOG_FILE = "training_log.csv"
 CARD_FILE = "README.md"
 MANIFEST_FILE = "manifest.json"
+SAVING_PREFIX = ".irnet-saving-"  # the temporary folder a model is saved into before its files move in place
 # Not part of a finished model: working state that training may leave behind.
 _NOT_IN_MANIFEST = {MANIFEST_FILE, "checkpoint", "assets"}
 
@@ -70,8 +71,11 @@ def save_model_dir(model: Any, out_dir: str | Path, info: ModelRecord | dict[str
         bare = keras.Model.from_config(model.get_config())
         bare.set_weights(model.get_weights())
         model = bare
-    # Save into a temporary sibling first so a crash never leaves half a model.
-    with tempfile.TemporaryDirectory(dir=out) as tmp:
+    # Save into a temporary folder first so a crash never leaves half a model; one that a killed
+    # run left behind (SIGKILL) is removed by the next save.
+    for stale in out.glob(f"{SAVING_PREFIX}*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    with tempfile.TemporaryDirectory(dir=out, prefix=SAVING_PREFIX) as tmp:
         keras.saving.save_model(model, os.path.join(tmp, "m"), zipped=False)
         for name in KERAS_FILES:
             os.replace(os.path.join(tmp, "m", name), out / name)

@@ -43,6 +43,16 @@ def exit_code(error: IrnetError) -> int:
     return next(code for kind, code in EXIT_CODES if isinstance(error, kind))
 
 
+def install_sigterm_exit() -> None:
+    """SIGTERM ends the command like Ctrl-C does: ``finally`` blocks run, so temporary files and
+    folders (an output being written, a model being saved) are removed, never left behind."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+
 class _Group(click.Group):
     """A click group that reports irnet-hub errors as one message and an exit code, not a traceback."""
 
@@ -51,6 +61,7 @@ class _Group(click.Group):
 
         # Warnings for the user (irnet's own or a library's) as one line, without source locations.
         warnings.showwarning = lambda message, *args, **kwargs: click.echo(f"Warning: {message}", err=True)
+        install_sigterm_exit()
         try:
             return super().invoke(ctx)
         except IrnetError as e:  # BatchInputError lists every bad row

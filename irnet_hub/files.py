@@ -29,6 +29,8 @@ import json
 import os
 import stat
 import tempfile
+import time
+from glob import escape as glob_escape
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -72,7 +74,16 @@ def resolve_output(path: str | os.PathLike[str], *, force: bool = False) -> Path
     return real
 
 
+STALE_SECONDS = 3600  # a temporary of the same output older than this was left by a killed run
+
+
 def _temp_in(real: Path, suffix: str = ".tmp") -> tuple[int, Path]:
+    # A run killed outright (SIGKILL; SIGTERM is handled by the CLI) leaves its temporary behind:
+    # the next write of the same output removes those that are clearly stale.
+    for old in real.parent.glob(f".{glob_escape(real.name[:60])}.*.tmp*"):
+        with contextlib.suppress(OSError):
+            if time.time() - old.stat().st_mtime > STALE_SECONDS:
+                old.unlink()
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{real.name[:60]}.", suffix=suffix, dir=real.parent)
     except OSError as e:

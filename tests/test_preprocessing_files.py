@@ -140,3 +140,38 @@ def test_huge_targets_are_refused_up_front(value):
     with pytest.raises(InvalidInputError, match=r"target beyond \+-1e\+15 in rows 1"):
         load_table(pd.DataFrame({"formula": ["NaCl", "MgO"], "target": [1.0, value]}))
     assert load_table(pd.DataFrame({"formula": ["NaCl"], "target": [4.2e11]})).targets[0] == 4.2e11  # Pa passes
+
+
+def test_sigterm_during_a_write_leaves_no_temporary_file(tmp_path):
+    """Issue 16: a kill during `predict -o` left hidden temporaries of ~25 MB behind."""
+    import signal
+    import subprocess
+    import sys
+
+    code = ("import time\n"
+            "from irnet_hub.cli import install_sigterm_exit\n"
+            "from irnet_hub.files import atomic_path\n"
+            "install_sigterm_exit()\n"
+            f"with atomic_path({str(tmp_path / 'out.csv')!r}) as tmp:\n"
+            "    tmp.write_bytes(b'x' * 1000000)\n"
+            "    print('writing', flush=True)\n"
+            "    time.sleep(60)\n")  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "writing"
+    assert len(list(tmp_path.iterdir())) == 1  # the temporary, beside the destination
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 128 + signal.SIGTERM
+    assert list(tmp_path.iterdir()) == []  # removed; and no half-written out.csv
+
+
+def test_a_stale_temporary_of_a_killed_run_is_removed_by_the_next_write(tmp_path):
+    from irnet_hub.files import STALE_SECONDS, atomic_write
+
+    stale = tmp_path / ".out.csv.abc123.tmp.csv"
+    stale.write_bytes(b"x" * 100)
+    os.utime(stale, (0, 0))  # written long ago (SIGKILL gives no chance to clean up)
+    fresh = tmp_path / ".out.csv.def456.tmp.csv"
+    fresh.write_bytes(b"y")  # a write that may still be running
+    atomic_write(tmp_path / "out.csv", "formula\nNaCl\n")
+    assert not stale.exists() and fresh.exists() and (tmp_path / "out.csv").read_text() == "formula\nNaCl\n"
+    assert STALE_SECONDS >= 600
