@@ -28,6 +28,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "featurize_structures": ("irnet_hub.featurize.structure", "featurize_structures"),
     # The model hub: prediction with NumPy, no TensorFlow/Keras import.
     "list_models": ("irnet_hub.hub", "list_models"),
+    "model_info": ("irnet_hub.hub", "model_info"),
     "load": ("irnet_hub.hub", "load"),
     "pull": ("irnet_hub.hub", "pull"),
     "Predictor": ("irnet_hub.predictor", "Predictor"),
@@ -45,7 +46,7 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysers only
     from irnet_hub.evaluation import evaluate
     from irnet_hub.featurize.composition import featurize_compositions
     from irnet_hub.featurize.structure import featurize_structures
-    from irnet_hub.hub import list_models, load, pull
+    from irnet_hub.hub import list_models, load, model_info, pull
     from irnet_hub.networks import build_network
     from irnet_hub.predictor import PredictionResult, Predictor
     from irnet_hub.random_forest import baseline

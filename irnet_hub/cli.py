@@ -339,9 +339,9 @@ def publish(model_dir: str, hf_repo: str | None, private: bool, revision: str | 
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
 def list_cmd(as_json: bool) -> None:
     """Registered pretrained models: name, property, unit, training data, test MAE (no network)."""
-    from irnet_hub.hub import list_models
+    from irnet_hub.hub import list_entries
 
-    rows = [{k: v for k, v in m.to_dict().items() if k != "files"} for m in list_models()]
+    rows = [{k: v for k, v in m.to_dict().items() if k != "files"} for m in list_entries()]
     if as_json:
         _echo_json(rows)
     elif not rows:
@@ -359,13 +359,21 @@ def list_cmd(as_json: bool) -> None:
 @main.command()
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True, help="Print the registry entry (or irnet.json summary) as JSON.")
-def info(name: str, as_json: bool) -> None:
-    """Details of a registered model (or a model directory): data, metrics, files, cache status."""
-    from irnet_hub.hub.cache import describe
+@click.option("--card", is_flag=True, help="Print the whole model card (README.md) instead.")
+def info(name: str, as_json: bool, card: bool) -> None:
+    """Details of a registered model (or a model directory): data, metrics, files, cache status,
+    then the card's limitations and how to cite it (--card: the whole card). Never downloads."""
+    from irnet_hub.hub.cache import card_text, describe
 
     d = describe(name)
     if as_json:
         _echo_json(d)
+        return
+    text = card_text(name)
+    if card:
+        if not text:
+            raise InvalidInputError(name, "has no model card available locally (pull it first: irnet pull NAME)")
+        click.echo(text.rstrip("\n"))
         return
     for key, value in d.items():
         if isinstance(value, dict):
@@ -374,6 +382,18 @@ def info(name: str, as_json: bool) -> None:
                 click.echo(f"  {k}: {v}")
         else:
             click.echo(f"{key}: {value}")
+    for heading in ("Limitations", "How to cite"):
+        section = card_section(text, heading)
+        if section:
+            click.echo(f"\n{heading}:\n{section}")
+
+
+def card_section(card: str, heading: str) -> str:
+    """The body of the card section ``## heading`` (up to the next ``## ``), or ''."""
+    import re
+
+    match = re.search(rf"^## {re.escape(heading)}\s*$(.*?)(?=^## |\Z)", card or "", flags=re.M | re.S)
+    return match.group(1).strip() if match else ""
 
 
 @main.command()

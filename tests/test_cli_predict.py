@@ -130,6 +130,8 @@ def test_list_info_pull(env):
     assert r.returncode == 0 and NAME in r.stdout and "bulk modulus" in r.stdout
     r = irnet(env, "info", NAME)
     assert r.returncode == 0 and "model.weights.h5" in r.stdout and "repository_copy" in r.stdout
+    r = irnet(env, "info", NAME, "--card")
+    assert r.returncode == 0 and r.stdout.strip() == (Path(env["IRNET_HUB_SERVABLES"]) / NAME / "README.md").read_text().strip()
     r = irnet(env, "pull", NAME)
     assert r.returncode == 0, r.stderr
     assert Path(r.stdout.strip()) == Path(env["IRNET_HUB_SERVABLES"]) / NAME
@@ -168,3 +170,16 @@ def test_structure_files_are_read_for_structure_models(tmp_path):
     s.to(filename=str(tmp_path / "POSCAR"))
     items = read_inputs([tmp_path / "MgO.cif", tmp_path / "POSCAR"], "structure")
     assert [x.composition.reduced_formula for x in items] == ["MgO", "MgO"]
+
+
+def test_info_shows_the_cards_limitations_and_citation():
+    """Issue 19: README and the demo send users to `irnet info`, which showed neither."""
+    env = {**os.environ, "IRNET_HUB_SERVABLES": str(REPO / "servables"), "HF_HUB_OFFLINE": "1"}
+    env.pop("IRNET_HUB_REGISTRY", None)
+    r = irnet(env, "info", "mp-bulk-modulus")
+    assert r.returncode == 0, r.stderr
+    assert "Limitations:" in r.stdout and "Composition only" in r.stdout
+    assert "How to cite:" in r.stdout and "10.1145/3292500.3330703" in r.stdout
+    r = irnet(env, "info", "mp-bulk-modulus", "--card")
+    card = (REPO / "servables" / "mp-bulk-modulus" / "README.md").read_text(encoding="utf-8")
+    assert r.returncode == 0 and r.stdout.strip() == card.strip()

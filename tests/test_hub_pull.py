@@ -242,8 +242,8 @@ def test_registry_lists_without_network(hub_env, model_dir):
     import irnet_hub
     from irnet_hub.hub.registry import get_entry
 
-    models = irnet_hub.list_models()
-    entry = next(m for m in models if m.name == NAME)
+    assert NAME in irnet_hub.list_models() and irnet_hub.list_models("bm-*") == [NAME]  # names, as timm's
+    entry = irnet_hub.model_info(NAME)
     assert entry.repo_id == REPO_ID and entry.revision == COMMIT
     assert entry.property == "bulk modulus" and entry.unit == "GPa" and entry.training_data == "mp-bulk-modulus"
     assert set(entry.sha256) == set(_model_files(model_dir)) | {"manifest.json"} - {"checkpoint"}

@@ -99,7 +99,7 @@ def test_registry_names_the_real_training_data_of_every_shipped_model():
     import irnet_hub
     from irnet_hub.hub.registry import entry_from_model_dir
 
-    entries = {m.name: m for m in irnet_hub.list_models()}
+    entries = {n: irnet_hub.model_info(n) for n in irnet_hub.list_models()}
     assert entries["matbench-phonons-structure"].training_data == "structures/matbench_phonons.json.gz"
     assert not [m.name for m in entries.values() if m.training_data.startswith("<")]
     rebuilt = entry_from_model_dir(REPO / "servables" / "matbench-phonons-structure", repo_id="x/y", revision="main")

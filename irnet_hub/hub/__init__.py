@@ -1,7 +1,8 @@
 """The model hub: named pretrained models, their download cache, and loading them for prediction.
 
 >>> import irnet_hub
->>> irnet_hub.list_models()                       # registry only, no network
+>>> irnet_hub.list_models("oqmd-*")                # names; registry only, no network
+>>> irnet_hub.model_info("oqmd-bandgap")           # one model's registry entry (property, unit, test MAE, ...)
 >>> model = irnet_hub.load("oqmd-formation-enthalpy")   # or a model directory
 >>> model.predict(["NaCl", "Fe2O3"])
 
@@ -16,7 +17,22 @@ from typing import TYPE_CHECKING
 
 from irnet_hub.errors import InvalidInputError
 from irnet_hub.hub.cache import IntegrityError, ModelNotAvailableError, pull, resolve
-from irnet_hub.hub.registry import ModelEntry, add_entry, entry_from_model_dir, get_entry, list_models
+from irnet_hub.hub.registry import ModelEntry, add_entry, entry_from_model_dir, get_entry
+from irnet_hub.hub.registry import list_models as list_entries
+
+
+def list_models(pattern: str | None = None) -> list[str]:
+    """Names of the registered models, sorted (as ``timm.list_models``); ``pattern`` filters them
+    shell-style (``"oqmd-*"``, ``"*gap*"``). Reads the local registry only, never the network."""
+    import fnmatch
+
+    names = [e.name for e in list_entries()]
+    return names if pattern is None else [n for n in names if fnmatch.fnmatchcase(n, pattern)]
+
+
+def model_info(name: str) -> ModelEntry:
+    """The registry entry of model ``name``: property, unit, training data, test MAE, Hub repo and files."""
+    return get_entry(name)
 
 if TYPE_CHECKING:
     from irnet_hub.predictor import Predictor
@@ -52,6 +68,8 @@ def load(name_or_path: str | Path, revision: str | None = None, *, verify: bool 
 
 __all__ = [
     "list_models",
+    "list_entries",
+    "model_info",
     "get_entry",
     "load",
     "pull",

@@ -379,6 +379,17 @@ def resolve(name_or_path: str | Path, revision: str | None = None) -> tuple[Path
     return pull(name, revision), name
 
 
+def card_text(name_or_path: str | Path) -> str:
+    """The model card (README.md) of a model directory or of a registered model available locally
+    (cache or this repository's copy), else ''. Never downloads."""
+    p = Path(name_or_path)
+    if not p.exists():
+        entry = get_entry(str(name_or_path))
+        p = cached_snapshot(entry.repo_id, entry.revision) or servables_dir() / entry.name
+    card = Path(p) / "README.md"
+    return card.read_text(encoding="utf-8") if card.is_file() else ""
+
+
 def describe(name_or_path: str | Path) -> dict[str, Any]:
     """What ``irnet info`` shows: a registry entry and where it is available locally, or a model
     directory's ``irnet.json`` summary. Never downloads."""
@@ -413,6 +424,7 @@ __all__ = [
     "pull",
     "resolve",
     "describe",
+    "card_text",
     "cached_snapshot",
     "verify_files",
     "hub_cache_dir",
