@@ -51,17 +51,21 @@ def evaluate(
     plots_dir: str | Path | None = None,
     verify: bool = True,
 ) -> dict[str, Any]:
-    """Metrics of a model directory on a ``formula,target`` CSV (or structures file).
+    """Metrics of a model (a model directory, a registered name or a Hugging Face repo id) on a
+    ``formula,target`` CSV (or structures file).
 
     The predictions scored are exactly those ``irnet predict`` returns (:data:`SCORED_OUTPUTS`):
     cards, ``irnet train`` and ``irnet evaluate`` all score through here. Rows that cannot be
     featurized are left out and counted in ``n_skipped``. With ``plots_dir``, writes
     ``parity.png`` and ``error_cdf.png`` there.
     """
+    from irnet_hub.hub.cache import resolve
     from irnet_hub.predictor import Predictor
 
+    # A registered name or Hub repo id resolves to its verified folder, as for `irnet predict`.
+    folder, name = resolve(model_dir)
     # The integrity check comes first: a damaged folder must not produce metrics at all.
-    predictor = Predictor.from_dir(model_dir, verify=verify)
+    predictor = Predictor.from_dir(folder, name=name, verify=verify or name is not None)
     return score(predictor, load_table(data, predictor.input_kind), plots_dir=plots_dir)
 
 

@@ -461,3 +461,22 @@ def test_stock_keras_loads_hf_uri_from_the_hub(hub, model_dir, tmp_path):
     assert no_irnet and n_params == local.count_params()
     x = np.zeros((2, local.inputs[0].shape[-1]), "float32")
     assert_f32_close(preds, local.predict(x, verbose=0).ravel())  # another process, other threads
+
+
+def test_a_published_repo_id_loads_back(hub, model_dir, monkeypatch):
+    """Issue 19: `irnet publish` then `load("my-lab/name")` closes the loop, as timm's "hf-hub:" does."""
+    import irnet_hub
+    from irnet_hub.errors import ModelNotAvailableError
+
+    want = irnet_hub.load(model_dir).predict(["NaCl", "Fe2O3"])["prediction"].to_numpy()
+    got = irnet_hub.load(REPO_ID).predict(["NaCl", "Fe2O3"])  # not a registry name: the Hub repo itself
+    assert (got["prediction"].to_numpy() == want).all()
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    offline = irnet_hub.load("hf://" + REPO_ID)  # from the Hugging Face cache, checked against its manifest
+    assert (offline.predict(["NaCl", "Fe2O3"])["prediction"].to_numpy() == want).all()
+    with pytest.raises(ModelNotAvailableError, match="nobody/nothing: not in the Hugging Face cache"):
+        irnet_hub.load("nobody/nothing")
+    import pandas as pd
+
+    data = pd.DataFrame({"formula": ["NaCl", "Fe2O3"], "target": [20.0, 150.0]})
+    assert irnet_hub.evaluate(REPO_ID, data)["mae"] == irnet_hub.evaluate(model_dir, data)["mae"]  # evaluate too

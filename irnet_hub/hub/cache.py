@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from irnet_hub.errors import IntegrityError, InvalidInputError, ModelNotAvailableError
-from irnet_hub.hub.registry import ModelEntry, get_entry
+from irnet_hub.hub.registry import ModelEntry, get_entry, list_models
 
 SERVABLES_ENV = "IRNET_HUB_SERVABLES"
 LIBRARY_NAME = "irnet-hub"
@@ -373,10 +373,38 @@ def resolve(name_or_path: str | Path, revision: str | None = None) -> tuple[Path
             raise InvalidInputError(str(name_or_path), "a revision applies to registered models, not to a local directory")
         return p, None
     name = str(name_or_path)
+    hub_id = _HUB_ID_RE.fullmatch(name)
+    if hub_id and (name.startswith("hf://") or name not in {e.name for e in list_models()}):
+        # A Hugging Face repo id ("my-lab/irnet-bulk-modulus" or "hf://..."), as `irnet publish` made it.
+        return pull_repo(hub_id["repo"], revision), None
     if os.sep in name or name.startswith("."):
         # Looks like a path (a registry name has no slashes): say so rather than query the registry.
         raise InvalidInputError(name, "no such model directory")
     return pull(name, revision), name
+
+
+_HUB_ID_RE = re.compile(r"(?:hf://)?(?P<repo>[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*)")
+
+
+def pull_repo(repo_id: str, revision: str | None = None) -> Path:
+    """A model published on the Hugging Face Hub under ``repo_id`` (not in the registry): its snapshot,
+    from the Hub cache when offline (``HF_HUB_OFFLINE=1``) or downloaded, then checked against the
+    manifest it carries (sha256 of every file, finite weights)."""
+    from irnet_hub import artifact
+
+    cache = hub_cache_dir()
+    folder = cached_snapshot(repo_id, revision or "main", cache) if is_offline() else None
+    if folder is None:
+        entry = ModelEntry(name=repo_id.split("/")[-1].lower(), repo_id=repo_id, revision=revision or "main",
+                           property="", unit="", training_data="", test_mae=None, files=())  # fmt: skip
+        try:
+            folder = _hf_download(entry, revision or "main", cache, None, False)
+        except Exception as e:  # huggingface_hub raises many kinds: offline, missing repo, network
+            raise ModelNotAvailableError(f"{repo_id}: not in the Hugging Face cache ({cache}) and not downloadable "
+                                         f"({_first_line(e)})") from None  # fmt: skip
+    if not artifact.is_model_dir(folder):
+        raise InvalidInputError(repo_id, f"the Hub repo is not an irnet-hub model (no irnet.json in {folder})")
+    return artifact.check_model_dir(folder)
 
 
 def card_text(name_or_path: str | Path) -> str:
