@@ -29,7 +29,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     # The model hub: prediction with NumPy, no TensorFlow/Keras import.
     "list_models": ("irnet_hub.hub", "list_models"),
     "model_info": ("irnet_hub.hub", "model_info"),
-    "load": ("irnet_hub.hub", "load"),
+    "load": ("irnet_hub.loading", "load"),
     "pull": ("irnet_hub.hub", "pull"),
     "Predictor": ("irnet_hub.predictor", "Predictor"),
     "PredictionResult": ("irnet_hub.predictor", "PredictionResult"),
@@ -46,7 +46,8 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysers only
     from irnet_hub.evaluation import evaluate
     from irnet_hub.featurize.composition import featurize_compositions
     from irnet_hub.featurize.structure import featurize_structures
-    from irnet_hub.hub import list_models, load, model_info, pull
+    from irnet_hub.hub import list_models, model_info, pull
+    from irnet_hub.loading import load
     from irnet_hub.networks import build_network
     from irnet_hub.predictor import PredictionResult, Predictor
     from irnet_hub.random_forest import baseline

@@ -90,11 +90,7 @@ def main() -> None:
     """
 
 
-def _echo_json(obj) -> None:
-    from irnet_hub.prediction_io import strict_json
-
-    click.echo(strict_json(obj))
-
+from irnet_hub.cli_options import echo_json as _echo_json  # noqa: E402
 
 from irnet_hub.cli_options import force_option as _force  # noqa: E402
 from irnet_hub.cli_options import no_verify_option as _no_verify  # noqa: E402
@@ -332,78 +328,7 @@ def publish(model_dir: str, hf_repo: str | None, private: bool, revision: str | 
         click.echo(f"submitted to DLHub: {task}")
 
 
-# --- the model hub: list / info / pull / predict (NumPy inference: no TensorFlow import) ---
-
-
-@main.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
-def list_cmd(as_json: bool) -> None:
-    """Registered pretrained models: name, property, unit, training data, test MAE (no network)."""
-    from irnet_hub.hub import list_entries
-
-    rows = [{k: v for k, v in m.to_dict().items() if k != "files"} for m in list_entries()]
-    if as_json:
-        _echo_json(rows)
-    elif not rows:
-        click.echo("no models are registered yet")
-    else:
-        cols = [("name", "NAME"), ("property", "PROPERTY"), ("unit", "UNIT"), ("training_data", "TRAINING DATA"),
-                ("test_mae", "TEST MAE")]
-        cells = [[h for _, h in cols]] + [["-" if r[k] is None else f"{r[k]:.4g}" if k == "test_mae" else str(r[k])
-                                           for k, _ in cols] for r in rows]
-        widths = [max(len(c[i]) for c in cells) for i in range(len(cols))]
-        for c in cells:
-            click.echo("  ".join(v.ljust(w) for v, w in zip(c, widths)).rstrip())
-
-
-@main.command()
-@click.argument("name")
-@click.option("--json", "as_json", is_flag=True, help="Print the registry entry (or irnet.json summary) as JSON.")
-@click.option("--card", is_flag=True, help="Print the whole model card (README.md) instead.")
-def info(name: str, as_json: bool, card: bool) -> None:
-    """Details of a registered model (or a model directory): data, metrics, files, cache status,
-    then the card's limitations and how to cite it (--card: the whole card). Never downloads."""
-    from irnet_hub.hub.cache import card_text, describe
-
-    d = describe(name)
-    if as_json:
-        _echo_json(d)
-        return
-    text = card_text(name)
-    if card:
-        if not text:
-            raise InvalidInputError(name, "has no model card available locally (pull it first: irnet pull NAME)")
-        click.echo(text.rstrip("\n"))
-        return
-    for key, value in d.items():
-        if isinstance(value, dict):
-            click.echo(f"{key}:")
-            for k, v in value.items():
-                click.echo(f"  {k}: {v}")
-        else:
-            click.echo(f"{key}: {value}")
-    for heading in ("Limitations", "How to cite"):
-        section = card_section(text, heading)
-        if section:
-            click.echo(f"\n{heading}:\n{section}")
-
-
-def card_section(card: str, heading: str) -> str:
-    """The body of the card section ``## heading`` (up to the next ``## ``), or ''."""
-    import re
-
-    match = re.search(rf"^## {re.escape(heading)}\s*$(.*?)(?=^## |\Z)", card or "", flags=re.M | re.S)
-    return match.group(1).strip() if match else ""
-
-
-@main.command()
-@click.argument("name")
-@click.option("--revision", help="Hub revision (branch, tag or commit); default: the one the registry pins.")
-def pull(name: str, revision: str | None) -> None:
-    """Download and verify a registered model; prints the folder it is in."""
-    from irnet_hub.hub import pull as pull_fn
-
-    click.echo(str(pull_fn(name, revision)))
+# --- prediction (NumPy inference: no TensorFlow import); list / info / pull are in hub.commands ---
 
 
 @main.command()
@@ -436,7 +361,7 @@ def predict(model, formulas, input_files, column, output, fmt, skip_invalid, rev
     is the name the server serves it under; the same table comes back, and an
     unreachable server exits with code 4.
     """
-    from irnet_hub.hub import load
+    from irnet_hub.loading import load
     from irnet_hub.prediction_io import format_predictions, read_inputs, write_predictions
 
     if bool(formulas) == bool(input_files):
@@ -473,6 +398,10 @@ def predict(model, formulas, input_files, column, output, fmt, skip_invalid, rev
     else:
         click.echo(format_predictions(df, fmt or "table").rstrip("\n"))
 
+
+from irnet_hub.hub.commands import info as _info, list_cmd as _list, pull as _pull  # noqa: E402  (irnet list/info/pull)
+for _command in (_list, _info, _pull):
+    main.add_command(_command)
 
 from irnet_hub.serving.commands import serve as _serve  # noqa: E402  (irnet serve: the V2 model server)
 main.add_command(_serve)

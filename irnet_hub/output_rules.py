@@ -25,11 +25,11 @@ training sets of the shipped models (:data:`SHIPPED_COMPOSITION_RANGES`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from irnet_hub.errors import IntegrityError
+from irnet_hub.errors import IntegrityError, InvalidInputError
 
 # Measured with composition_ranges() on the training compositions of each shipped model (the
 # recipe's split from scripts/train_zoo.py; for the structure model, all 1,265 Matbench phonon
@@ -124,6 +124,45 @@ def apply_rules(
     return pred, std, notes
 
 
+def checked_rules(given: Mapping[str, bool] | None, target_name: str, inputs: Sequence[Any],
+                  targets: np.ndarray) -> dict[str, Any]:
+    """The output rules of a new model, checked against its training ``inputs`` and ``targets``:
+    ``given`` (an :class:`InvalidInputError` names a training row that contradicts one) or those
+    the property name suggests, less any the targets contradict. Returns the record's
+    ``output_rules`` dict, with where the rules came from (``source``) and what was ``dropped``."""
+    from irnet_hub.preprocessing import element_amounts
+
+    if given is not None:
+        unknown = set(given) - {"non_negative", "elements_are_zero"}
+        if unknown:
+            raise InvalidInputError(sorted(unknown), "unknown output rule; the rules are non_negative and "
+                                                     "elements_are_zero")  # fmt: skip
+        rules = {"non_negative": bool(given.get("non_negative")), "elements_are_zero": bool(given.get("elements_are_zero"))}
+    else:
+        suggested = rules_for({"target": {"name": target_name}})
+        rules = {"non_negative": suggested.non_negative, "elements_are_zero": suggested.elements_are_zero}
+    y = np.asarray(targets, dtype=float)
+    scale = float(np.max(np.abs(y))) if len(y) else 1.0
+    single = [i for i, x in enumerate(inputs) if len(element_amounts(x) or {}) == 1]
+    against = {
+        "non_negative": [i for i in np.flatnonzero(y < 0)],
+        "elements_are_zero": [i for i in single if abs(y[i]) > 1e-6 * max(scale, 1.0)],
+    }
+    dropped = []
+    for rule, rows in against.items():
+        if not (rules[rule] and rows):
+            continue
+        if given is not None:
+            i = int(rows[0])
+            shown = inputs[i] if isinstance(inputs[i], str) else getattr(inputs[i], "formula", "")
+            raise InvalidInputError(f"{shown} (target {y[i]:g})", f"the output rule {rule} contradicts this training "
+                                    f"target ({len(rows)} row(s) do); drop the rule or check the data")  # fmt: skip
+        rules[rule] = False
+        dropped.append(f"{rule} (suggested by the property name; {len(rows)} training target(s) contradict it)")
+    source = "given" if given is not None else f"suggested by the property name {target_name!r}"
+    return {**rules, "source": source, **({"dropped": dropped} if dropped else {})}
+
+
 def check_finite(values: np.ndarray, source: str) -> None:
     """:class:`IntegrityError` when a model produced NaN or infinite outputs (never passed on as null)."""
     v = np.asarray(values)
@@ -169,5 +208,5 @@ def describe_rules(info: Any) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["OutputRules", "rules_for", "composition_ranges_for", "apply_rules", "check_finite", "describe_rules",
+__all__ = ["OutputRules", "rules_for", "checked_rules", "composition_ranges_for", "apply_rules", "check_finite", "describe_rules",
            "SHIPPED_COMPOSITION_RANGES"]

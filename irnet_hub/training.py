@@ -28,6 +28,7 @@ from irnet_hub.files import atomic_write_json
 from irnet_hub.featurize import get_featurizer
 from irnet_hub.fitting import TrainConfig, fit, transform_target
 from irnet_hub.networks import STANDARDIZE_LAYER, unstandardize_layer
+from irnet_hub.output_rules import checked_rules
 from irnet_hub.preprocessing import composition_ranges, element_counts, fill_missing, fit_scaler
 from irnet_hub.record import (
     Baseline,
@@ -166,7 +167,7 @@ def train(
             shown = ft.inputs[i] if isinstance(ft.inputs[i], str) else getattr(ft.inputs[i], "formula", "a structure")
             raise InvalidInputError(f"{shown} (target {ft.y[i]:g}, {part} data)",
                                     f"the target transform {config.transform!r} needs targets above {floor:g}")
-    rules = _checked_output_rules(output_rules, target_name, ftrain)
+    rules = OutputRules.from_dict(checked_rules(output_rules, target_name, ftrain.inputs, ftrain.y))
     scaler = fit_scaler(ftrain.X, transform_target(ftrain.y, config.transform))  # the target as it is fitted
     mean = np.asarray(scaler["feature_mean"])
     normalization = None
@@ -360,43 +361,6 @@ def load_transfer_source(init_from: str | Path, featurizer: str) -> TransferSour
         feature_mean=np.asarray(norm.input_mean).ravel(), feature_variance=np.asarray(norm.input_variance).ravel(),
         members=int(record.ensemble_size or 1),
     )  # fmt: skip
-
-
-def _checked_output_rules(given: Mapping[str, bool] | None, target_name: str, ftrain: FeaturizedTable) -> OutputRules:
-    """The output rules of a new model: ``given`` (refused when a training target contradicts one) or
-    those the property name suggests, less any the training targets contradict."""
-    from irnet_hub.output_rules import rules_for
-    from irnet_hub.preprocessing import element_amounts
-
-    if given is not None:
-        unknown = set(given) - {"non_negative", "elements_are_zero"}
-        if unknown:
-            raise InvalidInputError(sorted(unknown), "unknown output rule; the rules are non_negative and "
-                                                     "elements_are_zero")  # fmt: skip
-        rules = {"non_negative": bool(given.get("non_negative")), "elements_are_zero": bool(given.get("elements_are_zero"))}
-    else:
-        suggested = rules_for({"target": {"name": target_name}})
-        rules = {"non_negative": suggested.non_negative, "elements_are_zero": suggested.elements_are_zero}
-    y = np.asarray(ftrain.y, dtype=float)
-    scale = float(np.max(np.abs(y))) if len(y) else 1.0
-    single = [i for i, x in enumerate(ftrain.inputs) if len(element_amounts(x) or {}) == 1]
-    against = {
-        "non_negative": [i for i in np.flatnonzero(y < 0)],
-        "elements_are_zero": [i for i in single if abs(y[i]) > 1e-6 * max(scale, 1.0)],
-    }
-    dropped = []
-    for rule, rows in against.items():
-        if not (rules[rule] and rows):
-            continue
-        if given is not None:
-            i = int(rows[0])
-            shown = ftrain.inputs[i] if isinstance(ftrain.inputs[i], str) else getattr(ftrain.inputs[i], "formula", "")
-            raise InvalidInputError(f"{shown} (target {y[i]:g})", f"the output rule {rule} contradicts this training "
-                                    f"target ({len(rows)} row(s) do); drop the rule or check the data")  # fmt: skip
-        rules[rule] = False
-        dropped.append(f"{rule} (suggested by the property name; {len(rows)} training target(s) contradict it)")
-    source = "given" if given is not None else f"suggested by the property name {target_name!r}"
-    return OutputRules.from_dict({**rules, "source": source, **({"dropped": dropped} if dropped else {})})
 
 
 def _labels(featurizer: str) -> list[str]:

@@ -151,6 +151,12 @@ def test_layers_point_one_way():
     assert "irnet_hub.hub.dlhub" not in graph["irnet_hub.hub.servable"]
     assert "irnet_hub.hub.servable" in graph["irnet_hub.hub.dlhub"]
     assert "irnet_hub.stability.candidates" in graph["irnet_hub.stability.run"]
+    # One direction between the hub and the model server: serving loads models through the hub;
+    # the hub never imports serving (irnet_hub.loading dispatches remote=URL above both).
+    hub_to_serving = {(m, d) for m, deps in graph.items() if m.startswith("irnet_hub.hub")
+                      for d in deps if d.startswith("irnet_hub.serving")}  # fmt: skip
+    assert hub_to_serving == set(), hub_to_serving
+    assert "irnet_hub.hub" in graph["irnet_hub.serving.server"]
 
 
 @pytest.mark.parametrize("name,path", sorted(_modules().items()))

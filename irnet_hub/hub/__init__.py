@@ -15,7 +15,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from irnet_hub.errors import InvalidInputError
 from irnet_hub.hub.cache import IntegrityError, ModelNotAvailableError, pull, resolve
 from irnet_hub.hub.registry import ModelEntry, add_entry, entry_from_model_dir, get_entry
 from irnet_hub.hub.registry import list_models as list_entries
@@ -36,29 +35,18 @@ def model_info(name: str) -> ModelEntry:
 
 if TYPE_CHECKING:
     from irnet_hub.predictor import Predictor
-    from irnet_hub.serving.client import RemoteModel
 
 
-def load(name_or_path: str | Path, revision: str | None = None, *, verify: bool = True, remote: str | None = None,
-         token: str | None = None, timeout: float = 30.0, retries: int = 2) -> "Predictor | RemoteModel":
-    """Load a model for prediction: a model directory, or a registered name (pulled if needed).
+def load(name_or_path: str | Path, revision: str | None = None, *, verify: bool = True) -> "Predictor":
+    """Load a local model for prediction: a model directory, a registered name (pulled if needed)
+    or a Hugging Face repo id. (``irnet_hub.load``, :func:`irnet_hub.loading.load`, also reaches
+    model servers.)
 
     Prediction runs with NumPy (:class:`irnet_hub.predictor.Predictor`);
     TensorFlow and Keras are not imported. Every model, pulled or local, is
     checked by :func:`irnet_hub.artifact.check_model_dir` (manifest, sha256,
     finite weights); ``verify=False`` skips that for a local directory, with a warning.
-
-    With ``remote="http://HOST:PORT"`` the model named ``name_or_path`` on that model server
-    (``irnet serve``) is used instead: a :class:`~irnet_hub.serving.client.RemoteModel` whose
-    ``predict`` returns the same table. ``token`` is the server's bearer token, ``timeout`` the
-    seconds per request and ``retries`` the retries of a failed connection.
     """
-    if remote is not None:
-        from irnet_hub.serving.client import RemoteModel
-
-        if revision:
-            raise InvalidInputError(revision, "revision applies to local models, not to a remote server")
-        return RemoteModel(remote, str(name_or_path), token=token, timeout=timeout, retries=retries)
     from irnet_hub.predictor import Predictor
 
     folder, name = resolve(name_or_path, revision)
