@@ -53,8 +53,12 @@ def test_missing_package_is_named(monkeypatch):
     element_table.cache_clear()
     monkeypatch.setattr(importlib.resources, "files", gone)
     try:
-        with pytest.raises(InvalidInputError, match="pip install --no-deps 'elementembeddings==0.8.0'"):
+        from irnet_hub.cli import exit_code
+        from irnet_hub.errors import MissingDependencyError
+
+        with pytest.raises(MissingDependencyError, match="pip install --no-deps 'elementembeddings==0.8.0'") as err:
             element_table("oliynyk")
+        assert exit_code(err.value) == 3  # a missing dependency (README's table), not bad input (issue 19)
     finally:
         monkeypatch.undo()
         element_table.cache_clear()

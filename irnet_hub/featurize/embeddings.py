@@ -22,7 +22,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from irnet_hub.errors import InvalidInputError
+from irnet_hub.errors import InvalidInputError, MissingDependencyError
 from irnet_hub.featurize.base import Errors, FeatureResult, FeaturizerSpec
 
 # name -> data file inside elementembeddings/data/element_representations/
@@ -42,8 +42,9 @@ def element_table(name: str) -> np.ndarray:
     try:
         source = importlib.resources.files("elementembeddings") / "data" / "element_representations" / EMBEDDINGS[name]
     except ModuleNotFoundError:
-        raise InvalidInputError(name, "the element vectors come from the elementembeddings package, which is not "
-                                      "installed: pip install --no-deps 'elementembeddings==0.8.0'") from None
+        raise MissingDependencyError("elementembeddings", f"the {name} element vectors come from the "
+                                     "elementembeddings package, which is not installed: pip install --no-deps "
+                                     "'elementembeddings==0.8.0'") from None  # fmt: skip
     df = pd.read_csv(source)
     vectors = df.iloc[:, 1:].apply(pd.to_numeric, errors="coerce").to_numpy(float)
     table = np.full((119, vectors.shape[1]), np.nan)
