@@ -480,3 +480,28 @@ def test_a_published_repo_id_loads_back(hub, model_dir, monkeypatch):
 
     data = pd.DataFrame({"formula": ["NaCl", "Fe2O3"], "target": [20.0, 150.0]})
     assert irnet_hub.evaluate(REPO_ID, data)["mae"] == irnet_hub.evaluate(model_dir, data)["mae"]  # evaluate too
+
+
+def test_pull_from_a_folder_puts_a_verified_copy_in_the_cache(hub_env, model_dir, tmp_path, monkeypatch):
+    """Issue 19: an offline path: `irnet pull NAME --from DIR` checks the folder and caches it."""
+    import shutil
+
+    import irnet_hub
+    from irnet_hub.errors import IntegrityError
+    from irnet_hub.hub.cache import pull_from
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    copy = tmp_path / "usb-stick" / NAME
+    shutil.copytree(model_dir, copy)
+    bad = tmp_path / "damaged"
+    shutil.copytree(model_dir, bad)
+    (bad / "model.weights.h5").write_bytes(b"not weights")
+    with pytest.raises(IntegrityError, match="model.weights.h5"):
+        pull_from(NAME, bad)
+    assert not list((hub_env / "hf").rglob("model.weights.h5"))  # nothing was cached
+    cached = pull_from(NAME, copy)
+    shutil.rmtree(copy)  # the cache holds its own copy
+    assert irnet_hub.load(NAME).path == cached  # found offline, verified, no Hub and no servables/
+    r = subprocess.run([sys.executable, "-m", "irnet_hub.cli", "pull", NAME, "--from", str(bad)],
+                       capture_output=True, text=True, env=dict(os.environ), timeout=120)
+    assert r.returncode == 5 and "model.weights.h5" in r.stderr and "Traceback" not in r.stderr

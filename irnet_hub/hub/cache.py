@@ -36,6 +36,7 @@ Consistency under concurrency and interruption:
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from contextlib import contextmanager
@@ -349,6 +350,42 @@ def pull(
     raise (IntegrityError if mismatch else ModelNotAvailableError)(message)
 
 
+def pull_from(name: str, folder: str | Path, *, cache_dir: str | Path | None = None) -> Path:
+    """Put a copy of registered model ``name`` that is already on disk (a folder copied from another
+    machine, an unpacked download) into the Hub cache, for machines without network access.
+
+    Every file the registry pins is checked against its sha256 first; a folder that fails is refused
+    and nothing is written. Returns the cached folder, which later loads find offline.
+    """
+    import shutil
+
+    entry = get_entry(name)
+    src = Path(folder)
+    if not src.is_dir():
+        raise InvalidInputError(str(folder), "is not a folder")
+    problems = verify_files(src, entry.sha256)
+    if problems:
+        raise IntegrityError(f"{folder}: not model {name!r} as the registry pins it: " + "; ".join(problems))
+    cache = Path(cache_dir) if cache_dir else hub_cache_dir()
+    storage = cache / _repo_folder(entry.repo_id)
+    # A commit-pinned entry goes under its commit; a branch-pinned one under a local id its ref points to.
+    commit = entry.revision if _COMMIT_RE.match(entry.revision) else "local-" + hashlib.sha256(
+        "".join(sorted(entry.sha256.values())).encode()).hexdigest()[:32]  # fmt: skip
+    with _model_lock(_lock_path(cache, entry, entry.revision), name):
+        snap = storage / "snapshots" / commit
+        stage = storage / "snapshots" / f".{commit}.incomplete"
+        shutil.rmtree(stage, ignore_errors=True)
+        for rel in entry.sha256:
+            (stage / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src / rel, stage / rel)
+        shutil.rmtree(snap, ignore_errors=True)
+        os.replace(stage, snap)
+        if commit != entry.revision:
+            (storage / "refs").mkdir(parents=True, exist_ok=True)
+            (storage / "refs" / entry.revision).write_text(commit)
+    return snap
+
+
 def _how_to_get(name: str, cache: Path) -> str:
     return (f"To get it: with network access run `irnet pull {name}` (it is then kept in the cache {cache}); "
             f"or set {SERVABLES_ENV} to a folder holding {name}/ (such as servables/ of an irnet-hub source "
@@ -409,6 +446,7 @@ def pull_repo(repo_id: str, revision: str | None = None) -> Path:
 
 __all__ = [
     "pull",
+    "pull_from",
     "resolve",
     "cached_snapshot",
     "verify_files",

@@ -65,8 +65,18 @@ def info(name: str, as_json: bool, card: bool) -> None:
 @click.command()
 @click.argument("name")
 @click.option("--revision", help="Hub revision (branch, tag or commit); default: the one the registry pins.")
-def pull(name: str, revision: str | None) -> None:
+@click.option("--from", "from_dir", type=click.Path(file_okay=False),
+              help="No network: take the model from this folder (a copy made elsewhere), check every file "
+                   "against the registry's sha256 and put it in the cache.")
+def pull(name: str, revision: str | None, from_dir: str | None) -> None:
     """Download and verify a registered model; prints the folder it is in."""
-    from irnet_hub.hub import pull as pull_fn
+    from irnet_hub.hub.cache import pull as pull_fn
+    from irnet_hub.hub.cache import pull_from
 
+    if from_dir is not None:
+        if revision:
+            raise InvalidInputError(revision, "--revision and --from exclude each other: the registry's pinned "
+                                              "files are what --from is checked against")  # fmt: skip
+        click.echo(str(pull_from(name, from_dir)))
+        return
     click.echo(str(pull_fn(name, revision)))
