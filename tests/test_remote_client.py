@@ -176,3 +176,67 @@ def test_a_server_that_answers_nonsense_is_a_remote_failure(predictions, message
         assert "Traceback" not in run.stderr and "please report" not in run.stderr
     finally:
         server.close()
+
+
+class DripServer:
+    """Answers metadata, then a body it sends one byte at a time (``pause`` s apart), or ``size`` bytes at once."""
+
+    def __init__(self, pause: float = 1.0, size: int = 2000):
+        outer = self
+        self.pause, self.size = pause, size
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                body = json.dumps(META).encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers["Content-Length"]))
+                self.send_response(200)
+                self.send_header("Content-Length", str(outer.size))
+                self.end_headers()
+                try:
+                    if outer.pause:
+                        for _ in range(outer.size):
+                            self.wfile.write(b" ")
+                            self.wfile.flush()
+                            time.sleep(outer.pause)
+                    else:
+                        self.wfile.write(b" " * outer.size)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_timeout_bounds_the_whole_request_and_the_body_size_is_bounded(monkeypatch):
+    """Issue 16: a server dripping 1 byte/s kept the client waiting over 60 s with --timeout 3."""
+    from irnet_hub.serving import client
+
+    server = DripServer(pause=0.5)
+    try:
+        start = time.monotonic()
+        with pytest.raises(RemoteError, match="timed out"):
+            RemoteModel(server.url, "m", retries=0, timeout=2)  # its empty probe request drips
+        assert time.monotonic() - start < 8
+    finally:
+        server.close()
+    monkeypatch.setattr(client, "MAX_RESPONSE_BYTES", 1000)
+    server = DripServer(pause=0.0, size=5000)
+    try:
+        with pytest.raises(RemoteError, match="sent more than"):
+            RemoteModel(server.url, "m", retries=0, timeout=5)
+    finally:
+        server.close()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+import threading
 import time
 from typing import Any, Iterable, Literal
 from urllib.parse import quote, urlsplit
@@ -27,6 +28,8 @@ from irnet_hub.serving import protocol as P
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_RETRIES = 2
 _RETRY_STATUS = {502, 503, 504}
+# Largest response read: a full batch of rows with every output is a few MB; more is not an answer.
+MAX_RESPONSE_BYTES = 64 * 2**20
 
 
 class RemoteModel:
@@ -226,14 +229,30 @@ class RemoteModel:
         for attempt in range(self.retries + 1):
             if attempt:
                 time.sleep(min(0.5 * 2 ** (attempt - 1), 8.0))
+            # `timeout` bounds the whole request, not each read: a server that drips bytes, or never
+            # ends its body, is cut off when the time is up (the watchdog shuts the socket down).
+            conn = None
+            expired = threading.Event()
+            watchdog = threading.Timer(self.timeout, lambda: (expired.set(), _shutdown(conn)))
             try:
                 conn = self._connection()
+                watchdog.start()
                 conn.request(method, self._base + path, body=data, headers=headers)
                 resp = conn.getresponse()
-                status, raw = resp.status, resp.read()
-            except (OSError, http.client.HTTPException) as e:  # refused, reset, timed out, DNS
+                status, raw = resp.status, _read_limited(resp, expired)
+            except (OSError, http.client.HTTPException, _TooLarge) as e:  # refused, reset, timed out, DNS
                 self.close()
-                last = "timed out" if isinstance(e, socket.timeout) else f"{type(e).__name__}: {e}"
+                if isinstance(e, _TooLarge):
+                    raise RemoteError(f"the server at {self.url} sent more than {MAX_RESPONSE_BYTES // 2**20} MiB; "
+                                      "not an answer to this request") from None  # fmt: skip
+                last = ("timed out" if isinstance(e, socket.timeout) or expired.is_set()
+                        else f"{type(e).__name__}: {e}")  # fmt: skip
+                continue
+            finally:
+                watchdog.cancel()
+            if expired.is_set():  # the body was cut short by the watchdog
+                self.close()
+                last = "timed out"
                 continue
             if status in _RETRY_STATUS:
                 last = f"HTTP {status}: {_error_text(raw)}"
@@ -259,6 +278,33 @@ class RemoteModel:
         if 400 <= status < 500:
             raise InvalidInputError(self.name, f"the server refused the request (HTTP {status}): {message}")
         raise RemoteError(f"the server at {self.url} failed (HTTP {status}): {message}")
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _shutdown(conn: Any) -> None:
+    sock = getattr(conn, "sock", None)
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+def _read_limited(resp: Any, expired: threading.Event) -> bytes:
+    """The response body, read as it arrives, up to :data:`MAX_RESPONSE_BYTES`."""
+    chunks, size = [], 0
+    while not expired.is_set():
+        chunk = resp.read1(1 << 16)
+        if not chunk:
+            break
+        size += len(chunk)
+        if size > MAX_RESPONSE_BYTES:
+            raise _TooLarge()
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _reduced_formula(item: Any) -> str | None:
