@@ -240,3 +240,20 @@ def test_timeout_bounds_the_whole_request_and_the_body_size_is_bounded(monkeypat
             RemoteModel(server.url, "m", retries=0, timeout=5)
     finally:
         server.close()
+
+
+def test_log_lines_cannot_be_forged():
+    """Issue 16: a model name holding %0a wrote a forged line into the server's log."""
+    import io
+    import logging
+
+    from irnet_hub.serving.protocol import OneLineLogFilter
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(OneLineLogFilter())
+    logger = logging.getLogger("irnet-test-forging")
+    logger.addHandler(handler)
+    logger.propagate = False
+    logger.warning("model %s not found", "x\nINFO: admin logged in\r\x1b[2J")
+    assert stream.getvalue() == "model x\\nINFO: admin logged in\\r\\x1b[2J not found\n"  # one line, visible

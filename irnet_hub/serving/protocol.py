@@ -65,7 +65,31 @@ def safe_text(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-__all__ = [
+class OneLineLogFilter:
+    """A logging filter that escapes control characters (CR, LF, ESC, ...) in every message, so a
+    client's text (a model name with %0a, a formula) can never start a forged line in the log."""
+
+    def filter(self, record) -> bool:
+        message = record.getMessage()
+        if not message.isprintable():
+            record.msg = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in message)
+            record.args = ()
+        return True
+
+
+def escape_logs() -> None:
+    """Attach :class:`OneLineLogFilter` to every handler configured now (KServe's, uvicorn's, the root's)."""
+    import logging
+
+    handlers = list(logging.getLogger().handlers)
+    for logger in list(logging.Logger.manager.loggerDict.values()):
+        handlers.extend(getattr(logger, "handlers", []))
+    for handler in handlers:
+        if not any(isinstance(f, OneLineLogFilter) for f in handler.filters):
+            handler.addFilter(OneLineLogFilter())
+
+
+__all__ = ["OneLineLogFilter", "escape_logs",
     "INPUT_NAMES", "OUTPUTS", "ERRORS_PARAMETER", "ERROR_MODES", "DEFAULT_HOST", "DEFAULT_PORT",
     "DEFAULT_MAX_ROWS", "DEFAULT_MAX_BODY_BYTES", "MAX_FORMULA_CHARS", "MAX_STRUCTURE_SITES",
     "DEFAULT_CLIENT_BATCH", "safe_text",

@@ -218,6 +218,7 @@ def serve(specs: Sequence[str], *, host: str = P.DEFAULT_HOST, port: int = P.DEF
         log.warning("serving on %s without --token-file: anyone who can reach this address can use the models",
                     host)
     names = ", ".join(m.name for m in models)
+    P.escape_logs()  # after KServe configured its handlers: a client's text never forges a log line
     log.warning("irnet-hub serving %s on http://%s:%d (V2 protocol; auth %s; max %d rows, %d bytes per request)",
                 names, host, port, "on" if token else "off", max_rows, max_body_bytes)
     server.start(list(models))
