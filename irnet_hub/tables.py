@@ -66,7 +66,7 @@ def rows_text(rows, limit: int = 10) -> str:
 MAX_ABS_TARGET = 1e15
 
 
-def check_targets(values, source: str, labels=None) -> None:
+def check_targets(values, source: str, labels=None, unit: str = "rows") -> None:
     """Refuse NaN, infinite and huge (beyond :data:`MAX_ABS_TARGET`) targets (exit 2), naming the rows:
     metrics, JSON and a float32 network need finite numbers of a sane size."""
     v = np.asarray(values, dtype=float)
@@ -75,12 +75,12 @@ def check_targets(values, source: str, labels=None) -> None:
         idx = np.flatnonzero(bad)
         rows = [labels[i] for i in idx] if labels is not None else idx
         kinds = "infinite" if np.isinf(v[bad]).all() else "non-numeric, missing or infinite"
-        raise InvalidInputError(source, f"{kinds} target in rows {rows_text(rows)}")
+        raise InvalidInputError(source, f"{kinds} target in {unit} {rows_text(rows)}")
     huge = np.abs(v) > MAX_ABS_TARGET
     if huge.any():
         idx = np.flatnonzero(huge)
         rows = [labels[i] for i in idx] if labels is not None else idx
-        raise InvalidInputError(source, f"target beyond +-{MAX_ABS_TARGET:g} in rows {rows_text(rows)} (e.g. "
+        raise InvalidInputError(source, f"target beyond +-{MAX_ABS_TARGET:g} in {unit} {rows_text(rows)} (e.g. "
                                         f"{v[idx[0]]:g}); give it in a unit with smaller numbers")  # fmt: skip
 
 
@@ -118,15 +118,19 @@ def read_table(path: str | Path, *, target: bool = True) -> pd.DataFrame:
         raise InvalidInputError(str(path), f"needs a 'formula' column (comma-, tab- or semicolon-separated "
                                            f"header); found {list(df.columns)}")
     if target:
-        df["target"] = _targets(df, str(path))
+        df["target"] = _targets(df, str(path), from_file=True)
     return df
 
 
-def _targets(df: pd.DataFrame, source: str) -> np.ndarray:
+def _targets(df: pd.DataFrame, source: str, from_file: bool = False) -> np.ndarray:
     if "target" not in df.columns:
         raise InvalidInputError(source, f"needs a 'target' column; found {list(df.columns)}")
     values = pd.to_numeric(df["target"], errors="coerce").to_numpy(float)
-    check_targets(values, source, list(df.index))  # NaN and infinite targets both refused
+    # NaN and infinite targets both refused; a file's rows are named by their line in it (header: line 1).
+    if from_file:
+        check_targets(values, source, [i + 2 for i in range(len(df))], unit="lines")
+    else:
+        check_targets(values, source, list(df.index))
     return values
 
 
@@ -176,7 +180,7 @@ def load_table(
         inputs = list(df[formula_column(df.columns, source, column)])
     if target is None:
         target = "target" in df.columns
-    targets = _targets(df, source) if target else None
+    targets = _targets(df, source, from_file=not isinstance(data, pd.DataFrame)) if target else None
     return Table(inputs, targets, source)
 
 

@@ -175,3 +175,14 @@ def test_a_stale_temporary_of_a_killed_run_is_removed_by_the_next_write(tmp_path
     atomic_write(tmp_path / "out.csv", "formula\nNaCl\n")
     assert not stale.exists() and fresh.exists() and (tmp_path / "out.csv").read_text() == "formula\nNaCl\n"
     assert STALE_SECONDS >= 600
+
+
+def test_a_ragged_target_file_names_the_lines_as_the_file_has_them(tmp_path):
+    """Issue 16: a ragged file's bad targets were named by 0-based data rows, not by where they are."""
+    from irnet_hub.errors import InvalidInputError
+    from irnet_hub.tables import load_table
+
+    path = tmp_path / "ragged.csv"
+    path.write_text("formula,target\nNaCl,1\nMgO\nFe2O3,4\nAl2O3,\n")  # MgO on line 3, Al2O3 on line 5
+    with pytest.raises(InvalidInputError, match="missing or infinite target in lines 3, 5$"):
+        load_table(path)
