@@ -225,7 +225,7 @@ class RemoteModel:
             headers["Content-Type"] = "application/json"
         if self.__token:
             headers["Authorization"] = f"Bearer {self.__token}"
-        last = ""
+        last = status_seen = ""
         for attempt in range(self.retries + 1):
             if attempt:
                 time.sleep(min(0.5 * 2 ** (attempt - 1), 8.0))
@@ -255,9 +255,15 @@ class RemoteModel:
                 last = "timed out"
                 continue
             if status in _RETRY_STATUS:
-                last = f"HTTP {status}: {_error_text(raw)}"
+                # The server may close this connection after a 503: the retry opens a fresh one, and the
+                # status stays in the message (a later "RemoteDisconnected" alone would hide it).
+                self.close()
+                status_seen = f"HTTP {status}: {_error_text(raw)}"
+                last = status_seen
                 continue
             return self._check(status, raw)
+        if status_seen and status_seen != last:
+            last = f"{status_seen}, then {last}"
         raise RemoteError(f"cannot reach the model server at {self.url} ({last}; {self.retries + 1} attempt(s), "
                           f"timeout {self.timeout:g} s). Is `irnet serve` running there?")
 
