@@ -309,7 +309,7 @@ BAD_INPUTS = [
     ("Fe0O", "zero"),
     ("Fe-1O2", "negative"),
     ("fe2o3", "parse"),
-    ("Fe2O3·H2O", "parse"),
+    ("Fe2O3·NaCl", "parse"),  # a middle dot that is not hydrate notation (Fe2O3·H2O is: see below)
     ("Uue2", "Uue"),
     ("Og2Fe", "Magpie"),  # Z=118: no Magpie data at all
     (None, "missing"),

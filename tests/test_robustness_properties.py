@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -78,6 +79,8 @@ def test_valid_formulas_featurize_finitely_in_any_batch(cases):
 @given(formulas(), st.sampled_from([" ", "\t", "\n", "\r\n", "\u00a0\u2009"]), formulas())
 def test_two_formulas_joined_by_whitespace_are_refused(a, ws, b):
     text = a[0] + ws + b[0]
+    # pymatgen's own "Fe2 O3" (every token one element with its amount) is one formula, accepted.
+    assume(not all(re.fullmatch(r"[A-Z][a-z]?\d+(?:\.\d+)?", t) for t in text.split()))
     res = featurize_compositions([text])
     assert len(res.rows) == 0 and len(res.failures) == 1
     assert "whitespace" in res.failures[0].reason and res.failures[0].input == text

@@ -170,7 +170,8 @@ def test_float16_weights_halve_size_and_stay_close(trained, bulk, tmp_path):
 
     out, _ = trained
     half = artifact.convert_weights(out, tmp_path / "half", "float16")
-    assert (half / "model.weights.h5").stat().st_size < 0.55 * (out / "model.weights.h5").stat().st_size
+    # The weight data halves; HDF5's own structure (~0.19 MB for this network's 104 datasets) does not.
+    assert (half / "model.weights.h5").stat().st_size < 0.5 * (out / "model.weights.h5").stat().st_size + 200_000
     net = keras.saving.load_model(str(half), safe_mode=True)
     assert {l.dtype for l in net.layers if l.name.startswith("fc")} == {"float16"}
     assert net.get_layer("standardize").dtype == "float32"

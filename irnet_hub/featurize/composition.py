@@ -343,7 +343,9 @@ def _fast_parse(strings: list[str], t: ElementTables) -> tuple[np.ndarray, np.nd
         return empty
     # Keep only ASCII strings without "\n" ("" is never ok -> pymatgen path):
     # numpy's isdigit and float() also accept non-ASCII digits such as "²".
-    strings = [s if s.isascii() and _SEP not in s and "H2O" not in s else "" for s in strings]  # hydrates: slow path
+    # Hydrates (CuSO4.5H2O) take the slow path, where the dot is read as the hydrate separator.
+    strings = [s if s.isascii() and _SEP not in s and ("H2O" not in s or not _HYDRATE.match(s)) else ""
+               for s in strings]  # fmt: skip
     parts = _SYMBOL_SPLIT_RE.split(_SEP.join(strings))
     # parts = [lead, sym_1, tail_1, sym_2, tail_2, ...]; a plain formula's
     # tails are "<amount>" or "<amount>\n..." (end of that formula).

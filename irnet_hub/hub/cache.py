@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Iterator
 
 from irnet_hub.errors import IntegrityError, InvalidInputError, ModelNotAvailableError
+from irnet_hub.hub.network import hub_unreachable
 from irnet_hub.hub.registry import ModelEntry, get_entry, list_models
 
 SERVABLES_ENV = "IRNET_HUB_SERVABLES"
@@ -190,33 +191,6 @@ def _hf_download(entry: ModelEntry, revision: str, cache_dir: Path, patterns: li
     return Path(path)
 
 
-_PROXY_VARS = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
-
-
-def _unreachable(endpoint: str | None, timeout: float = 3.0) -> str | None:
-    """Why the Hub endpoint cannot be reached (DNS failure, refused, timeout), or None.
-
-    huggingface_hub retries connection errors with exponential backoff (about
-    45 s in all) before giving up; without network (a fresh clone on an
-    offline machine) that would delay every fallback to ``servables/``. One
-    TCP connect tells in milliseconds. With a proxy configured a direct
-    connect proves nothing, so the check is skipped.
-    """
-    import socket
-    from urllib.parse import urlsplit
-
-    if any(os.environ.get(v) for v in _PROXY_VARS):
-        return None
-    url = urlsplit(endpoint or "https://huggingface.co")
-    host = url.hostname or "huggingface.co"
-    port = url.port or (443 if url.scheme == "https" else 80)
-    try:
-        socket.create_connection((host, port), timeout=timeout).close()
-    except OSError as e:
-        return f"cannot connect to {host}:{port} ({e.strerror or e})"
-    return None
-
-
 def _from_hub(entry: ModelEntry, revision: str, expected: dict[str, str] | None, cache_dir: Path, force: bool) -> Path:
     """Download with snapshot_download and verify; one forced re-fetch on a mismatch."""
     patterns = sorted(expected) if expected else None
@@ -313,7 +287,7 @@ def pull(
         endpoint = os.environ.get("HF_ENDPOINT") or None
         if is_offline():
             tried.append("Hugging Face Hub: not contacted (HF_HUB_OFFLINE is set)")
-        elif (why := _unreachable(endpoint)) is not None:
+        elif (why := hub_unreachable(endpoint)) is not None:
             tried.append(f"Hugging Face Hub: {why}")
         else:
             try:

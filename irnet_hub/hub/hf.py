@@ -78,7 +78,7 @@ def publish_hf(
 
     import os
 
-    from irnet_hub.hub.cache import _unreachable
+    from irnet_hub.hub.network import hub_unreachable
 
     repo_id = _check_repo_id(repo_id)
     src = artifact.check_model_dir(model_dir)
@@ -87,7 +87,7 @@ def publish_hf(
     from huggingface_hub import constants
 
     # The endpoint HfApi will use: the argument, else HF_ENDPOINT (huggingface_hub reads it at import).
-    why = _unreachable(endpoint or os.environ.get("HF_ENDPOINT") or constants.ENDPOINT)
+    why = hub_unreachable(endpoint or os.environ.get("HF_ENDPOINT") or constants.ENDPOINT)
     if why is not None:
         raise RemoteError(f"cannot publish {src} to {repo_id}: the Hugging Face Hub is unreachable ({why})")
     api = HfApi(endpoint=endpoint, token=token, library_name="irnet-hub", library_version=irnet_hub.__version__)
