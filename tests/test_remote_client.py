@@ -32,7 +32,20 @@ def closed_port() -> int:
         return s.getsockname()[1]  # closed again when the block ends: nothing listens there
 
 
-class FlakyServer:
+class _LocalServer:
+    """A threaded HTTP server on a free loopback port, for one test."""
+
+    def _start(self, handler) -> None:
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class FlakyServer(_LocalServer):
     """Answers 503 ``failures`` times, then like irnet serve (one fixed prediction per row); ``delay`` seconds late."""
 
     def __init__(self, failures: int = 0, delay: float = 0.0, predictions=None):
@@ -79,13 +92,7 @@ class FlakyServer:
                                       "outputs": [{"name": k, "datatype": "X", "shape": [n], "data": v}
                                                   for k, v in out.items()]})
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self._start(Handler)
 
 
 def test_unreachable_server_is_a_clear_error_with_exit_code_4():
@@ -178,7 +185,7 @@ def test_a_server_that_answers_nonsense_is_a_remote_failure(predictions, message
         server.close()
 
 
-class DripServer:
+class DripServer(_LocalServer):
     """Answers metadata, then a body it sends one byte at a time (``pause`` s apart), or ``size`` bytes at once."""
 
     def __init__(self, pause: float = 1.0, size: int = 2000):
@@ -212,13 +219,7 @@ class DripServer:
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self._start(Handler)
 
 
 def test_timeout_bounds_the_whole_request_and_the_body_size_is_bounded(monkeypatch):
