@@ -21,7 +21,6 @@ import numpy as np
 from irnet_hub.constants import MIN_ELEMENT_COUNT
 from irnet_hub.errors import BatchInputError, InvalidInputError, RowFailure, UnsupportedModelError
 from irnet_hub.preprocessing import domain_report, features_out_of_range, fill_missing, formula_of
-from irnet_hub.tables import formula_column
 from irnet_hub.record import INFO_FILE, ModelRecord, as_record
 from irnet_hub.runtime import DEFAULT_BATCH_SIZE, NumpyNetwork
 
@@ -315,6 +314,8 @@ class Predictor:
     def _as_items(self, inputs: Any, column: str | None = None):
         """(labels, items): the accepted input forms as a list, and the index the result keeps."""
         import pandas as pd
+
+        from irnet_hub.tables import formula_column  # here: importing the predictor stays free of pandas
 
         labels = None
         if isinstance(inputs, pd.DataFrame):
