@@ -1,4 +1,4 @@
-"""Physical rules on a model's outputs, and the stoichiometry part of the in-domain rule.
+"""Physical rules on a model's outputs.
 
 A network is a smooth function of 145 composition attributes; it knows
 nothing of definitions. Two rules that hold by definition are applied after
@@ -12,14 +12,9 @@ and card:
   negative. A negative network output is clamped to 0 and the row's ``note``
   says so (the network said Cs -52.8 GPa before this rule).
 
-The in-domain flag also looks at stoichiometry (``composition_ranges``,
-recorded from the training compositions): a formula with more atoms per
-formula unit, or a smaller smallest element fraction, than any training
-composition is outside what the model saw (Li1000000O, for one).
-
-Records written before these fields existed get rules derived from the
-property name (:func:`rules_for`) and stoichiometry ranges measured on the
-training sets of the shipped models (:data:`SHIPPED_COMPOSITION_RANGES`).
+Records written before the ``output_rules`` field existed get rules derived
+from the property name (:func:`rules_for`). The in-domain rule is
+:mod:`irnet_hub.domain`.
 """
 
 from __future__ import annotations
@@ -30,17 +25,6 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from irnet_hub.errors import IntegrityError, InvalidInputError
-
-# Measured with composition_ranges() on the training compositions of each shipped model (the
-# recipe's split from scripts/train_zoo.py; for the structure model, all 1,265 Matbench phonon
-# structures, a superset of its training folds). Used only while a model's irnet.json predates the
-# composition_ranges field; the lead repackages the zoo with it.
-SHIPPED_COMPOSITION_RANGES: dict[str, dict[str, float]] = {
-    "mp-bulk-modulus": {"max_atoms_per_formula_unit": 108.0, "min_fraction": 0.025},
-    "mp-shear-modulus": {"max_atoms_per_formula_unit": 108.0, "min_fraction": 0.025},
-    "oqmd-formation-enthalpy": {"max_atoms_per_formula_unit": 150.0, "min_fraction": 1 / 150},
-    "matbench-phonons-structure": {"max_atoms_per_formula_unit": 15.0, "min_fraction": 1 / 15},
-}
 
 # Property names whose values are >= 0 by definition (lower case, matched as substrings);
 # "log" targets (log10 of a modulus) can be negative and are excluded.
@@ -60,12 +44,9 @@ class OutputRules:
 
 def _section(info: Any, key: str) -> Any:
     """``info[key]`` of a ModelRecord (None when its irnet.json did not set it) or a plain dict."""
-    if hasattr(info, "has"):  # irnet_hub.record.ModelRecord
-        if not info.has(key):
-            return None
-        value = getattr(info, key, None)
-        return value.to_dict() if hasattr(value, "to_dict") else value
-    return info.get(key) if isinstance(info, Mapping) else None
+    from irnet_hub.record import record_section
+
+    return record_section(info, key)
 
 
 def rules_for(info: Any) -> OutputRules:
@@ -83,17 +64,6 @@ def rules_for(info: Any) -> OutputRules:
         non_negative=any(w in name for w in _NON_NEGATIVE_WORDS),
         derived=True,
     )
-
-
-def composition_ranges_for(info: Any) -> dict[str, float] | None:
-    """``{"max_atoms_per_formula_unit", "min_fraction"}`` the model was trained on, if known."""
-    rec = _section(info, "composition_ranges")
-    if isinstance(rec, Mapping) and rec.get("max_atoms_per_formula_unit") is not None \
-            and rec.get("min_fraction") is not None:
-        return {"max_atoms_per_formula_unit": float(rec["max_atoms_per_formula_unit"]),
-                "min_fraction": float(rec["min_fraction"])}
-    name = getattr(info, "name", None) if hasattr(info, "has") else (info.get("name") if isinstance(info, Mapping) else None)
-    return SHIPPED_COMPOSITION_RANGES.get(str(name or ""))
 
 
 def apply_rules(
@@ -174,39 +144,4 @@ def check_finite(values: np.ndarray, source: str) -> None:
                              "its weights are probably damaged")
 
 
-def describe_rules(info: Any) -> str:
-    """Markdown for a model card: which output rules apply and what in-domain means for this model."""
-    rules = rules_for(info)
-    prop = str((_section(info, "target") or {}).get("name") or "the property")
-    lines = []
-    if rules.elements_are_zero:
-        lines.append(f"- **Elements are zero.** A pure element has {prop} exactly 0 (by definition), "
-                     "with uncertainty 0; the network's output is replaced.")
-    if rules.non_negative:
-        lines.append(f"- **Non-negative.** {prop[:1].upper() + prop[1:]} cannot be negative: a negative network "
-                     "output is reported as 0 and the row's `note` says so.")
-    if not lines:
-        lines.append("- No output rule applies: predictions are the network's output as is.")
-    ranges = composition_ranges_for(info)
-    from irnet_hub.constants import MIN_ELEMENT_COUNT
-
-    dom = ("- **In domain** (`in_domain`) is false when a formula has an element seen in fewer than "
-           f"{MIN_ELEMENT_COUNT} training compositions")
-    if ranges:
-        dom += (f", more than {ranges['max_atoms_per_formula_unit']:g} atoms per formula unit, or an element "
-                f"fraction below {ranges['min_fraction']:.3g} (the extremes of the training compositions)")
-    scaler = _section(info, "scaler") or {}
-    if isinstance(scaler, Mapping) and "feature_min" in scaler:
-        from irnet_hub.preprocessing import FEATURE_RANGE_MARGIN
-
-        dom += (f", or when a feature lies more than {FEATURE_RANGE_MARGIN:g} x its training range outside that "
-                "range (the feature is named in `note`)")
-    dom += "."
-    if int(_section(info, "ensemble_size") or 1) >= 3:
-        dom += " Where the members agree exactly (a saturated network) no std is given and the row is out of domain."
-    lines.append(dom)
-    return "\n".join(lines)
-
-
-__all__ = ["OutputRules", "rules_for", "checked_rules", "composition_ranges_for", "apply_rules", "check_finite", "describe_rules",
-           "SHIPPED_COMPOSITION_RANGES"]
+__all__ = ["OutputRules", "rules_for", "checked_rules", "apply_rules", "check_finite"]

@@ -20,7 +20,8 @@ import numpy as np
 
 from irnet_hub.constants import MIN_ELEMENT_COUNT
 from irnet_hub.errors import BatchInputError, InvalidInputError, RowFailure, UnsupportedModelError
-from irnet_hub.preprocessing import domain_report, features_out_of_range, fill_missing, formula_of
+from irnet_hub.domain import DomainRule
+from irnet_hub.preprocessing import fill_missing, formula_of
 from irnet_hub.record import INFO_FILE, ModelRecord, as_record
 from irnet_hub.runtime import DEFAULT_BATCH_SIZE, NumpyNetwork
 
@@ -86,17 +87,13 @@ class Predictor:
         self.record = as_record(info, str(self.path / INFO_FILE)).require("scaler", source=str(self.path))
         record = self.record
         self.name = name or record.name or self.path.name
-        self.min_element_count = min_element_count
+        # The in-domain rule (irnet_hub.domain): elements, stoichiometry and the features' training range.
+        self.domain = DomainRule.for_record(record, min_element_count)
         self.featurizer: str = record.featurizer.name
         self.input_kind: str = record.featurizer.input_kind
         self.unit: str = record.target.unit
         self.property: str = record.target.name
         self._feature_mean = np.asarray(record.scaler.feature_mean, dtype=np.float32)
-        self._element_counts: dict[str, int] = dict(record.element_counts)
-        extras = record.scaler.extras
-        # The features' training range (models trained or rescored since it is recorded): the range rule.
-        self._feature_range = ((extras["feature_min"], extras["feature_max"])
-                               if "feature_min" in extras and "feature_max" in extras else None)  # fmt: skip
         self.std_scale: float = float(record.std_scale)
         # Extra keyword arguments for the featurizer, e.g. the model server's
         # {"use_cache": False, "n_jobs": 1} for structures sent by clients.
@@ -149,6 +146,11 @@ class Predictor:
         out = self.network(fill_missing(X, self._feature_mean), batch_size=batch_size)
         check_finite(out, self.name)
         return out
+
+    @property
+    def min_element_count(self) -> int:
+        """An element seen in fewer training compositions than this makes a prediction out of domain."""
+        return self.domain.min_count
 
     @property
     def output_rules(self):
@@ -248,7 +250,7 @@ class Predictor:
                 if len(res.rows):
                     rows_out.append(np.asarray(res.rows, dtype=np.int64) + start)
                     preds_out.append(self.predict_outputs(res.features, batch_size=batch_size))
-                    range_notes.extend(self._out_of_range(res.features))
+                    range_notes.extend(self.domain.feature_notes(res.features))
                 bar.update(len(chunk))
         if failures and errors == "raise":
             raise BatchInputError(failures)
@@ -256,23 +258,13 @@ class Predictor:
         rows = np.concatenate(rows_out) if rows_out else np.zeros(0, np.int64)
         outputs = np.concatenate(preds_out) if preds_out else np.zeros((0, self.network.n_outputs), np.float32)
         kept = [items[i] for i in rows]
-        dom = self._domain(kept)
+        dom = self.domain.report(kept)
         pred, std, rule_notes = apply_rules(outputs[:, 0].astype(np.float64), np.asarray(dom["n_elements"]),
                                             self.output_rules, std=self._std(outputs), property_name=self.property)
-        for j, why in enumerate(range_notes):
-            if why and not rule_notes[j].startswith("element"):  # an element's exact value is not the network's
-                dom["in_domain"][j] = False
-                dom["note"][j] = "; ".join(t for t in (dom["note"][j], why) if t)
-        if std is not None:
-            # Members that agree exactly are a saturated network, not a certain one: no std of 0 is given
-            # for a network output (an output rule's exact value, such as an element's 0, keeps its 0).
-            for j in np.flatnonzero(std == 0):
-                if rule_notes[j].startswith("element"):
-                    continue
-                std[j] = np.nan
-                dom["in_domain"][j] = False
-                dom["note"][j] = "; ".join(t for t in (dom["note"][j], "the ensemble's members agree exactly "
-                                                       "(a saturated network), so no uncertainty is given") if t)
+        # The range rule and the saturated-ensemble rule (irnet_hub.domain); an output rule's exact value
+        # (an element's 0) is not the network's, so neither applies to it.
+        exact = np.array([t.startswith("element") for t in rule_notes], dtype=bool)
+        std = self.domain.network_checks(dom, range_notes, std, exact)
 
         # Every input row, in input order, under its own label; skipped rows hold NaN and the reason.
         prediction = np.full(n, np.nan)
@@ -344,18 +336,6 @@ class Predictor:
         if labels is None:
             labels = pd.RangeIndex(len(values), name="row")
         return labels, values
-
-    def _out_of_range(self, X: np.ndarray) -> list[str]:
-        """Per row: '' or why a feature lies far outside its training range (the range rule)."""
-        if self._feature_range is None:
-            return [""] * len(X)
-        return features_out_of_range(X, *self._feature_range, self.record.featurizer.labels)
-
-    def _domain(self, items: list[Any]) -> dict[str, list[Any]]:
-        """The in-domain rule (elements and stoichiometry, :func:`irnet_hub.preprocessing.domain_report`)."""
-        from irnet_hub.output_rules import composition_ranges_for
-
-        return domain_report(items, self._element_counts, self.min_element_count, composition_ranges_for(self.record))
 
 
 def _check_batch_size(batch_size: Any) -> None:

@@ -381,6 +381,17 @@ def _migrate(d: dict[str, Any]) -> dict[str, Any]:
     return d
 
 
+def record_section(info: "ModelRecord | Mapping[str, Any]", key: str) -> Any:
+    """``info[key]`` as plain data (dicts, lists), of a :class:`ModelRecord` (None when its ``irnet.json`` did
+    not set the key) or of an ``irnet.json`` dict."""
+    if isinstance(info, ModelRecord):
+        if not info.has(key):
+            return None
+        value = getattr(info, key, None)
+        return value.to_dict() if hasattr(value, "to_dict") else value
+    return info.get(key) if isinstance(info, Mapping) else None
+
+
 def as_record(info: "ModelRecord | Mapping[str, Any]", source: str = INFO_FILE) -> ModelRecord:
     """``info`` as a :class:`ModelRecord` (a dict of ``irnet.json`` contents is parsed)."""
     return info if isinstance(info, ModelRecord) else ModelRecord.from_dict(info, source)
@@ -388,6 +399,7 @@ def as_record(info: "ModelRecord | Mapping[str, Any]", source: str = INFO_FILE) 
 
 __all__ = [
     "ModelRecord",
+    "record_section",
     "FeaturizerInfo",
     "Scaler",
     "Target",

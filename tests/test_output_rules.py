@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from irnet_hub.output_rules import SHIPPED_COMPOSITION_RANGES, apply_rules, describe_rules, rules_for
+from irnet_hub.output_rules import apply_rules, rules_for
 from irnet_hub.preprocessing import composition_ranges, stoichiometry
 
 REPO = Path(__file__).resolve().parents[1]
@@ -103,22 +103,28 @@ def test_stoichiometry_reduces_integer_formulas():
 
 
 def test_shipped_ranges_match_training_data(data_dir):
-    """The fallback ranges of the shipped bulk-modulus model are those of its training split."""
+    """The bulk-modulus record's stoichiometry ranges are those of its training split."""
+    from irnet_hub import artifact
+    from irnet_hub.domain import composition_ranges_for
+
     df = pd.read_csv(data_dir / "crabnet/benchmark_data/mp_bulk_modulus/train.csv", keep_default_na=False)
-    assert composition_ranges(df["formula"]) == pytest.approx(SHIPPED_COMPOSITION_RANGES["mp-bulk-modulus"])
+    record = artifact.read_record(REPO / "servables" / "mp-bulk-modulus")
+    assert composition_ranges(df["formula"]) == pytest.approx(composition_ranges_for(record))
 
 
 def test_card_text_states_the_rules():
     from irnet_hub import artifact
     from irnet_hub.hub.card import render_card
 
-    text = describe_rules({"name": "oqmd-formation-enthalpy", "target": {"name": "formation enthalpy"}})
-    assert "exactly 0" in text and "150 atoms per formula unit" in text
-    assert "cannot be negative" in describe_rules({"name": "x", "target": {"name": "bulk modulus"}})
-    # A card rendered from a shipped record (older than the output_rules field) states the derived rules.
+    card = render_card(artifact.read_record(REPO / "servables" / "oqmd-formation-enthalpy"))
+    section = card[card.index("## Output rules and domain"):]
+    assert "exactly 0" in section and "150 atoms per (reduced) formula unit" in section
     card = render_card(artifact.read_record(REPO / "servables" / "mp-bulk-modulus"))
     section = card[card.index("## Output rules and domain"):]
-    assert "cannot be negative" in section and "108 atoms" in section
+    assert "cannot be negative" in section and "108 atoms" in section and "training range" in section
+    # A record with no domain facts says in_domain is unknown instead of stating rules it cannot apply.
+    section = render_card({"name": "x", "target": {"name": "x", "unit": "eV"}, "output_rules": {}})
+    assert "`in_domain` is unknown" in section
 
 
 def test_apply_rules_leaves_other_models_alone():

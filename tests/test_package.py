@@ -171,3 +171,28 @@ def test_long_module_exceptions_are_still_needed():
     modules = _modules()
     stale = [m for m in LONG_MODULES if m not in modules or len(modules[m].read_text().splitlines()) <= MAX_LINES]
     assert stale == [], f"no longer over {MAX_LINES} lines (remove from LONG_MODULES): {stale}"
+
+
+def test_only_the_domain_module_computes_in_domain_flags():
+    """One in-domain rule: irnet_hub.domain. Every other module asks a model's DomainRule (report, by_arrays,
+    feature_notes, network_checks, describe) and defines no rule of its own."""
+    import re
+
+    modules = _modules()
+    rule_like = re.compile(r"domain|rare_element|out_of_range|stoichiometry_out")
+    offenders = []
+    for name, path in modules.items():
+        if name == "irnet_hub.domain":
+            continue
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module == "irnet_hub.domain":
+                offenders += [f"{name} imports {a.name}" for a in node.names if a.name != "DomainRule"]
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and rule_like.search(node.name):
+                if node.name != "has_domain":  # the server's "does this model state a domain" (DomainRule.known)
+                    offenders.append(f"{name} defines {node.name}()")
+    assert offenders == [], offenders
+    # and the rule's functions exist there, so the check above looks for the right names
+    domain_defs = {n.name for n in ast.walk(ast.parse(modules["irnet_hub.domain"].read_text()))
+                   if isinstance(n, ast.FunctionDef)}
+    assert {"domain_report", "in_domain_by_z", "features_out_of_range", "rare_elements"} <= domain_defs

@@ -9,14 +9,8 @@ import numpy as np
 import pytest
 
 from irnet_hub.files import atomic_path, atomic_write, atomic_write_json
-from irnet_hub.preprocessing import (
-    composition_ranges,
-    domain_flags,
-    element_counts,
-    fill_missing,
-    fit_scaler,
-    in_domain_by_z,
-)
+from irnet_hub.domain import DomainRule, in_domain_by_z
+from irnet_hub.preprocessing import composition_ranges, element_counts, fill_missing, fit_scaler
 
 
 def test_scaler_and_fill():
@@ -41,7 +35,8 @@ def test_vectorized_and_per_formula_in_domain_rule_agree():
     counts = {"Li": 10, "Fe": 4, "O": 100}  # Fe is rare (4 < 5), P unseen
     df = enumerate_candidates(["Li-Fe-P-O"], max_atoms=5)
     formulas = df["formula"].tolist()
-    flags, rare = domain_flags(formulas, counts)
+    report = DomainRule(counts).report(formulas)
+    flags, rare = report["in_domain"], report["rare"]
     from pymatgen.core import Composition, Element
 
     z = np.zeros((len(formulas), 4), np.int64)
@@ -51,7 +46,10 @@ def test_vectorized_and_per_formula_in_domain_rule_agree():
             z[i, j], a[i, j] = Element(str(el)).Z, int(amt)
     assert in_domain_by_z(z, a, counts).tolist() == flags
     assert flags[formulas.index("Li2O")] is True and "Fe" in rare[formulas.index("FeO")]
-
+    ranges = {"max_atoms_per_formula_unit": 4.0, "min_fraction": 0.25}  # stoichiometry too: one rule, both forms
+    report = DomainRule(counts, composition_ranges=ranges).report(formulas)
+    assert DomainRule(counts, composition_ranges=ranges).by_arrays(z, a).tolist() == report["in_domain"]
+    assert report["in_domain"][formulas.index("Li2O")] is True and report["in_domain"][formulas.index("Li4O")] is False
 
 def test_atomic_write_replaces_whole_or_not_at_all(tmp_path, monkeypatch):
     target = tmp_path / "out.json"
@@ -93,7 +91,7 @@ def test_domain_report_vectorized_pass_equals_the_per_item_rule(data_dir, with_c
 
     import pandas as pd
 
-    from irnet_hub import preprocessing as P
+    from irnet_hub import domain as P
 
     rec = json.loads(open("servables/oqmd-formation-enthalpy/irnet.json").read())
     counts = rec["element_counts"] if with_counts else {}

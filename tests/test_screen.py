@@ -15,6 +15,7 @@ from pymatgen.analysis.phase_diagram import PDEntry, PhaseDiagram
 from pymatgen.core import Composition
 
 import irnet_hub
+from irnet_hub.domain import DomainRule
 from irnet_hub.errors import InvalidInputError
 from irnet_hub.record import ModelRecord
 from irnet_hub.stability import PredictedHull, charge_balanced, enumerate_candidates, plan
@@ -49,7 +50,7 @@ class FakeModel:
     property = "formation enthalpy"
     name = "fake"
     record = ModelRecord(name="fake")  # no training element counts: in_domain unknown
-    min_element_count = 5
+    domain = DomainRule({})
 
     def predict_features(self, X):
         X = np.asarray(X, dtype=np.float64)

@@ -12,7 +12,7 @@ import math
 import re
 from typing import Any, Mapping
 
-from irnet_hub.record import CompositionRanges, ModelRecord
+from irnet_hub.record import ModelRecord
 
 
 def _fmt(x: Any) -> str:
@@ -150,40 +150,30 @@ def _ensemble_and_rules(record: ModelRecord, unit: str) -> str:
         if members:
             lines.append(f"Test MAE of the members alone: {', '.join(_fmt(m) for m in members)} {unit}.")
         lines.append("")
-    # The rules Predictor applies: the record's, or (records older than the fields) derived from the property.
-    from irnet_hub.output_rules import composition_ranges_for, rules_for
+    # The rules Predictor applies: the record's output rules (records older than the field: derived from
+    # the property) and its in-domain rule, in the words of irnet_hub.domain.
+    from irnet_hub.domain import DomainRule
+    from irnet_hub.output_rules import rules_for
 
     rules = rules_for(record)
-    known = composition_ranges_for(record)
-    ranges = CompositionRanges.from_dict(known) if known else None
-    has_range = bool(record.scaler and "feature_min" in record.scaler.extras)
-    if rules.elements_are_zero or rules.non_negative or ranges or has_range:
-        lines.append("## Output rules and domain\n")
-        if rules.elements_are_zero:
-            lines.append("- A pure element gets exactly 0 (a formation energy is zero for an element by "
-                         "definition), with std 0.")
-        if rules.non_negative:
-            lines.append("- The property cannot be negative: a negative network output is clamped to 0 and "
-                         "flagged.")
-        given = record.output_rules.extras if record.output_rules is not None else {}
-        if given.get("source"):
-            lines.append(f"- These output rules were {given['source']} and checked against the training targets"
-                         + ("; dropped: " + "; ".join(given["dropped"]) if given.get("dropped") else "") + ".")
-        if ranges:
-            lines.append(
-                f"- `in_domain` is also false for a formula with more than "
-                f"{_fmt(ranges.max_atoms_per_formula_unit)} atoms per (reduced) formula unit or an element "
-                f"fraction below {_fmt(ranges.min_fraction)}: the extremes of the training compositions."
-            )
-        if has_range:
-            from irnet_hub.preprocessing import FEATURE_RANGE_MARGIN
-
-            lines.append(f"- `in_domain` is also false when a feature lies more than {FEATURE_RANGE_MARGIN:g} x its "
-                         "training range outside that range; `note` names the feature.")
-        if has_range and record.ensemble_size >= 3:
-            lines.append("- Where the members agree exactly (a saturated network), no `prediction_std` is given "
-                         "and the row is out of domain.")
-        lines.append("")
+    domain = DomainRule.for_record(record)
+    lines.append("## Output rules and domain\n")
+    if rules.elements_are_zero:
+        lines.append("- A pure element gets exactly 0 (a formation energy is zero for an element by "
+                     "definition), with std 0.")
+    if rules.non_negative:
+        lines.append("- The property cannot be negative: a negative network output is clamped to 0 and "
+                     "flagged.")
+    given = record.output_rules.extras if record.output_rules is not None else {}
+    if given.get("source"):
+        lines.append(f"- These output rules were {given['source']} and checked against the training targets"
+                     + ("; dropped: " + "; ".join(given["dropped"]) if given.get("dropped") else "") + ".")
+    if domain.known:
+        lines.extend(domain.describe(record.ensemble_size))
+    else:
+        lines.append("- `in_domain` is unknown (empty): this model records nothing about its training "
+                     "compositions.")
+    lines.append("")
     tried = record.extras.get("candidates_tried") or []
     if len(tried) > 1:
         lines.append("## How this network was chosen\n")

@@ -94,11 +94,8 @@ class IrnetModel(kserve.Model):
 
     @property
     def has_domain(self) -> bool:
-        """Whether the model recorded what ``in_domain`` needs: training element counts or composition ranges."""
-        from irnet_hub.output_rules import composition_ranges_for
-
-        record = getattr(self.predictor, "record", None)
-        return bool(_element_counts(self.predictor)) or (record is not None and composition_ranges_for(record) is not None)
+        """Whether the model recorded what ``in_domain`` needs (its :class:`~irnet_hub.domain.DomainRule`)."""
+        return self.predictor.domain.known
 
     def output_names(self) -> list[str]:
         return [n for n in P.OUTPUTS if (n != "prediction_std" or self.has_std) and (n != "in_domain" or self.has_domain)]
@@ -336,14 +333,6 @@ def _ensemble_size(predictor: Any) -> int:
     """Members of the network: its outputs are the ensemble mean then one column per member."""
     outputs = int(getattr(predictor.network, "n_outputs", 1))
     return outputs - 1 if outputs > 1 else 1
-
-
-def _element_counts(predictor: Any) -> dict:
-    counts = getattr(predictor, "_element_counts", None)
-    if counts is None:
-        meta = getattr(predictor, "metadata", None)
-        counts = meta.get("element_counts") if isinstance(meta, dict) else getattr(meta, "element_counts", None)
-    return dict(counts or {})
 
 
 # --------------------------------------------------------------------------- HTTP layer

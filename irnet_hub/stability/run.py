@@ -34,7 +34,6 @@ import numpy as np
 
 from irnet_hub.constants import DEFAULT_MODEL
 from irnet_hub.errors import InvalidInputError
-from irnet_hub.preprocessing import in_domain_by_z
 from irnet_hub.stability.candidates import (
     atomic_numbers,
     Partition,
@@ -190,21 +189,6 @@ def _predict(formulas: np.ndarray, models: _Models) -> tuple[np.ndarray, list[np
     return main, others
 
 
-def _in_domain(z: np.ndarray, a: np.ndarray, predictor: "Predictor") -> np.ndarray | None:
-    """False where an element was seen in fewer than ``min_element_count`` training compositions, or
-    where the stoichiometry lies outside the training ``composition_ranges`` (as Predictor.predict)."""
-    from irnet_hub.output_rules import composition_ranges_for
-    from irnet_hub.preprocessing import stoichiometry_out_of_range
-
-    counts = predictor.record.element_counts
-    ranges = composition_ranges_for(predictor.record)
-    stoich_bad = stoichiometry_out_of_range(a, ranges) if ranges else None
-    if not counts:
-        return None if stoich_bad is None else ~stoich_bad
-    ok = in_domain_by_z(z, a, counts, predictor.min_element_count)
-    return ok if stoich_bad is None else ok & ~stoich_bad
-
-
 def process_partition(part: Partition, cfg: _Config, models: _Models) -> _PartResult:
     """Pass 1 for one partition: generate, predict, write its rows, return its two hull layers."""
     import pandas as pd
@@ -216,7 +200,7 @@ def process_partition(part: Partition, cfg: _Config, models: _Models) -> _PartRe
     formulas = formula_strings(block.z, block.a)
     systems = system_strings(block.z, block.a)
     energy, others = _predict(formulas, models)
-    in_domain = _in_domain(block.z, block.a, models.formation)
+    in_domain = models.formation.domain.by_arrays(block.z, block.a)
 
     codes, uniq = pd.factorize(systems)
     hulls_of = [cfg.containing[s] for s in uniq]
