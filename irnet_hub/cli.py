@@ -375,8 +375,11 @@ def predict(model, formulas, input_files, column, output, fmt, skip_invalid, rev
         if revision:
             raise InvalidInputError(revision, "--revision applies to local models, not to --remote dlhub")
         items = read_inputs(input_files, "composition", column) if input_files else list(formulas)
-        df = run_remote(model, items, errors="skip" if skip_invalid else "raise")
-        failures = df.attrs.get("failures", [])
+        from irnet_hub.predictor import PredictionResult
+
+        table = run_remote(model, items, errors="skip" if skip_invalid else "raise")
+        result = PredictionResult(table, table.attrs.get("failures", []))
+        df, failures = result.predicted, result.failures  # as below: the predicted rows; skipped ones on stderr
     else:  # a local model, or one on a model server (--remote URL): the same table either way
         from irnet_hub.serving.client import read_token_file
 

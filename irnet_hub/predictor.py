@@ -21,6 +21,7 @@ import numpy as np
 from irnet_hub.constants import MIN_ELEMENT_COUNT
 from irnet_hub.errors import BatchInputError, InvalidInputError, RowFailure, UnsupportedModelError
 from irnet_hub.domain import DomainRule
+from irnet_hub.prediction_table import PredictionTable
 from irnet_hub.preprocessing import fill_missing, formula_of
 from irnet_hub.record import INFO_FILE, ModelRecord, as_record
 from irnet_hub.runtime import DEFAULT_BATCH_SIZE, NumpyNetwork
@@ -220,8 +221,20 @@ class Predictor:
         Defaults to ``errors="skip"``: invalid inputs are listed in
         ``result.failures`` (their row, input and reason) instead of raising.
         """
-        import pandas as pd
+        table = self.predict_table(inputs, errors=errors, batch_size=batch_size, progress=progress, column=column)
+        return PredictionResult(table.to_frame(), table.failures)
 
+    def predict_table(
+        self,
+        inputs: Any,
+        *,
+        errors: Literal["raise", "skip"] = "skip",
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        progress: bool | None = None,
+        column: str | None = None,
+    ) -> PredictionTable:
+        """The :class:`~irnet_hub.prediction_table.PredictionTable` behind :meth:`predict_result` (what the
+        model server and a DLHub servable send on): every input row, labels kept."""
         from irnet_hub.output_rules import apply_rules
 
         if errors not in ("raise", "skip"):
@@ -265,29 +278,12 @@ class Predictor:
         # (an element's 0) is not the network's, so neither applies to it.
         exact = np.array([t.startswith("element") for t in rule_notes], dtype=bool)
         std = self.domain.network_checks(dom, range_notes, std, exact)
-
+        notes = ["; ".join(t for t in (rule_notes[j], dom["note"][j]) if t) for j in range(len(rows))]
+        predicted = PredictionTable([formula_of(x) for x in kept], pred, dom["in_domain"], dom["rare"], notes,
+                                    self.unit, self.name, std)
         # Every input row, in input order, under its own label; skipped rows hold NaN and the reason.
-        prediction = np.full(n, np.nan)
-        prediction[rows] = pred
-        in_domain = pd.array([pd.NA] * n, dtype="boolean")
-        if len(rows):
-            in_domain[rows] = pd.array(dom["in_domain"], dtype="boolean")
-        rare = [""] * n
-        note = [""] * n
-        for j, i in enumerate(rows):
-            rare[i] = dom["rare"][j]
-            note[i] = "; ".join(t for t in (rule_notes[j], dom["note"][j]) if t)
-        for f in failures:
-            note[f.row] = f"skipped: {f.reason}"
-        columns: dict[str, Any] = {"formula": [formula_of(x) for x in items], "prediction": prediction}
-        if std is not None:
-            full_std = np.full(n, np.nan, dtype=np.float32)
-            full_std[rows] = std
-            columns["prediction_std"] = full_std
-        columns.update(unit=self.unit, model=self.name, in_domain=in_domain, rare_elements=rare, note=note)
-        df = pd.DataFrame(columns, index=labels)
-        df.attrs["failures"] = failures
-        return PredictionResult(df, failures)
+        return PredictionTable.assemble([formula_of(x) for x in items], rows, predicted, failures, unit=self.unit,
+                                        model=self.name, with_std=std is not None, labels=labels)
 
     def _featurize_fn(self):
         from irnet_hub.featurize import get_featurizer

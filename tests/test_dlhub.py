@@ -147,7 +147,8 @@ def test_description_contents(hub_servable_dir):
     assert run["input"] == {"type": "list", "description": "Chemical formulas, e.g. ['Fe2O3', 'NaCl']",
                             "item_type": {"type": "string"}}
     assert run["output"]["item_type"]["type"] == "dict"
-    assert set(run["output"]["item_type"]["properties"]) == {"formula", "prediction", "unit", "in_domain"}
+    assert set(run["output"]["item_type"]["properties"]) == {"formula", "prediction", "unit", "in_domain",
+                                                             "rare_elements", "note"}
     deps = doc["dlhub"]["dependencies"]["python"]
     assert deps["irnet-hub"] and {"numpy", "pymatgen", "matminer", "h5py", "pandas"} <= set(deps)
     files = doc["dlhub"]["files"]["other"]
@@ -197,7 +198,8 @@ def test_entry_point_runs_from_the_unpacked_folder_alone(hub_servable_dir, hub_m
     assert [o["unit"] for o in out] == ["GPa"] * len(FORMULAS)
     assert_f32_close([o["prediction"] for o in out], want["prediction"])
     assert [o["in_domain"] for o in out] == [None if pd.isna(v) else bool(v) for v in want["in_domain"]]
-    assert set(out[0]) == {"formula", "prediction", "unit", "in_domain"}
+    assert set(out[0]) == {"formula", "prediction", "unit", "in_domain", "rare_elements", "note"}
+    assert [o["note"] for o in out] == list(want["note"])  # the same words as local prediction
 
 
 def test_entry_point_input_checks(hub_servable_dir, monkeypatch):
@@ -477,8 +479,9 @@ def test_publish_and_run_through_dlhub_client(fake_globus, hub_servable_dir, hub
     (task,) = fake_globus.submitted
     assert task["event"] == {"inputs": FORMULAS, "parameters": None, "debug": False}
     assert task["endpoint_id"] == client.fx_endpoint and task["function_id"] == fid
-    assert list(df.columns) == ["formula", "prediction", "unit", "model", "in_domain"]
     want = load_dir(hub_model_dir).predict(FORMULAS)
+    assert list(df.columns) == list(want.columns)  # the same table as local prediction
+    assert df.index.equals(want.index) and list(df["note"]) == list(want["note"])
     assert list(df["formula"]) == FORMULAS and set(df["unit"]) == {"GPa"}
     assert set(df["model"]) == {"tester_example/irnet-mp-bulk-modulus-small"}
     assert_f32_close(df["prediction"], want["prediction"])

@@ -104,13 +104,12 @@ def run_remote(name: str, formulas: Sequence[str], client: Any = None, *, errors
                timeout: float | None = None, async_wait: float = 5.0):
     """Run a published servable ``owner/name`` on DLHub; returns the same table as local prediction.
 
-    The DataFrame has columns ``formula, prediction, unit, model, in_domain``
-    (``model`` is the DLHub name), indexed by input row. Formulas are checked
-    locally first: an invalid one raises :class:`~irnet_hub.errors.BatchInputError`,
-    or with ``errors="skip"`` is left out and listed in ``df.attrs["failures"]``.
+    The DataFrame has the columns of local prediction (``model`` is the DLHub name), indexed by
+    the input's labels (a Series' index, else the row). Formulas are checked locally first: an
+    invalid one raises :class:`~irnet_hub.errors.BatchInputError`, or with ``errors="skip"`` keeps
+    its row with NaN and ``skipped: <reason>`` in ``note``, and is listed in ``df.attrs["failures"]``.
     ``client`` is a ``dlhub_sdk.client.DLHubClient`` (Globus login when omitted).
     """
-    import pandas as pd
 
     from irnet_hub.errors import BatchInputError
 
@@ -118,6 +117,7 @@ def run_remote(name: str, formulas: Sequence[str], client: Any = None, *, errors
         raise InvalidInputError(errors, "errors must be 'raise' or 'skip'")
     if not isinstance(name, str) or name.count("/") != 1 or not all(name.split("/")):
         raise InvalidInputError(name, "a DLHub servable is named OWNER/NAME, e.g. 'jha_northwestern/irnet-oqmd'")
+    labels = formulas.index if hasattr(formulas, "iloc") else None  # a pandas Series keeps its labels
     formulas, rows, failures = _check_formulas(formulas)
     if failures and errors == "raise":
         raise BatchInputError(failures)
@@ -133,25 +133,15 @@ def run_remote(name: str, formulas: Sequence[str], client: Any = None, *, errors
         if not isinstance(result, list) or len(result) != len(send) or not all(isinstance(r, Mapping) for r in result):
             raise RemoteError(f"DLHub servable {name} returned an unexpected result ({type(result).__name__}); "
                              "is it an irnet-hub servable?")
-    columns: dict[str, Any] = {
-        "formula": [r.get("formula") for r in result],
-        "prediction": [float(r["prediction"]) if r.get("prediction") is not None else float("nan") for r in result],
-    }
-    if any("prediction_std" in r for r in result):  # an ensemble: float32, as locally
-        import numpy as np
+    from irnet_hub.prediction_table import PredictionTable
 
-        columns["prediction_std"] = np.array([r.get("prediction_std", np.nan) for r in result], dtype=np.float32)
-    df = pd.DataFrame(
-        {
-            **columns,
-            "unit": [r.get("unit", "") for r in result],
-            "model": name,
-            "in_domain": pd.array([r.get("in_domain") for r in result], dtype="boolean"),
-        },
-        index=pd.Index(rows, name="row"),
-    )
-    df.attrs["failures"] = failures
-    return df
+    try:
+        part = PredictionTable.from_dlhub(result, model=name)
+    except ValueError as e:
+        raise RemoteError(f"DLHub servable {name} {e}") from None
+    # Every input row under its own label, as locally; a formula refused here holds NaN and the reason.
+    return PredictionTable.assemble(formulas, rows, part, failures, unit=part.unit, model=name,
+                                    with_std=part.std is not None, labels=labels).to_frame()
 
 
 __all__ = [

@@ -43,10 +43,11 @@ def _model(folder: Path):
 def predict(formulas: list[str]) -> list[dict[str, Any]]:
     """Predict the model's property for each formula.
 
-    Returns one dict per input, in order: ``formula``, ``prediction`` (float,
-    in ``unit``), ``prediction_std`` (ensembles of 3+ members only), ``unit`` and ``in_domain`` (False when the formula contains
-    an element rare in the training data; None when unknown). An invalid
-    formula raises :class:`~irnet_hub.errors.InvalidInputError` naming it.
+    Returns one dict per input, in order (:meth:`~irnet_hub.prediction_table.PredictionTable.to_dlhub`):
+    ``formula``, ``prediction`` (float, in ``unit``), ``prediction_std`` (ensembles of 3+ members only),
+    ``unit``, ``in_domain`` (None when unknown), ``rare_elements`` and ``note`` (the output rule applied
+    or why the row is out of domain), the columns of local prediction. An invalid formula raises
+    :class:`~irnet_hub.errors.InvalidInputError` naming it.
     """
     if isinstance(formulas, str):  # a single formula is a convenience, not an error
         formulas = [formulas]
@@ -57,27 +58,7 @@ def predict(formulas: list[str]) -> list[dict[str, Any]]:
         raise InvalidInputError(bad[0], "every input must be a formula string")
     if not formulas:
         return []
-    df = _model(servable_dir()).predict(list(formulas))
-    stds = df["prediction_std"].tolist() if "prediction_std" in df.columns else [None] * len(df)
-    out = []
-    for formula, pred, std, unit, flag in zip(df["formula"], df["prediction"], stds, df["unit"], df["in_domain"]):
-        row = {
-            "formula": str(formula),
-            "prediction": float(pred),
-            "unit": str(unit),
-            # pandas' nullable boolean: NA (domain unknown) becomes None, not a pandas object.
-            "in_domain": None if flag is None or flag is _na() else bool(flag),
-        }
-        if std is not None:  # ensembles of 3+ members: the float32 value, exactly, as a JSON number
-            row["prediction_std"] = float(std)
-        out.append(row)
-    return out
-
-
-def _na():
-    import pandas as pd
-
-    return pd.NA
+    return _model(servable_dir()).predict_table(list(formulas), errors="raise").to_dlhub()
 
 
 __all__ = ["predict", "servable_dir", "SERVABLE_DIR_ENV"]

@@ -229,7 +229,12 @@ def describe_python(folder: str | Path, info: ModelRecord | Mapping[str, Any] | 
                 "formula": {"type": "string", "description": "The input formula"},
                 "prediction": {"type": "float", "description": f"Predicted {prop}"},
                 "unit": {"type": "string", "description": "Unit of the prediction"},
-                "in_domain": {"type": "boolean", "description": "False if an element is rare in the training data"},
+                "in_domain": {"type": "boolean", "description": "False if an element is rare in the training data, "
+                                                                "or the input lies outside the training ranges"},
+                "rare_elements": {"type": "string", "description": "Comma-joined elements rare in the training data"},
+                "note": {"type": "string", "description": "The output rule applied, or why the row is out of domain"},
+                **({"prediction_std": {"type": "float", "description": "Ensemble standard deviation x std_scale"}}
+                   if info.ensemble_size >= 3 else {}),
             },
         },
     )

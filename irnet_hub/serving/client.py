@@ -22,7 +22,7 @@ import time
 from typing import Any, Iterable, Literal
 from urllib.parse import quote, urlsplit
 
-from irnet_hub.errors import BatchInputError, InvalidInputError, RemoteError, RowFailure
+from irnet_hub.errors import BatchInputError, InvalidInputError, RemoteError
 from irnet_hub.serving import protocol as P
 
 DEFAULT_TIMEOUT = 30.0
@@ -89,103 +89,71 @@ class RemoteModel:
 
     # -- prediction -----------------------------------------------------------------------
 
-    def predict(self, inputs: Any, *, errors: Literal["raise", "skip"] = "raise", progress: bool | None = None):
+    def predict(self, inputs: Any, *, errors: Literal["raise", "skip"] = "raise", progress: bool | None = None,
+                column: str | None = None):
         """Predict on the server; the same DataFrame as the local ``Predictor.predict``.
 
-        Columns ``formula, prediction[, prediction_std], unit, model, in_domain, rare_elements``,
-        indexed by input row. ``errors="raise"``: any invalid input raises
-        :class:`~irnet_hub.errors.BatchInputError` naming each one (after every row was checked);
-        ``errors="skip"``: the failures are in ``df.attrs["failures"]`` (or use :meth:`predict_result`).
+        Columns ``formula, prediction[, prediction_std], unit, model, in_domain, rare_elements, note``,
+        indexed by the input's labels (a Series' or DataFrame's index; a list's positions, named ``row``).
+        A DataFrame's formulas are read from ``column``, or the first of ``formula``, ``composition`` and
+        ``formula_pretty`` it has (``structure`` for a structure model). ``errors="raise"``: any invalid
+        input raises :class:`~irnet_hub.errors.BatchInputError` naming each one (after every row was
+        checked); ``errors="skip"``: the failures are in ``df.attrs["failures"]`` (or use :meth:`predict_result`).
         """
-        return self.predict_result(inputs, errors=errors, progress=progress).predictions
+        return self.predict_result(inputs, errors=errors, progress=progress, column=column).predictions
 
     def predict_result(self, inputs: Any, *, errors: Literal["raise", "skip"] = "skip",
-                       progress: bool | None = None):
+                       progress: bool | None = None, column: str | None = None):
         """Like :meth:`predict`, but a :class:`~irnet_hub.predictor.PredictionResult` (predictions and failures)."""
-        import numpy as np
-        import pandas as pd
-
         from irnet_hub.predictor import PredictionResult
+
+        table = self.predict_table(inputs, errors=errors, column=column)
+        return PredictionResult(table.to_frame(), table.failures)
+
+    def predict_table(self, inputs: Any, *, errors: Literal["raise", "skip"] = "skip", column: str | None = None):
+        """The server's :class:`~irnet_hub.prediction_table.PredictionTable` for ``inputs``, labels kept."""
+        from irnet_hub.prediction_table import PredictionTable
 
         if errors not in ("raise", "skip"):
             raise InvalidInputError(errors, "errors must be 'raise' or 'skip'")
-        items = self._as_items(inputs)
+        labels, items = self._as_items(inputs, column)
         encoded = [self._encode(x) for x in items]
         cols: dict[str, list] = {n: [] for n in P.OUTPUTS}
         for start in range(0, len(encoded), self.batch_size):
             outputs = self._outputs(self._infer(encoded[start:start + self.batch_size], "skip"))
             for name in cols:
                 cols[name].extend(outputs.get(name, []))
-
         n = len(items)
-        self._check_columns(cols, n)
-        error = cols["error"] or [""] * n
-        failures = [RowFailure(i, items[i], str(error[i])) for i in range(n) if error[i]]
-        if failures and errors == "raise":
-            raise BatchInputError(failures)
-        ok = [i for i in range(n) if not error[i]]
-        # As locally: every input row in input order; a skipped row holds NaN and the reason in `note`.
-        pred = np.full(n, np.nan)
-        pred[ok] = self._numbers(cols, "prediction", ok)
         # A formula string is shown as given, a Composition/Structure by its reduced formula.
-        shown = [items[i] if isinstance(items[i], str) else _reduced_formula(items[i]) or cols["formula"][i]
-                 for i in range(n)]
-        frame: dict[str, Any] = {"formula": shown, "prediction": pred}
-        if "prediction_std" in self.output_names:
-            std = np.full(n, np.nan, dtype=np.float32)
-            std[ok] = self._numbers(cols, "prediction_std", ok)
-            frame["prediction_std"] = std
-        frame["unit"] = self.unit
-        frame["model"] = self.name
-        in_domain = pd.array([pd.NA] * n, dtype="boolean")
-        if "in_domain" in self.output_names and ok:  # else unknown: the model recorded no element counts
-            in_domain[ok] = pd.array([bool(cols["in_domain"][i]) for i in ok], dtype="boolean")
-        frame["in_domain"] = in_domain
-        frame["rare_elements"] = [cols["rare_elements"][i] if cols["rare_elements"] and i in set(ok) else ""
-                                  for i in range(n)]
-        notes = cols.get("note") or [""] * n
-        frame["note"] = [f"skipped: {error[i]}" if error[i] else str(notes[i]) for i in range(n)]
-        df = pd.DataFrame(frame, index=pd.Index(np.arange(n, dtype=np.int64), name="row"))
-        df.attrs["failures"] = failures
-        return PredictionResult(df, failures)
-
-    def _check_columns(self, cols: dict[str, list], n: int) -> None:
-        """A server that answers for other rows than were sent is a remote failure, named as such."""
-        for name in ("prediction", *(c for c in ("prediction_std", "error") if cols.get(c))):
-            if len(cols[name]) != n:
-                raise RemoteError(f"the server at {self.url} returned {len(cols[name])} values of {name!r} for "
-                                  f"{n} inputs")  # fmt: skip
-
-    def _numbers(self, cols: dict[str, list], name: str, rows: list[int]):
-        """float values of output ``name`` at ``rows``: finite numbers, as a local model's, or a RemoteError."""
-        import numpy as np
-
-        values = [cols[name][i] for i in rows]
+        sent = cols["formula"]
+        shown = [items[i] if isinstance(items[i], str)
+                 else _reduced_formula(items[i]) or (str(sent[i]) if i < len(sent) else "") for i in range(n)]
         try:
-            out = np.asarray(values, dtype=np.float32).astype(np.float64)
-        except (TypeError, ValueError):
-            bad = next(v for v in values if not isinstance(v, (int, float)) or isinstance(v, bool))
-            raise RemoteError(f"the server at {self.url} returned a non-number for {name!r} ({bad!r})") from None
-        bad_rows = [r for r, v in zip(rows, out) if not np.isfinite(v)]
-        if bad_rows:
-            raise RemoteError(f"the server at {self.url} returned non-finite {name!r} (NaN or infinite) for rows "
-                              f"{', '.join(map(str, bad_rows[:5]))}{' ...' if len(bad_rows) > 5 else ''}; "
-                              "nothing is passed on as a prediction")  # fmt: skip
-        return out
+            table = PredictionTable.from_v2(cols, items, shown, unit=self.unit, model=self.name,
+                                            with_std="prediction_std" in self.output_names,
+                                            with_domain="in_domain" in self.output_names, labels=labels)
+        except ValueError as e:  # rows the server did not answer, non-numbers, NaN: a remote failure
+            raise RemoteError(f"the server at {self.url} {e}") from None
+        if table.failures and errors == "raise":
+            raise BatchInputError(table.failures)
+        return table
 
-    def _as_items(self, inputs: Any) -> list[Any]:
+    def _as_items(self, inputs: Any, column: str | None = None) -> tuple[Any, list[Any]]:
+        """(labels, items): the input's labels (None: list positions) and its rows."""
         import pandas as pd
 
-        column = self.input_name
         if isinstance(inputs, pd.DataFrame):
-            for c in (column, "formula"):
-                if c in inputs.columns:
-                    return list(inputs[c])
-            raise InvalidInputError("<DataFrame>", f"needs a {column!r} column; found {list(inputs.columns)}")
+            from irnet_hub.tables import formula_column
+
+            if column is None and self.input_kind == "structure" and "structure" in inputs.columns:
+                column = "structure"
+            return inputs.index, list(inputs[formula_column(inputs.columns, "<DataFrame>", column)])
+        if isinstance(inputs, pd.Series):
+            return inputs.index, list(inputs)
         if isinstance(inputs, (str, bytes, dict)) or hasattr(inputs, "as_dict"):
-            return [inputs]
+            return None, [inputs]
         if isinstance(inputs, Iterable):
-            return list(inputs)
+            return None, list(inputs)
         raise InvalidInputError(inputs, "expected formulas or structures (a list, Series or DataFrame)")
 
     def _encode(self, item: Any) -> Any:

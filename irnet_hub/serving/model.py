@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from irnet_hub.errors import RowFailure
+from irnet_hub.prediction_table import PredictionTable
 from irnet_hub.serving import protocol as P
 
 log = logging.getLogger("irnet_hub.serving")
@@ -115,10 +116,10 @@ class IrnetModel(kserve.Model):
             raise InvalidInput(f"model {self.name} speaks the V2 protocol only: POST /v2/models/{self.name}/infer")
         mode = _errors_mode(payload.parameters)
         values = self._input_values(payload)
-        columns = await asyncio.wrap_future(self._batcher.submit(values))
-        failures: list[RowFailure] = columns.pop("_failures")
-        if failures and mode == "raise":
-            raise InvalidInput(_failure_message(failures, self.input_name))
+        table: PredictionTable = await asyncio.wrap_future(self._batcher.submit(values))
+        if table.failures and mode == "raise":
+            raise InvalidInput(_failure_message(table.failures, self.input_name))
+        columns = table.to_v2(P.safe_text)
         outputs = [InferOutput(name=n, shape=[len(values)], datatype=P.OUTPUTS[n], data=columns[n])
                    for n in self.output_names()]
         return InferResponse(response_id=payload.id or "", model_name=self.name, infer_outputs=outputs,
@@ -162,8 +163,8 @@ class IrnetModel(kserve.Model):
 
     # -- prediction (runs in the executor thread) -----------------------------------------
 
-    def _predict_rows(self, values: list[Any]) -> dict[str, Any]:
-        n = len(values)
+    def _predict_rows(self, values: list[Any]) -> PredictionTable:
+        """The predictor's table for the request's rows; a row that does not parse is skipped with its reason."""
         failures: list[RowFailure] = []
         items: list[Any] = []
         item_rows: list[int] = []
@@ -174,37 +175,13 @@ class IrnetModel(kserve.Model):
             else:
                 items.append(item)
                 item_rows.append(i)
-
-        prediction = np.full(n, np.nan, dtype=np.float32)
-        std = np.full(n, np.nan, dtype=np.float32)
-        in_domain = np.zeros(n, dtype=bool)
-        rare = np.full(n, "", dtype=object)
-        note = np.full(n, "", dtype=object)
-        formula = np.full(n, "", dtype=object)
-        error = np.full(n, "", dtype=object)
+        part = None
         if items:
-            result = self.predictor.predict_result(items, errors="skip", progress=False)
-            df = result.predictions
-            for f in result.failures:
-                row = item_rows[f.row]
-                failures.append(RowFailure(row, _shown(values[row]), f.reason))
-            rows = np.asarray(item_rows, dtype=np.int64)[df.index.to_numpy(dtype=np.int64)]
-            prediction[rows] = df["prediction"].to_numpy(dtype=np.float32)
-            if "prediction_std" in df.columns:
-                std[rows] = df["prediction_std"].to_numpy(dtype=np.float32)
-            if "in_domain" in df.columns:
-                # pandas' nullable boolean: unknown (NA) is sent as False, "not known to be in domain".
-                in_domain[rows] = df["in_domain"].fillna(False).to_numpy(dtype=bool)
-            if "rare_elements" in df.columns:
-                rare[rows] = df["rare_elements"].astype(str).to_numpy(dtype=object)
-            if "note" in df.columns:
-                note[rows] = [P.safe_text(str(t)) for t in df["note"]]
-            formula[rows] = [P.safe_text(str(f)) for f in df["formula"]]
-        failures.sort(key=lambda f: f.row)
-        for f in failures:
-            error[f.row] = P.safe_text(f.reason)
-        return {"prediction": prediction, "prediction_std": std, "in_domain": in_domain, "rare_elements": rare,
-                "note": note, "formula": formula, "error": error, "_failures": failures}
+            part = self.predictor.predict_table(items, errors="skip", progress=False)
+            failures += [RowFailure(item_rows[f.row], _shown(values[item_rows[f.row]]), f.reason) for f in part.failures]
+        # A row that failed has formula "" on the wire (its input is echoed in the error, not here).
+        return PredictionTable.assemble([""] * len(values), item_rows, part, failures, unit=self.predictor.unit,
+                                        model=self.name, with_std=self.has_std)
 
     def _parse_value(self, value: Any) -> tuple[Any, str | None]:
         """(the Predictor's input, None) or (None, why the row cannot be used)."""
@@ -265,7 +242,7 @@ class _Batcher:
             if not batch:
                 continue
             try:
-                columns = self._fn([x for values, _ in batch for x in values])
+                table = self._fn([x for values, _ in batch for x in values])
             except BaseException as e:  # a bug must fail these requests (500), not the thread
                 if len(batch) == 1:
                     batch[0][1].set_exception(e)
@@ -280,12 +257,8 @@ class _Batcher:
                 continue
             start = 0
             for values, f in batch:
-                end = start + len(values)
-                part = {k: v[start:end] for k, v in columns.items() if k != "_failures"}
-                part["_failures"] = [RowFailure(x.row - start, x.input, x.reason)
-                                     for x in columns["_failures"] if start <= x.row < end]
-                f.set_result(part)
-                start = end
+                f.set_result(table.rows(start, start + len(values)))
+                start += len(values)
 
 
 def _parse_structure(text: str) -> tuple[Any, str | None]:

@@ -91,6 +91,26 @@ def test_round_trip_equals_local_prediction(server, local, formulas):
 
 
 @pytest.mark.float32_paths
+def test_remote_results_keep_the_inputs_labels(server, local):
+    """README: results keep the input's labels, remotely as locally (the client returned 0..n-1 before)."""
+    import pandas as pd
+
+    from irnet_hub.serving.client import RemoteModel
+
+    remote = RemoteModel(server.url, MODEL, token=TOKEN)
+    series = pd.Series(["NaCl", "Xx2O", "Fe2O3"], index=pd.Index(["a", "b", "c"], name="id"))
+    got, want = remote.predict(series, errors="skip"), local.predict(series, errors="skip")
+    assert got.index.tolist() == ["a", "b", "c"] and got.index.name == "id"
+    assert_f32_frame_equal(got, want)
+    frame = pd.DataFrame({"composition": ["MgO", "LiFePO4"], "x": [1, 2]}, index=[10, 20])
+    got = remote.predict(frame)
+    assert got.index.tolist() == [10, 20] and got["formula"].tolist() == ["MgO", "LiFePO4"]
+    assert_f32_frame_equal(got, local.predict(frame))
+    frame["target"] = got["prediction"]  # lines up row by row
+    assert frame["target"].notna().all()
+
+
+@pytest.mark.float32_paths
 def test_structure_model_round_trip(server, structures):
     import irnet_hub
 

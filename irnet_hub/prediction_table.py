@@ -1,0 +1,234 @@
+"""The prediction table: one row per input, the same columns on every path.
+
+:class:`~irnet_hub.predictor.Predictor` builds a :class:`PredictionTable`; the model server
+sends it as V2 output tensors (:meth:`PredictionTable.to_v2`) and
+:class:`~irnet_hub.serving.client.RemoteModel` rebuilds it (:meth:`PredictionTable.from_v2`); a
+DLHub servable returns :meth:`PredictionTable.to_dlhub` records and ``run_remote`` rebuilds
+them (:meth:`PredictionTable.from_dlhub`). Users see :meth:`PredictionTable.to_frame`, the
+pandas DataFrame indexed by the input's own labels, so a local, a served and a DLHub
+prediction of the same inputs give the same frame.
+
+Columns: ``formula``, ``prediction`` (NaN for a skipped row), ``prediction_std`` (ensembles
+of 3+ members, float32), ``unit``, ``model``, ``in_domain`` (nullable: None = unknown),
+``rare_elements`` and ``note`` (the output rule applied, why a row is out of domain, or
+``skipped: <reason>``). NumPy only; pandas is imported by :meth:`to_frame` alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from irnet_hub.errors import RowFailure
+
+# The frame's columns, in order (prediction_std only for ensembles of 3+ members).
+FRAME_COLUMNS = ("formula", "prediction", "prediction_std", "unit", "model", "in_domain", "rare_elements", "note")
+
+
+@dataclass
+class PredictionTable:
+    """Predictions of ``n`` inputs, in input order; ``failures`` are the rows that could not be predicted
+    (``row`` = position), whose ``prediction`` is NaN and ``note`` says ``skipped: <reason>``."""
+
+    formula: list[str]
+    prediction: np.ndarray  # float64
+    in_domain: list[bool | None]
+    rare_elements: list[str]
+    note: list[str]
+    unit: str
+    model: str
+    std: np.ndarray | None = None  # float32, ensembles of 3+ members
+    failures: list[RowFailure] = field(default_factory=list)
+    labels: Any = None  # the input's labels (a pandas Index or a sequence); None: positions, named "row"
+
+    def __post_init__(self) -> None:
+        n = len(self.formula)
+        self.prediction = np.asarray(self.prediction, dtype=np.float64)
+        if self.std is not None:
+            self.std = np.asarray(self.std, dtype=np.float32)
+        lengths = {"prediction": len(self.prediction), "in_domain": len(self.in_domain),
+                   "rare_elements": len(self.rare_elements), "note": len(self.note),
+                   **({"prediction_std": len(self.std)} if self.std is not None else {}),
+                   **({"labels": len(self.labels)} if self.labels is not None else {})}  # fmt: skip
+        wrong = {k: v for k, v in lengths.items() if v != n}
+        if wrong:
+            raise ValueError(f"a prediction table of {n} rows has columns of other lengths: {wrong}")
+
+    def __len__(self) -> int:
+        return len(self.formula)
+
+    @property
+    def error(self) -> list[str]:
+        """Per row: '' when predicted, else why it was skipped."""
+        out = [""] * len(self)
+        for f in self.failures:
+            out[f.row] = f.reason
+        return out
+
+    # -- assembling -------------------------------------------------------------------------
+
+    @classmethod
+    def assemble(cls, formulas: Sequence[str], rows: Sequence[int], part: "PredictionTable | None",
+                 failures: Sequence[RowFailure], *, unit: str, model: str, with_std: bool,
+                 labels: Any = None) -> "PredictionTable":
+        """A table of ``len(formulas)`` rows: ``part``'s rows placed at positions ``rows``, every other row
+        skipped with its reason from ``failures`` (positions in the whole table). ``part``'s own
+        failures must already be among ``failures``; its formulas replace ``formulas`` where it has one."""
+        n = len(formulas)
+        rows = np.asarray(rows, dtype=np.int64)
+        formula = [str(f) for f in formulas]
+        prediction = np.full(n, np.nan)
+        std = np.full(n, np.nan, dtype=np.float32) if with_std else None
+        in_domain: list[bool | None] = [None] * n
+        rare = [""] * n
+        note = [""] * n
+        if part is not None and len(rows):
+            if len(part) != len(rows):
+                raise ValueError(f"{len(part)} predicted rows for {len(rows)} positions")
+            prediction[rows] = part.prediction
+            if std is not None and part.std is not None:
+                std[rows] = part.std
+            for j, i in enumerate(rows.tolist()):
+                formula[i] = part.formula[j] or formula[i]
+                in_domain[i], rare[i], note[i] = part.in_domain[j], part.rare_elements[j], part.note[j]
+        failures = sorted(failures, key=lambda f: f.row)
+        for f in failures:
+            prediction[f.row] = np.nan
+            if std is not None:
+                std[f.row] = np.nan
+            in_domain[f.row], rare[f.row], note[f.row] = None, "", f"skipped: {f.reason}"
+        return cls(formula, prediction, in_domain, rare, note, unit, model, std, list(failures), labels)
+
+    def rows(self, start: int, stop: int) -> "PredictionTable":
+        """Rows ``start:stop`` as a table of their own (failures renumbered from 0)."""
+        std = None if self.std is None else self.std[start:stop]
+        labels = None if self.labels is None else self.labels[start:stop]
+        failures = [RowFailure(f.row - start, f.input, f.reason) for f in self.failures if start <= f.row < stop]
+        return PredictionTable(self.formula[start:stop], self.prediction[start:stop], self.in_domain[start:stop],
+                               self.rare_elements[start:stop], self.note[start:stop], self.unit, self.model, std,
+                               failures, labels)
+
+    # -- what users see ---------------------------------------------------------------------
+
+    def to_frame(self):
+        """The DataFrame users see, indexed by the input's labels (list positions: an index named ``row``);
+        the failures are also in ``frame.attrs["failures"]``."""
+        import pandas as pd
+
+        index = (pd.RangeIndex(len(self), name="row") if self.labels is None
+                 else self.labels if isinstance(self.labels, pd.Index) else pd.Index(self.labels))  # fmt: skip
+        columns: dict[str, Any] = {"formula": self.formula, "prediction": self.prediction}
+        if self.std is not None:
+            columns["prediction_std"] = self.std
+        columns.update(unit=self.unit, model=self.model,
+                       in_domain=pd.array(self.in_domain, dtype="boolean"),
+                       rare_elements=self.rare_elements, note=self.note)
+        df = pd.DataFrame(columns, index=index)
+        df.attrs["failures"] = list(self.failures)
+        return df
+
+    # -- the V2 protocol (irnet serve) ------------------------------------------------------
+
+    def to_v2(self, text: Callable[[str], str] = str) -> dict[str, Any]:
+        """The V2 output tensors (``serving.protocol.OUTPUTS``): name -> array of ``n`` values. ``in_domain``
+        unknown is sent as False ("not known to be in domain"); ``text`` cleans each string (the server's
+        ``safe_text``)."""
+        std = self.std if self.std is not None else np.full(len(self), np.nan, dtype=np.float32)
+        return {
+            "prediction": self.prediction.astype(np.float32),
+            "prediction_std": std,
+            "in_domain": np.array([bool(x) for x in self.in_domain], dtype=bool),
+            "rare_elements": np.array([text(x) for x in self.rare_elements], dtype=object),
+            "note": np.array([text(x) for x in self.note], dtype=object),
+            "formula": np.array([text(x) for x in self.formula], dtype=object),
+            "error": np.array([text(x) for x in self.error], dtype=object),
+        }
+
+    @classmethod
+    def from_v2(cls, outputs: Mapping[str, Sequence[Any]], items: Sequence[Any], formulas: Sequence[str], *,
+                unit: str, model: str, with_std: bool, with_domain: bool, labels: Any = None) -> "PredictionTable":
+        """The table a server sent for ``items`` (shown as ``formulas``). Raises ``ValueError`` (its text
+        starts with ``returned``) when the server answered for other rows than were sent, or sent a
+        non-number or a non-finite value for a predicted row: nothing of that is passed on."""
+        n = len(items)
+        needed = ["prediction"] + ["prediction_std"] * with_std + ["in_domain"] * with_domain
+        for name in needed + [c for c in ("error", "rare_elements", "note") if outputs.get(c)]:
+            if len(outputs.get(name) or []) != n:
+                raise ValueError(f"returned {len(outputs.get(name) or [])} values of {name!r} for {n} inputs")
+        error = [str(e) for e in (outputs.get("error") or [""] * n)]
+        failures = [RowFailure(i, items[i], error[i]) for i in range(n) if error[i]]
+        ok = [i for i in range(n) if not error[i]]
+        prediction = np.full(n, np.nan)
+        prediction[ok] = _numbers(outputs["prediction"], "prediction", ok)
+        std = None
+        if with_std:
+            std = np.full(n, np.nan, dtype=np.float32)
+            std[ok] = _numbers(outputs["prediction_std"], "prediction_std", ok)
+        in_domain: list[bool | None] = [None] * n
+        if with_domain:  # else unknown: the model recorded nothing to judge by
+            for i in ok:
+                in_domain[i] = bool(outputs["in_domain"][i])
+        rare, notes = outputs.get("rare_elements") or [], outputs.get("note") or []
+        table = cls(list(formulas), prediction, in_domain,
+                    [str(rare[i]) if i < len(rare) and not error[i] else "" for i in range(n)],
+                    [f"skipped: {error[i]}" if error[i] else (str(notes[i]) if i < len(notes) else "")
+                     for i in range(n)],
+                    unit, model, std, failures, labels)
+        return table
+
+    # -- DLHub ------------------------------------------------------------------------------
+
+    def to_dlhub(self) -> list[dict[str, Any]]:
+        """One JSON-ready dict per row (a DLHub servable's answer): ``formula``, ``prediction`` (None when
+        skipped), ``prediction_std`` (ensembles), ``unit``, ``in_domain``, ``rare_elements``, ``note``."""
+        out = []
+        for i in range(len(self)):
+            p = float(self.prediction[i])
+            row: dict[str, Any] = {"formula": self.formula[i], "prediction": p if np.isfinite(p) else None,
+                                   "unit": self.unit, "in_domain": self.in_domain[i],
+                                   "rare_elements": self.rare_elements[i], "note": self.note[i]}
+            if self.std is not None:  # float32 exactly, as a JSON number
+                s = float(self.std[i])
+                row["prediction_std"] = s if np.isfinite(s) else None
+            out.append(row)
+        return out
+
+    @classmethod
+    def from_dlhub(cls, records: Sequence[Mapping[str, Any]], *, model: str) -> "PredictionTable":
+        """The table of a servable's :meth:`to_dlhub` answer (servables published before ``note`` and
+        ``rare_elements`` were sent give '' there). Raises ``ValueError`` naming a row without a number."""
+        rows = range(len(records))
+        prediction = _numbers([r.get("prediction") for r in records], "prediction", list(rows))
+        std = None
+        if any("prediction_std" in r for r in records):
+            std = np.array([np.nan if r.get("prediction_std") is None else r["prediction_std"] for r in records],
+                           dtype=np.float32)
+        unit = str(records[0].get("unit", "")) if records else ""
+        return cls([str(r.get("formula", "")) for r in records], prediction,
+                   [None if r.get("in_domain") is None else bool(r["in_domain"]) for r in records],
+                   [str(r.get("rare_elements") or "") for r in records], [str(r.get("note") or "") for r in records],
+                   unit, model, std)
+
+
+def _numbers(values: Sequence[Any], name: str, rows: Sequence[int]) -> np.ndarray:
+    """float64 of ``values`` at ``rows``: finite numbers, or ``ValueError``."""
+    picked = [values[i] for i in rows]  # None (JSON null) is NaN, refused below as non-finite
+    if any(isinstance(v, (bool, str, bytes)) for v in picked):
+        bad = next(v for v in picked if isinstance(v, (bool, str, bytes)))
+        raise ValueError(f"returned a non-number for {name!r} ({bad!r})")
+    try:
+        out = np.asarray(picked, dtype=np.float32).astype(np.float64)
+    except (TypeError, ValueError):
+        bad = next(v for v in picked if not isinstance(v, (int, float)))
+        raise ValueError(f"returned a non-number for {name!r} ({bad!r})") from None
+    bad_rows = [r for r, v in zip(rows, out) if not np.isfinite(v)]
+    if bad_rows:
+        raise ValueError(f"returned non-finite {name!r} (NaN or infinite) for rows "
+                         f"{', '.join(map(str, bad_rows[:5]))}{' ...' if len(bad_rows) > 5 else ''}; "
+                         "nothing is passed on as a prediction")  # fmt: skip
+    return out
+
+
+__all__ = ["PredictionTable", "FRAME_COLUMNS"]
