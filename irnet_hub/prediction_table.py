@@ -10,8 +10,10 @@ prediction of the same inputs give the same frame.
 
 Columns: ``formula``, ``prediction`` (NaN for a skipped row), ``prediction_std`` (ensembles
 of 3+ members, float32), ``unit``, ``model``, ``in_domain`` (nullable: None = unknown),
-``rare_elements`` and ``note`` (the output rule applied, why a row is out of domain, or
-``skipped: <reason>``). NumPy only; pandas is imported by :meth:`to_frame` alone.
+``rare_elements``, ``note`` (the output rule applied, why a row is out of domain, or
+``skipped: <reason>``) and, for models that ship their training compositions
+(:mod:`irnet_hub.training_set`), ``in_training`` (nullable) and ``training_value`` (NaN
+when not in training). NumPy only; pandas is imported by :meth:`to_frame` alone.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ import numpy as np
 from irnet_hub.errors import RowFailure
 
 # The frame's columns, in order (prediction_std only for ensembles of 3+ members).
-FRAME_COLUMNS = ("formula", "prediction", "prediction_std", "unit", "model", "in_domain", "rare_elements", "note")
+FRAME_COLUMNS = ("formula", "prediction", "prediction_std", "unit", "model", "in_domain", "rare_elements", "note",
+                 "in_training", "training_value")
 
 
 @dataclass
@@ -42,15 +45,23 @@ class PredictionTable:
     std: np.ndarray | None = None  # float32, ensembles of 3+ members
     failures: list[RowFailure] = field(default_factory=list)
     labels: Any = None  # the input's labels (a pandas Index or a sequence); None: positions, named "row"
+    in_training: list[bool | None] | None = None  # models that ship training_set.npz
+    training_value: np.ndarray | None = None  # float64, NaN where not in training
 
     def __post_init__(self) -> None:
         n = len(self.formula)
         self.prediction = np.asarray(self.prediction, dtype=np.float64)
         if self.std is not None:
             self.std = np.asarray(self.std, dtype=np.float32)
+        if (self.in_training is None) != (self.training_value is None):
+            raise ValueError("in_training and training_value come together")
+        if self.training_value is not None:
+            self.training_value = np.asarray(self.training_value, dtype=np.float64)
         lengths = {"prediction": len(self.prediction), "in_domain": len(self.in_domain),
                    "rare_elements": len(self.rare_elements), "note": len(self.note),
                    **({"prediction_std": len(self.std)} if self.std is not None else {}),
+                   **({"in_training": len(self.in_training), "training_value": len(self.training_value)}
+                      if self.in_training is not None else {}),
                    **({"labels": len(self.labels)} if self.labels is not None else {})}  # fmt: skip
         wrong = {k: v for k, v in lengths.items() if v != n}
         if wrong:
@@ -72,7 +83,7 @@ class PredictionTable:
     @classmethod
     def assemble(cls, formulas: Sequence[str], rows: Sequence[int], part: "PredictionTable | None",
                  failures: Sequence[RowFailure], *, unit: str, model: str, with_std: bool,
-                 labels: Any = None) -> "PredictionTable":
+                 with_training: bool = False, labels: Any = None) -> "PredictionTable":
         """A table of ``len(formulas)`` rows: ``part``'s rows placed at positions ``rows``, every other row
         skipped with its reason from ``failures`` (positions in the whole table). ``part``'s own
         failures must already be among ``failures``; its formulas replace ``formulas`` where it has one."""
@@ -84,12 +95,18 @@ class PredictionTable:
         in_domain: list[bool | None] = [None] * n
         rare = [""] * n
         note = [""] * n
+        in_training: list[bool | None] | None = [None] * n if with_training else None
+        training_value = np.full(n, np.nan) if with_training else None
         if part is not None and len(rows):
             if len(part) != len(rows):
                 raise ValueError(f"{len(part)} predicted rows for {len(rows)} positions")
             prediction[rows] = part.prediction
             if std is not None and part.std is not None:
                 std[rows] = part.std
+            if training_value is not None and part.training_value is not None:
+                training_value[rows] = part.training_value
+                for j, i in enumerate(rows.tolist()):
+                    in_training[i] = part.in_training[j]
             for j, i in enumerate(rows.tolist()):
                 formula[i] = part.formula[j] or formula[i]
                 in_domain[i], rare[i], note[i] = part.in_domain[j], part.rare_elements[j], part.note[j]
@@ -99,16 +116,21 @@ class PredictionTable:
             if std is not None:
                 std[f.row] = np.nan
             in_domain[f.row], rare[f.row], note[f.row] = None, "", f"skipped: {f.reason}"
-        return cls(formula, prediction, in_domain, rare, note, unit, model, std, list(failures), labels)
+            if in_training is not None:
+                in_training[f.row], training_value[f.row] = None, np.nan
+        return cls(formula, prediction, in_domain, rare, note, unit, model, std, list(failures), labels,
+                   in_training, training_value)
 
     def rows(self, start: int, stop: int) -> "PredictionTable":
         """Rows ``start:stop`` as a table of their own (failures renumbered from 0)."""
         std = None if self.std is None else self.std[start:stop]
         labels = None if self.labels is None else self.labels[start:stop]
         failures = [RowFailure(f.row - start, f.input, f.reason) for f in self.failures if start <= f.row < stop]
+        training = (None, None) if self.in_training is None else (self.in_training[start:stop],
+                                                                   self.training_value[start:stop])
         return PredictionTable(self.formula[start:stop], self.prediction[start:stop], self.in_domain[start:stop],
                                self.rare_elements[start:stop], self.note[start:stop], self.unit, self.model, std,
-                               failures, labels)
+                               failures, labels, *training)
 
     # -- what users see ---------------------------------------------------------------------
 
@@ -125,6 +147,8 @@ class PredictionTable:
         columns.update(unit=self.unit, model=self.model,
                        in_domain=pd.array(self.in_domain, dtype="boolean"),
                        rare_elements=self.rare_elements, note=self.note)
+        if self.in_training is not None:
+            columns.update(in_training=pd.array(self.in_training, dtype="boolean"), training_value=self.training_value)
         df = pd.DataFrame(columns, index=index)
         df.attrs["failures"] = list(self.failures)
         return df
@@ -144,16 +168,21 @@ class PredictionTable:
             "note": np.array([text(x) for x in self.note], dtype=object),
             "formula": np.array([text(x) for x in self.formula], dtype=object),
             "error": np.array([text(x) for x in self.error], dtype=object),
+            "in_training": np.array([bool(x) for x in (self.in_training or [False] * len(self))], dtype=bool),
+            "training_value": (self.training_value if self.training_value is not None
+                               else np.full(len(self), np.nan)).astype(np.float32),
         }
 
     @classmethod
     def from_v2(cls, outputs: Mapping[str, Sequence[Any]], items: Sequence[Any], formulas: Sequence[str], *,
-                unit: str, model: str, with_std: bool, with_domain: bool, labels: Any = None) -> "PredictionTable":
+                unit: str, model: str, with_std: bool, with_domain: bool, with_training: bool = False,
+                labels: Any = None) -> "PredictionTable":
         """The table a server sent for ``items`` (shown as ``formulas``). Raises ``ValueError`` (its text
         starts with ``returned``) when the server answered for other rows than were sent, or sent a
         non-number or a non-finite value for a predicted row: nothing of that is passed on."""
         n = len(items)
-        needed = ["prediction"] + ["prediction_std"] * with_std + ["in_domain"] * with_domain
+        needed = (["prediction"] + ["prediction_std"] * with_std + ["in_domain"] * with_domain
+                  + ["in_training", "training_value"] * with_training)
         for name in needed + [c for c in ("error", "rare_elements", "note") if outputs.get(c)]:
             if len(outputs.get(name) or []) != n:
                 raise ValueError(f"returned {len(outputs.get(name) or [])} values of {name!r} for {n} inputs")
@@ -170,13 +199,19 @@ class PredictionTable:
         if with_domain:  # else unknown: the model recorded nothing to judge by
             for i in ok:
                 in_domain[i] = bool(outputs["in_domain"][i])
+        in_training: list[bool | None] | None = None
+        training_value = None
+        if with_training:  # a training value is a number or, where the composition is not in training, null
+            in_training = [None if error[i] else bool(outputs["in_training"][i]) for i in range(n)]
+            known = [i for i in ok if in_training[i]]
+            training_value = np.full(n, np.nan)
+            training_value[known] = _numbers(outputs["training_value"], "training_value", known)
         rare, notes = outputs.get("rare_elements") or [], outputs.get("note") or []
-        table = cls(list(formulas), prediction, in_domain,
-                    [str(rare[i]) if i < len(rare) and not error[i] else "" for i in range(n)],
-                    [f"skipped: {error[i]}" if error[i] else (str(notes[i]) if i < len(notes) else "")
-                     for i in range(n)],
-                    unit, model, std, failures, labels)
-        return table
+        return cls(list(formulas), prediction, in_domain,
+                   [str(rare[i]) if i < len(rare) and not error[i] else "" for i in range(n)],
+                   [f"skipped: {error[i]}" if error[i] else (str(notes[i]) if i < len(notes) else "")
+                    for i in range(n)],
+                   unit, model, std, failures, labels, in_training, training_value)
 
     # -- DLHub ------------------------------------------------------------------------------
 
@@ -192,6 +227,9 @@ class PredictionTable:
             if self.std is not None:  # float32 exactly, as a JSON number
                 s = float(self.std[i])
                 row["prediction_std"] = s if np.isfinite(s) else None
+            if self.in_training is not None:
+                v = float(self.training_value[i])
+                row.update(in_training=self.in_training[i], training_value=v if np.isfinite(v) else None)
             out.append(row)
         return out
 
@@ -205,11 +243,16 @@ class PredictionTable:
         if any("prediction_std" in r for r in records):
             std = np.array([np.nan if r.get("prediction_std") is None else r["prediction_std"] for r in records],
                            dtype=np.float32)
+        in_training, training_value = None, None
+        if any("in_training" in r for r in records):
+            in_training = [None if r.get("in_training") is None else bool(r["in_training"]) for r in records]
+            training_value = np.array([np.nan if r.get("training_value") is None else float(r["training_value"])
+                                       for r in records])
         unit = str(records[0].get("unit", "")) if records else ""
         return cls([str(r.get("formula", "")) for r in records], prediction,
                    [None if r.get("in_domain") is None else bool(r["in_domain"]) for r in records],
                    [str(r.get("rare_elements") or "") for r in records], [str(r.get("note") or "") for r in records],
-                   unit, model, std)
+                   unit, model, std, in_training=in_training, training_value=training_value)
 
 
 def _numbers(values: Sequence[Any], name: str, rows: Sequence[int]) -> np.ndarray:

@@ -10,6 +10,7 @@ deviation times the ``std_scale`` fitted on validation data.
 
 from __future__ import annotations
 
+import functools
 import sys
 import warnings
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from irnet_hub.constants import MIN_ELEMENT_COUNT
 from irnet_hub.errors import BatchInputError, InvalidInputError, RowFailure, UnsupportedModelError
 from irnet_hub.domain import DomainRule
 from irnet_hub.prediction_table import PredictionTable
+from irnet_hub.training_set import TrainingSet
 from irnet_hub.preprocessing import fill_missing, formula_of
 from irnet_hub.record import INFO_FILE, ModelRecord, as_record
 from irnet_hub.runtime import DEFAULT_BATCH_SIZE, NumpyNetwork
@@ -148,6 +150,12 @@ class Predictor:
         check_finite(out, self.name)
         return out
 
+    @functools.cached_property
+    def training_set(self) -> TrainingSet | None:
+        """The model's training compositions and values (``training_set.npz``), or None when it ships none:
+        they give the ``in_training`` and ``training_value`` columns."""
+        return TrainingSet.load(self.path)
+
     @property
     def min_element_count(self) -> int:
         """An element seen in fewer training compositions than this makes a prediction out of domain."""
@@ -198,7 +206,10 @@ class Predictor:
         3 or more members: std of the members x ``std_scale``, float32),
         ``unit``, ``model``, ``in_domain``, ``rare_elements`` and ``note``
         (why a value was fixed by an output rule, why a row is out of domain
-        or skipped). Output rules (:mod:`irnet_hub.output_rules`): a
+        or skipped); for models that ship their training compositions,
+        ``in_training`` (the exact composition, by element fractions, is a
+        training row) and ``training_value`` (its training target, else NaN),
+        so a memorized DFT number is told from a prediction. Output rules (:mod:`irnet_hub.output_rules`): a
         formation-energy model gives exactly 0 (std 0) for an element; a
         non-negative property is never below 0. ``progress=None`` shows a
         progress bar for inputs of :data:`PROGRESS_MIN_ROWS` rows or more.
@@ -279,11 +290,13 @@ class Predictor:
         exact = np.array([t.startswith("element") for t in rule_notes], dtype=bool)
         std = self.domain.network_checks(dom, range_notes, std, exact)
         notes = ["; ".join(t for t in (rule_notes[j], dom["note"][j]) if t) for j in range(len(rows))]
+        training = self.training_set.lookup(kept) if self.training_set is not None else (None, None)
         predicted = PredictionTable([formula_of(x) for x in kept], pred, dom["in_domain"], dom["rare"], notes,
-                                    self.unit, self.name, std)
+                                    self.unit, self.name, std, in_training=training[0], training_value=training[1])
         # Every input row, in input order, under its own label; skipped rows hold NaN and the reason.
         return PredictionTable.assemble([formula_of(x) for x in items], rows, predicted, failures, unit=self.unit,
-                                        model=self.name, with_std=std is not None, labels=labels)
+                                        model=self.name, with_std=std is not None,
+                                        with_training=self.training_set is not None, labels=labels)
 
     def _featurize_fn(self):
         from irnet_hub.featurize import get_featurizer

@@ -27,6 +27,7 @@ from irnet_hub.errors import InvalidInputError
 from irnet_hub.files import atomic_write_json
 from irnet_hub.featurize import get_featurizer
 from irnet_hub.fitting import TrainConfig, fit, transform_target
+from irnet_hub.training_set import write_training_set
 from irnet_hub.networks import STANDARDIZE_LAYER, unstandardize_layer
 from irnet_hub.output_rules import checked_rules
 from irnet_hub.preprocessing import composition_ranges, element_counts, fill_missing, fit_scaler
@@ -236,6 +237,8 @@ def train(
         record.std_scale = std_scale
         record.extras.update(calibration)
     record.baseline = baseline
+    # The training compositions and values, for predict's in_training / training_value columns.
+    record.extras["training_set"] = write_training_set(out, ftrain.inputs, ftrain.y)
     artifact.save_model_dir(model, out, record)
     # Scored as `irnet predict` and `irnet evaluate` score it (output rules applied): one scoring path.
     predictor = Predictor.from_dir(out, verify=False)  # written just above

@@ -173,6 +173,12 @@ def _ensemble_and_rules(record: ModelRecord, unit: str) -> str:
     else:
         lines.append("- `in_domain` is unknown (empty): this model records nothing about its training "
                      "compositions.")
+    ts = record.extras.get("training_set")
+    if ts:
+        lines.append(f"- `in_training` is true when the exact composition (its element fractions) is one of the "
+                     f"{ts['compositions']:,} training compositions (`{ts['file']}`, {ts['bytes'] / 1024:,.0f} KiB); "
+                     "`training_value` is then its training target: a value the model was fitted to, not a "
+                     "prediction for an unseen material.")
     lines.append("")
     tried = record.extras.get("candidates_tried") or []
     if len(tried) > 1:

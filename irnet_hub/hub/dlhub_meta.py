@@ -235,6 +235,10 @@ def describe_python(folder: str | Path, info: ModelRecord | Mapping[str, Any] | 
                 "note": {"type": "string", "description": "The output rule applied, or why the row is out of domain"},
                 **({"prediction_std": {"type": "float", "description": "Ensemble standard deviation x std_scale"}}
                    if info.ensemble_size >= 3 else {}),
+                **({"in_training": {"type": "boolean", "description": "The composition is a training row"},
+                    "training_value": {"type": "float", "description": "Its training target (null if not in "
+                                                                        "training)"}}
+                   if "training_set" in info.extras else {}),
             },
         },
     )

@@ -9,6 +9,7 @@ Layout::
       README.md              /  (there, a stub card; here, the full model card)
       irnet.json             featurizer spec, scaler, target, data, metrics (copied)
       training_log.csv       one row per epoch (copied, when the model has one)
+      training_set.npy       training composition keys and values: in_training (copied, when it has one)
       saved_model/           TensorFlow SavedModel, signature "serving_default":
                              float32 features [None, F] -> "output_0" [None, 1]
       saved_model/dlhub.json DLHub description of the SavedModel (TensorFlowModel)
@@ -37,6 +38,7 @@ import numpy as np
 from irnet_hub import artifact
 from irnet_hub.errors import InvalidInputError, IrnetError
 from irnet_hub.record import ModelRecord, as_record
+from irnet_hub.training_set import TRAINING_SET_FILE
 
 SAVED_MODEL_DIR = "saved_model"
 SERVING_SIGNATURE = "serving_default"
@@ -92,7 +94,7 @@ def build_servable(
     with tempfile.TemporaryDirectory(prefix=f".{out.name}-", dir=out.parent) as tmp:
         stage = Path(tmp) / "servable"
         stage.mkdir()
-        for name in (*artifact.KERAS_FILES, artifact.INFO_FILE, artifact.LOG_FILE):
+        for name in (*artifact.KERAS_FILES, artifact.INFO_FILE, artifact.LOG_FILE, TRAINING_SET_FILE):
             if (src / name).is_file():
                 shutil.copy2(src / name, stage / name)
         (stage / artifact.CARD_FILE).write_text(

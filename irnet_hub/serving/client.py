@@ -131,7 +131,8 @@ class RemoteModel:
         try:
             table = PredictionTable.from_v2(cols, items, shown, unit=self.unit, model=self.name,
                                             with_std="prediction_std" in self.output_names,
-                                            with_domain="in_domain" in self.output_names, labels=labels)
+                                            with_domain="in_domain" in self.output_names,
+                                            with_training="in_training" in self.output_names, labels=labels)
         except ValueError as e:  # rows the server did not answer, non-numbers, NaN: a remote failure
             raise RemoteError(f"the server at {self.url} {e}") from None
         if table.failures and errors == "raise":

@@ -98,8 +98,15 @@ class IrnetModel(kserve.Model):
         """Whether the model recorded what ``in_domain`` needs (its :class:`~irnet_hub.domain.DomainRule`)."""
         return self.predictor.domain.known
 
+    @property
+    def has_training_set(self) -> bool:
+        """Whether the model ships its training compositions (the in_training and training_value outputs)."""
+        return getattr(self.predictor, "training_set", None) is not None
+
     def output_names(self) -> list[str]:
-        return [n for n in P.OUTPUTS if (n != "prediction_std" or self.has_std) and (n != "in_domain" or self.has_domain)]
+        optional = {"prediction_std": self.has_std, "in_domain": self.has_domain,
+                    "in_training": self.has_training_set, "training_value": self.has_training_set}
+        return [n for n in P.OUTPUTS if optional.get(n, True)]
 
     def get_input_types(self) -> list[dict]:
         return [{"name": self.input_name, "datatype": "BYTES", "shape": [-1]}]
@@ -181,7 +188,7 @@ class IrnetModel(kserve.Model):
             failures += [RowFailure(item_rows[f.row], _shown(values[item_rows[f.row]]), f.reason) for f in part.failures]
         # A row that failed has formula "" on the wire (its input is echoed in the error, not here).
         return PredictionTable.assemble([""] * len(values), item_rows, part, failures, unit=self.predictor.unit,
-                                        model=self.name, with_std=self.has_std)
+                                        model=self.name, with_std=self.has_std, with_training=self.has_training_set)
 
     def _parse_value(self, value: Any) -> tuple[Any, str | None]:
         """(the Predictor's input, None) or (None, why the row cannot be used)."""

@@ -18,7 +18,8 @@ Every output has shape ``[n]``, aligned with the input rows (this module's :data
 ``prediction`` (FP32; NaN, sent as JSON ``null``, for a failed row), ``prediction_std`` (FP32,
 ensembles only), ``in_domain`` (BOOL), ``rare_elements`` (BYTES, comma-separated), ``formula``
 (BYTES: the input formula, or the reduced formula of a structure) and ``error`` (BYTES, ``""`` for
-a predicted row). The response's ``parameters`` carry ``unit``, ``property`` and ``model``.
+a predicted row); for models that ship their training compositions, ``in_training`` (BOOL) and
+``training_value`` (FP32, null where not in training). The response's ``parameters`` carry ``unit``, ``property`` and ``model``.
 
 This module imports nothing heavy: the client uses it without KServe installed.
 """
@@ -37,6 +38,8 @@ OUTPUTS = {
     "note": "BYTES",  # the output rule applied, the domain reason, or why a row was skipped (as locally)
     "formula": "BYTES",
     "error": "BYTES",
+    "in_training": "BOOL",  # models that ship training_set.npz: the composition is a training row
+    "training_value": "FP32",  # ... and its training target (NaN, sent as null, when not in training)
 }
 ERRORS_PARAMETER = "errors"
 ERROR_MODES = ("raise", "skip")

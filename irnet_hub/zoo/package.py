@@ -14,6 +14,7 @@ import numpy as np
 
 from irnet_hub.errors import InvalidInputError
 from irnet_hub.networks import STANDARDIZE_LAYER, unstandardize_layer
+from irnet_hub.training_set import write_training_set
 from irnet_hub.zoo.jobs import Job, calibrate_std_scale
 from irnet_hub.zoo.recipes import Recipe, get_recipe
 from irnet_hub.zoo.splits import build_split
@@ -160,6 +161,8 @@ def package(name: str, runs: Path, servables: Path, *, register: bool = False,
 
     with tempfile.TemporaryDirectory() as tmp:
         mdir = Path(tmp) / name
+        mdir.mkdir()
+        record.extras["training_set"] = write_training_set(mdir, list(split.train[col]), split.train["target"])
         artifact.save_model_dir(model, mdir, record)
         (chosen_dir / "history.csv").is_file() and (mdir / artifact.LOG_FILE).write_bytes(
             (chosen_dir / "history.csv").read_bytes())
@@ -205,8 +208,6 @@ def rescore(folder: Path, *, register: bool = False) -> dict[str, Any]:
     """
     from irnet_hub import artifact
     from irnet_hub.evaluation import METRIC_KEYS, SCORED_OUTPUTS, evaluate
-    from irnet_hub.hub import card, dlhub_meta
-    from irnet_hub.hub.registry import add_entry, entry_from_model_dir, get_entry
     from irnet_hub.zoo.splits import rebuild_split
 
     folder = Path(folder)
@@ -233,6 +234,32 @@ def rescore(folder: Path, *, register: bool = False) -> dict[str, Any]:
              for part in ("val", "test")}  # fmt: skip
     record.metrics = after
     record.extras["metrics_scored"] = SCORED_OUTPUTS
+    _rewrite_descriptions(folder, record, register)
+    return {"before": before, "after": after}
+
+
+def add_training_set(folder: Path, *, register: bool = False) -> dict[str, Any]:
+    """Give a built servable its ``training_set.npz`` (the training rows of its recorded split) and rewrite
+    what describes it (``irnet.json``, card, DLHub descriptions, manifest, registry entry with
+    ``register``). Weights and metrics are untouched. Returns the record's ``training_set`` entry."""
+    from irnet_hub import artifact
+    from irnet_hub.zoo.splits import rebuild_split
+
+    folder = Path(folder)
+    record = artifact.read_record(folder)
+    train = rebuild_split(record.data.split).train
+    column = "formula" if "formula" in train.columns else "structure"
+    record.extras["training_set"] = write_training_set(folder, list(train[column]), train["target"])
+    _rewrite_descriptions(folder, record, register)
+    return record.extras["training_set"]
+
+
+def _rewrite_descriptions(folder: Path, record: Any, register: bool) -> None:
+    """irnet.json, the card, the DLHub descriptions and the manifest of a servable from ``record``."""
+    from irnet_hub import artifact
+    from irnet_hub.hub import card, dlhub_meta
+    from irnet_hub.hub.registry import add_entry, entry_from_model_dir, get_entry
+
     entry = get_entry(record.name) if register else None
     repo_id = entry.repo_id if entry else f"{HF_ORG}/{record.name}"
     artifact.write_info(folder, record)
@@ -244,4 +271,3 @@ def rescore(folder: Path, *, register: bool = False) -> dict[str, Any]:
     if entry is not None:
         add_entry(entry_from_model_dir(folder, repo_id=entry.repo_id, revision=entry.revision,
                                        description=entry.description))  # fmt: skip
-    return {"before": before, "after": after}

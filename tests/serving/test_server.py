@@ -101,6 +101,7 @@ def test_remote_results_keep_the_inputs_labels(server, local):
     series = pd.Series(["NaCl", "Xx2O", "Fe2O3"], index=pd.Index(["a", "b", "c"], name="id"))
     got, want = remote.predict(series, errors="skip"), local.predict(series, errors="skip")
     assert got.index.tolist() == ["a", "b", "c"] and got.index.name == "id"
+    assert list(got.columns[-2:]) == ["in_training", "training_value"]  # the shipped model has its training set
     assert_f32_frame_equal(got, want)
     frame = pd.DataFrame({"composition": ["MgO", "LiFePO4"], "x": [1, 2]}, index=[10, 20])
     got = remote.predict(frame)
