@@ -93,8 +93,6 @@ def test_round_trip_equals_local_prediction(server, local, formulas):
 @pytest.mark.float32_paths
 def test_remote_results_keep_the_inputs_labels(server, local):
     """README: results keep the input's labels, remotely as locally (the client returned 0..n-1 before)."""
-    import pandas as pd
-
     from irnet_hub.serving.client import RemoteModel
 
     remote = RemoteModel(server.url, MODEL, token=TOKEN)
