@@ -8,7 +8,8 @@ them (:meth:`PredictionTable.from_dlhub`). Users see :meth:`PredictionTable.to_f
 pandas DataFrame indexed by the input's own labels, so a local, a served and a DLHub
 prediction of the same inputs give the same frame.
 
-Columns: ``formula``, ``prediction`` (NaN for a skipped row), ``prediction_std`` (ensembles
+Columns: ``formula`` (as given), ``parsed_formula`` (the composition as read, so that a
+misreading shows: ``CuSO4.5H2O`` -> ``CuSO9H10``), ``prediction`` (NaN for a skipped row), ``prediction_std`` (ensembles
 of 3+ members, float32), ``unit``, ``model``, ``in_domain`` (nullable: None = unknown),
 ``rare_elements``, ``note`` (the output rule applied, why a row is out of domain, or
 ``skipped: <reason>``) and, for models that ship their training compositions
@@ -26,7 +27,7 @@ import numpy as np
 from irnet_hub.errors import RowFailure
 
 # The frame's columns, in order (prediction_std only for ensembles of 3+ members).
-FRAME_COLUMNS = ("formula", "prediction", "prediction_std", "unit", "model", "in_domain", "rare_elements", "note",
+FRAME_COLUMNS = ("formula", "parsed_formula", "prediction", "prediction_std", "unit", "model", "in_domain", "rare_elements", "note",
                  "in_training", "training_value")
 
 
@@ -47,6 +48,7 @@ class PredictionTable:
     labels: Any = None  # the input's labels (a pandas Index or a sequence); None: positions, named "row"
     in_training: list[bool | None] | None = None  # models that ship training_set.npz
     training_value: np.ndarray | None = None  # float64, NaN where not in training
+    parsed_formula: list[str] | None = None  # the composition as read ('' for a skipped row)
 
     def __post_init__(self) -> None:
         n = len(self.formula)
@@ -62,6 +64,7 @@ class PredictionTable:
                    **({"prediction_std": len(self.std)} if self.std is not None else {}),
                    **({"in_training": len(self.in_training), "training_value": len(self.training_value)}
                       if self.in_training is not None else {}),
+                   **({"parsed_formula": len(self.parsed_formula)} if self.parsed_formula is not None else {}),
                    **({"labels": len(self.labels)} if self.labels is not None else {})}  # fmt: skip
         wrong = {k: v for k, v in lengths.items() if v != n}
         if wrong:
@@ -97,6 +100,7 @@ class PredictionTable:
         note = [""] * n
         in_training: list[bool | None] | None = [None] * n if with_training else None
         training_value = np.full(n, np.nan) if with_training else None
+        parsed = [""] * n if part is not None and part.parsed_formula is not None else None
         if part is not None and len(rows):
             if len(part) != len(rows):
                 raise ValueError(f"{len(part)} predicted rows for {len(rows)} positions")
@@ -109,6 +113,8 @@ class PredictionTable:
                     in_training[i] = part.in_training[j]
             for j, i in enumerate(rows.tolist()):
                 formula[i] = part.formula[j] or formula[i]
+                if parsed is not None:
+                    parsed[i] = part.parsed_formula[j]
                 in_domain[i], rare[i], note[i] = part.in_domain[j], part.rare_elements[j], part.note[j]
         failures = sorted(failures, key=lambda f: f.row)
         for f in failures:
@@ -118,8 +124,11 @@ class PredictionTable:
             in_domain[f.row], rare[f.row], note[f.row] = None, "", f"skipped: {f.reason}"
             if in_training is not None:
                 in_training[f.row], training_value[f.row] = None, np.nan
+        for f in failures:
+            if parsed is not None:
+                parsed[f.row] = ""
         return cls(formula, prediction, in_domain, rare, note, unit, model, std, list(failures), labels,
-                   in_training, training_value)
+                   in_training, training_value, parsed)
 
     def rows(self, start: int, stop: int) -> "PredictionTable":
         """Rows ``start:stop`` as a table of their own (failures renumbered from 0)."""
@@ -130,7 +139,8 @@ class PredictionTable:
                                                                    self.training_value[start:stop])
         return PredictionTable(self.formula[start:stop], self.prediction[start:stop], self.in_domain[start:stop],
                                self.rare_elements[start:stop], self.note[start:stop], self.unit, self.model, std,
-                               failures, labels, *training)
+                               failures, labels, *training,
+                               None if self.parsed_formula is None else self.parsed_formula[start:stop])
 
     # -- what users see ---------------------------------------------------------------------
 
@@ -141,7 +151,10 @@ class PredictionTable:
 
         index = (pd.RangeIndex(len(self), name="row") if self.labels is None
                  else self.labels if isinstance(self.labels, pd.Index) else pd.Index(self.labels))  # fmt: skip
-        columns: dict[str, Any] = {"formula": self.formula, "prediction": self.prediction}
+        columns: dict[str, Any] = {"formula": self.formula}
+        if self.parsed_formula is not None:
+            columns["parsed_formula"] = self.parsed_formula
+        columns["prediction"] = self.prediction
         if self.std is not None:
             columns["prediction_std"] = self.std
         columns.update(unit=self.unit, model=self.model,
@@ -167,6 +180,7 @@ class PredictionTable:
             "rare_elements": np.array([text(x) for x in self.rare_elements], dtype=object),
             "note": np.array([text(x) for x in self.note], dtype=object),
             "formula": np.array([text(x) for x in self.formula], dtype=object),
+            "parsed_formula": np.array([text(x) for x in (self.parsed_formula or [""] * len(self))], dtype=object),
             "error": np.array([text(x) for x in self.error], dtype=object),
             "in_training": np.array([bool(x) for x in (self.in_training or [False] * len(self))], dtype=bool),
             "training_value": (self.training_value if self.training_value is not None
@@ -207,11 +221,15 @@ class PredictionTable:
             training_value = np.full(n, np.nan)
             training_value[known] = _numbers(outputs["training_value"], "training_value", known)
         rare, notes = outputs.get("rare_elements") or [], outputs.get("note") or []
+        parsed = outputs.get("parsed_formula")  # servers older than the column do not send it
+        if parsed is not None and len(parsed) != n:
+            raise ValueError(f"returned {len(parsed)} values of 'parsed_formula' for {n} inputs")
         return cls(list(formulas), prediction, in_domain,
                    [str(rare[i]) if i < len(rare) and not error[i] else "" for i in range(n)],
                    [f"skipped: {error[i]}" if error[i] else (str(notes[i]) if i < len(notes) else "")
                     for i in range(n)],
-                   unit, model, std, failures, labels, in_training, training_value)
+                   unit, model, std, failures, labels, in_training, training_value,
+                   None if parsed is None else ["" if error[i] else str(parsed[i]) for i in range(n)])
 
     # -- DLHub ------------------------------------------------------------------------------
 
@@ -221,7 +239,9 @@ class PredictionTable:
         out = []
         for i in range(len(self)):
             p = float(self.prediction[i])
-            row: dict[str, Any] = {"formula": self.formula[i], "prediction": p if np.isfinite(p) else None,
+            row: dict[str, Any] = {"formula": self.formula[i],
+                                   **({"parsed_formula": self.parsed_formula[i]} if self.parsed_formula else {}),
+                                   "prediction": p if np.isfinite(p) else None,
                                    "unit": self.unit, "in_domain": self.in_domain[i],
                                    "rare_elements": self.rare_elements[i], "note": self.note[i]}
             if self.std is not None:  # float32 exactly, as a JSON number
@@ -252,7 +272,9 @@ class PredictionTable:
         return cls([str(r.get("formula", "")) for r in records], prediction,
                    [None if r.get("in_domain") is None else bool(r["in_domain"]) for r in records],
                    [str(r.get("rare_elements") or "") for r in records], [str(r.get("note") or "") for r in records],
-                   unit, model, std, in_training=in_training, training_value=training_value)
+                   unit, model, std, in_training=in_training, training_value=training_value,
+                   parsed_formula=[str(r.get("parsed_formula", "")) for r in records]
+                   if any("parsed_formula" in r for r in records) else None)
 
 
 def _numbers(values: Sequence[Any], name: str, rows: Sequence[int]) -> np.ndarray:

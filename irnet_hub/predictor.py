@@ -24,7 +24,7 @@ from irnet_hub.errors import BatchInputError, InvalidInputError, RowFailure, Uns
 from irnet_hub.domain import DomainRule
 from irnet_hub.prediction_table import PredictionTable
 from irnet_hub.training_set import TrainingSet
-from irnet_hub.preprocessing import fill_missing, formula_of
+from irnet_hub.preprocessing import fill_missing, formula_of, parsed_formula
 from irnet_hub.record import INFO_FILE, ModelRecord, as_record
 from irnet_hub.runtime import DEFAULT_BATCH_SIZE, NumpyNetwork
 
@@ -202,7 +202,8 @@ class Predictor:
         :meth:`predict_result`, in ``result.failures`` (a list of
         :class:`~irnet_hub.errors.RowFailure`, ``row`` = position).
 
-        Columns: ``formula``, ``prediction``, ``prediction_std`` (ensembles of
+        Columns: ``formula`` (as given), ``parsed_formula`` (the composition as
+        read: ``CuSO4.5H2O`` -> ``CuSO9H10``), ``prediction``, ``prediction_std`` (ensembles of
         3 or more members: std of the members x ``std_scale``, float32),
         ``unit``, ``model``, ``in_domain``, ``rare_elements`` and ``note``
         (why a value was fixed by an output rule, why a row is out of domain
@@ -292,7 +293,8 @@ class Predictor:
         notes = ["; ".join(t for t in (rule_notes[j], dom["note"][j]) if t) for j in range(len(rows))]
         training = self.training_set.lookup(kept) if self.training_set is not None else (None, None)
         predicted = PredictionTable([formula_of(x) for x in kept], pred, dom["in_domain"], dom["rare"], notes,
-                                    self.unit, self.name, std, in_training=training[0], training_value=training[1])
+                                    self.unit, self.name, std, in_training=training[0], training_value=training[1],
+                                    parsed_formula=[parsed_formula(x) for x in kept])
         # Every input row, in input order, under its own label; skipped rows hold NaN and the reason.
         return PredictionTable.assemble([formula_of(x) for x in items], rows, predicted, failures, unit=self.unit,
                                         model=self.name, with_std=std is not None,

@@ -165,6 +165,15 @@ _PLAIN = re.compile(r"^(?:[A-Z][a-z]?(?:\d+(?:\.\d*)?|\.\d+)?)+$")
 _TOKEN = re.compile(r"([A-Z][a-z]?)(\d+(?:\.\d*)?|\.\d+)?")
 
 
+def parsed_formula(item: Any) -> str:
+    """The composition as it was read, for users to check a misreading: elements with their amounts
+    (1 left out), e.g. ``CuSO4.5H2O`` -> ``CuSO9H10``, ``FeOFe`` -> ``Fe2O``; '' when unreadable."""
+    amounts = element_amounts(item)
+    if not amounts:
+        return ""
+    return "".join(el + ("" if a == 1 else f"{a:.6g}") for el, a in amounts.items())
+
+
 def is_plain_formula(text: str) -> bool:
     """Whether ``text`` (stripped) is a plain formula (Fe2O3, Fe0.62C0.00095): elements and amounts only,
     no brackets and no hydrate dot, so that a regex reads it exactly."""
@@ -195,5 +204,6 @@ def element_amounts(item: Any) -> dict[str, float] | None:
 
 __all__ = [
     "fit_scaler", "fill_missing", "feature_fill_mean", "feature_range", "element_counts", "composition_ranges",
-    "elements_of", "element_amounts", "is_plain_formula", "stoichiometry", "formula_of", "MISSING_VALUES_RULE",
+    "elements_of", "element_amounts", "is_plain_formula", "parsed_formula", "stoichiometry", "formula_of",
+    "MISSING_VALUES_RULE",
 ]

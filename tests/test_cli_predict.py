@@ -104,8 +104,8 @@ def test_predict_csv_stdout(env):
     r = irnet(env, "predict", NAME, "NaCl", "--csv")
     assert r.returncode == 0, r.stderr
     header, first = r.stdout.splitlines()[:2]
-    assert header.split(",")[:6] == ["row", "formula", "prediction", "unit", "model", "in_domain"]
-    assert first.startswith("0,NaCl,")
+    assert header.split(",")[:7] == ["row", "formula", "parsed_formula", "prediction", "unit", "model", "in_domain"]
+    assert first.startswith("0,NaCl,NaCl,")
 
 
 def test_usage_errors_are_clean(env, tmp_path):

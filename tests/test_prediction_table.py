@@ -51,7 +51,7 @@ def test_the_table_is_what_predict_returns(table):
 def test_v2_round_trip_gives_the_same_frame(table):
     inputs, t = table
     back = PredictionTable.from_v2(_wire(t.to_v2()), list(inputs), list(inputs), unit=t.unit, model=t.model,
-                                   with_std=True, with_domain=True, labels=inputs.index)
+                                   with_std=True, with_domain=True, with_training=True, labels=inputs.index)
     got, want = back.to_frame(), t.to_frame()
     # float32 on the wire: the std is float32 already; predictions agree to float32's 2^-24 relative step
     np.testing.assert_allclose(got["prediction"], want["prediction"], rtol=2**-23, equal_nan=True)
@@ -83,7 +83,7 @@ def test_dlhub_round_trip_and_assembly(table):
     records = json.loads(json.dumps(t.rows(0, 1).to_dlhub() + t.rows(2, 5).to_dlhub()))  # what DLHub returns
     part = PredictionTable.from_dlhub(records, model=t.model)
     whole = PredictionTable.assemble(list(inputs), predicted, part, t.failures, unit=part.unit, model=t.model,
-                                     with_std=True, labels=inputs.index)
+                                     with_std=True, with_training=True, labels=inputs.index)
     got, want = whole.to_frame(), t.to_frame()
     np.testing.assert_allclose(got["prediction"], want["prediction"], rtol=1e-15, equal_nan=True)  # JSON float64
     pd.testing.assert_frame_equal(got.drop(columns="prediction"), want.drop(columns="prediction"))
@@ -100,3 +100,15 @@ def test_rows_renumber_failures_and_lengths_are_checked():
     assert tail.to_frame()["in_domain"].isna().tolist() == [True, False]
     with pytest.raises(ValueError, match="other lengths"):
         PredictionTable(["A"], [1.0, 2.0], [None], [""], [""], "eV", "m")
+
+
+def test_parsed_formula_shows_how_each_input_was_read():
+    """Issue 16: CuSO4.5H2O was read as CuH2SO5.5 and nothing showed it; the parsed composition is echoed."""
+    from pymatgen.core import Composition
+
+    from irnet_hub.predictor import load_dir
+
+    model = load_dir(REPO / "servables" / "oqmd-formation-enthalpy")
+    df = model.predict(["CuSO4.5H2O", "Fe2 O3", "FeOFe", "Xx", Composition("Li2O")], errors="skip")
+    assert df["parsed_formula"].tolist() == ["CuSO9H10", "Fe2O3", "Fe2O", "", "Li2O"]
+    assert list(df.columns[:3]) == ["formula", "parsed_formula", "prediction"]

@@ -146,7 +146,7 @@ def test_predict_frame_metadata_and_card(model_dir):
 
     model = irnet_hub.load(model_dir)
     df = model.predict(["NaCl", "Fe2O3", "SiC"])
-    assert list(df.columns[:5]) == ["formula", "prediction", "unit", "model", "in_domain"]
+    assert list(df.columns[:6]) == ["formula", "parsed_formula", "prediction", "unit", "model", "in_domain"]
     assert df["formula"].tolist() == ["NaCl", "Fe2O3", "SiC"]
     assert df.index.tolist() == [0, 1, 2]
     assert (df["unit"] == "GPa").all() and (df["model"] == "bm-test").all()
@@ -275,6 +275,10 @@ def test_a_huge_amount_is_bad_input_for_its_row_only():
     assert "above 1e+12" in df["note"].iloc[1]
     with pytest.raises(BatchInputError, match="Fe1e308O"):
         model.predict(["NaCl", "Fe1e308O"])
+    # A bracket's huge multiplier was reported as "malformed amount '1e'" (pymatgen writes 1e+308).
+    notes = model.predict(["(Fe)1e308O", "((Fe1e6)1e6)1e6O", "(Fe)2O3"], errors="skip")["note"].tolist()
+    assert notes[0] == "skipped: amount 1e308 is above 1e+12: not a formula unit"
+    assert "once brackets are multiplied out" in notes[1] and not notes[2].startswith("skipped")
 
 
 def test_frames_from_matminer_and_the_materials_project_just_work(tmp_path):

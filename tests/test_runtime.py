@@ -87,7 +87,7 @@ def test_predictor_reports_ensemble_mean_and_scaled_std(tmp_path, features, monk
     assert_f32_close(df["prediction"], outputs[:, 0])
     assert df["prediction_std"].dtype == np.float32
     assert_f32_close(df["prediction_std"], np.std(outputs[:, 1:], axis=1) * 2.0, scale=f32_scale(outputs))
-    assert list(df.columns[:3]) == ["formula", "prediction", "prediction_std"]
+    assert list(df.columns[:4]) == ["formula", "parsed_formula", "prediction", "prediction_std"]
     json.dumps(df["prediction_std"].tolist())  # JSON-ready
 
     # The DLHub entry point (the remote path) returns the same float32 std

@@ -203,6 +203,16 @@ _HYDRATE = re.compile(HYDRATE_PATTERN)
 _ELEMENT_TOKEN = re.compile(r"[A-Z][a-z]?\d+(?:\.\d+)?")  # "Fe2", "O3", "Li0.5": one element, one amount
 
 
+_NUMBER = re.compile(r"\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?")
+
+
+def _float_or_zero(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return 0.0
+
+
 def _parse_string(item: str) -> Composition:
     text = item.strip()
     if not text:
@@ -228,6 +238,9 @@ def _parse_string(item: str) -> Composition:
     reason = _check_brackets(text)
     if reason:
         raise InvalidInputError(item, reason)
+    huge = next((m for m in _NUMBER.findall(text) if _float_or_zero(m) > MAX_AMOUNT), None)
+    if huge is not None:  # pymatgen would multiply a bracket out to "Fe1e+308" and report "malformed amount '1e'"
+        raise InvalidInputError(item, f"amount {huge} is above {MAX_AMOUNT:g}: not a formula unit")
     # pymatgen's own tokenizer gives the amount of each symbol *before*
     # Composition drops amounts below 1e-8, so "Fe0O" can be refused instead
     # of silently becoming "O".
@@ -237,6 +250,10 @@ def _parse_string(item: str) -> Composition:
     try:
         raw = tokenize(text) if tokenize is not None else {}
     except (ValueError, TypeError) as exc:
+        if re.search(r"convert string to float: '\d+(\.\d*)?e'", str(exc)):
+            # brackets multiplied out past 1e16 are written "1e+20" and misread by pymatgen's tokenizer
+            raise InvalidInputError(item, f"amounts above {MAX_AMOUNT:g} once brackets are multiplied out: "
+                                          "not a formula unit") from None
         raise InvalidInputError(item, _parse_reason(exc)) from None
     for sym, amt in raw.items():
         if not math.isfinite(amt):

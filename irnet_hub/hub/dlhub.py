@@ -141,7 +141,8 @@ def run_remote(name: str, formulas: Sequence[str], client: Any = None, *, errors
         raise RemoteError(f"DLHub servable {name} {e}") from None
     # Every input row under its own label, as locally; a formula refused here holds NaN and the reason.
     return PredictionTable.assemble(formulas, rows, part, failures, unit=part.unit, model=name,
-                                    with_std=part.std is not None, labels=labels).to_frame()
+                                    with_std=part.std is not None, with_training=part.in_training is not None,
+                                    labels=labels).to_frame()
 
 
 __all__ = [

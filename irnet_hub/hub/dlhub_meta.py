@@ -227,6 +227,7 @@ def describe_python(folder: str | Path, info: ModelRecord | Mapping[str, Any] | 
             "description": "Prediction for one formula",
             "properties": {
                 "formula": {"type": "string", "description": "The input formula"},
+                "parsed_formula": {"type": "string", "description": "The composition as read (CuSO4.5H2O: CuSO9H10)"},
                 "prediction": {"type": "float", "description": f"Predicted {prop}"},
                 "unit": {"type": "string", "description": "Unit of the prediction"},
                 "in_domain": {"type": "boolean", "description": "False if an element is rare in the training data, "

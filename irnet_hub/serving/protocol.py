@@ -37,6 +37,7 @@ OUTPUTS = {
     "rare_elements": "BYTES",
     "note": "BYTES",  # the output rule applied, the domain reason, or why a row was skipped (as locally)
     "formula": "BYTES",
+    "parsed_formula": "BYTES",  # the composition as read ("" for a failed row)
     "error": "BYTES",
     "in_training": "BOOL",  # models that ship training_set.npz: the composition is a training row
     "training_value": "FP32",  # ... and its training target (NaN, sent as null, when not in training)
