@@ -231,8 +231,8 @@ def test_broken_structures_become_row_failures(sample: list[Structure], tmp_path
     assert res.features.shape == (2, S.SPEC.n_features)
     by_row = {f.row: f for f in res.failures}
     assert sorted(by_row) == [1, 3, 4, 5]
-    assert "Voronoi tessellation failed" in by_row[1].reason
-    assert "sites 1 and 2 are 0.000 Å apart" in by_row[1].reason
+    # refused before any tessellation (issue 16: such cells once hung the server)
+    assert "sites 1 and 2 are 0.000 A apart (below 0.5 A): not a physical crystal" in by_row[1].reason
     assert by_row[1].input is overlapping
     assert "no sites" in by_row[3].reason
     assert "Structure dict" in by_row[4].reason
@@ -242,6 +242,35 @@ def test_broken_structures_become_row_failures(sample: list[Structure], tmp_path
     with pytest.raises(BatchInputError) as info:
         S.featurize_structures(items[:2], errors="raise", n_jobs=1, use_cache=False, progress=False)
     assert [f.row for f in info.value.failures] == [1]
+
+
+def test_unphysical_cells_are_refused_with_the_rule_stated(sample: list[Structure]) -> None:
+    """Issue 16: a 0.5 A Fe cell and atoms far closer than any bond are not crystals: named, not featurized."""
+    tiny = Structure(Lattice.cubic(0.5), ["Fe"], [[0, 0, 0]])
+    close = Structure(Lattice.cubic(4.0), ["Na", "Cl"], [[0, 0, 0], [0.02, 0, 0]])
+    thin = Structure(Lattice.from_parameters(0.3, 12, 12, 90, 90, 90), ["C"], [[0, 0, 0]])  # its own image
+    res = S.featurize_structures([tiny, close, thin, sample[0]], n_jobs=1, use_cache=False, progress=False)
+    assert res.rows.tolist() == [3]
+    reasons = [f.reason for f in res.failures]
+    assert "0.125 A^3 per atom, below 1" in reasons[0]
+    assert "sites 0 and 1 are 0.080 A apart (below 0.5 A)" in reasons[1]
+    assert "0.300 A from its own periodic image" in reasons[2]
+    assert all(S.unphysical_reason(x) is None for x in sample)  # real crystals pass
+
+
+def test_a_time_limit_fails_only_the_slow_structure(sample: list[Structure]) -> None:
+    """Issue 16: one slow structure held the server; with timeout= it fails its own row and the rest go on,
+    with the same features as in process."""
+    big = sample[0].copy()
+    big.make_supercell([4, 4, 4])  # 128+ sites: tens of seconds of tessellation
+    res = S.featurize_structures([sample[1], big, sample[2]], use_cache=False, progress=False, timeout=3)
+    assert res.rows.tolist() == [0, 2]
+    (failure,) = res.failures
+    assert failure.row == 1 and "took longer than 3 s (the limit per structure)" in failure.reason
+    serial = S.featurize_structures([sample[1], sample[2]], n_jobs=1, use_cache=False, progress=False)
+    np.testing.assert_array_equal(res.features, serial.features)
+    with pytest.raises(InvalidInputError, match="timeout must be a positive number"):
+        S.featurize_structures([sample[1]], timeout=0)
 
 
 def test_bad_arguments() -> None:

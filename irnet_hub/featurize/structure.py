@@ -397,6 +397,33 @@ def _wrapped(structure: Structure) -> Structure:
     )
 
 
+# Structures with atoms closer than this, or less volume per atom, are refused before any tessellation:
+# the shortest distance in the 1,265 Matbench phonon structures is 0.97 A (H2's bond: 0.74 A) and their
+# volume per atom 5.7 to 60.7 A^3; one 8-site cell with far closer atoms once hung the model server.
+MIN_INTERATOMIC_DISTANCE = 0.5  # A
+MIN_VOLUME_PER_ATOM = 1.0  # A^3
+
+
+def unphysical_reason(structure: Structure) -> str | None:
+    """Why ``structure`` is not a physical crystal (atoms closer than :data:`MIN_INTERATOMIC_DISTANCE`,
+    counting each atom's own periodic images, or under :data:`MIN_VOLUME_PER_ATOM`), or None."""
+    vpa = structure.volume / len(structure)
+    if not np.isfinite(vpa) or vpa < MIN_VOLUME_PER_ATOM:
+        return f"{vpa:.3g} A^3 per atom, below {MIN_VOLUME_PER_ATOM:g}: not a physical crystal"
+    shortest = min(structure.lattice.get_lll_reduced_lattice().abc)  # an atom and its own image
+    if len(structure) > 1:
+        d = structure.distance_matrix.copy()
+        np.fill_diagonal(d, np.inf)
+        i, j = np.unravel_index(np.argmin(d), d.shape)
+        if d[i, j] < min(MIN_INTERATOMIC_DISTANCE, shortest):
+            return (f"sites {min(i, j)} and {max(i, j)} are {d[i, j]:.3f} A apart (below "
+                    f"{MIN_INTERATOMIC_DISTANCE:g} A): not a physical crystal")
+    if shortest < MIN_INTERATOMIC_DISTANCE:
+        return (f"an atom is {shortest:.3f} A from its own periodic image (below {MIN_INTERATOMIC_DISTANCE:g} A): "
+                "not a physical crystal")
+    return None
+
+
 def _compute_row(structure: Structure) -> tuple[np.ndarray | None, str | None]:
     """All features of one structure, or ``(None, reason)``."""
     structure = _wrapped(structure)
@@ -479,6 +506,7 @@ def featurize_structures(
     progress: bool = True,
     *,
     use_cache: bool = True,
+    timeout: float | None = None,
 ) -> FeatureResult:
     """Ward-2017 features (``SPEC.n_features`` columns) of a batch of structures.
 
@@ -494,10 +522,20 @@ def featurize_structures(
     Each computed row is cached under ``cache_dir`` (default
     :func:`default_cache_dir`) keyed by :func:`structure_key`; pass
     ``use_cache=False`` to neither read nor write the cache.
+
+    Structures with atoms closer than :data:`MIN_INTERATOMIC_DISTANCE` or under
+    :data:`MIN_VOLUME_PER_ATOM` are refused (their row names why). ``timeout``
+    (seconds per structure; the model server sets it): each structure is
+    featurized in a worker process (:mod:`irnet_hub.featurize.bounded`) and one
+    that takes longer fails its row instead of holding up the rest. Cost: about
+    0.3 s per 8-atom cell, growing faster than the number of sites (216 sites
+    took 150 s in a test): see ``benchmarks/RESULTS_featurize.md``.
     """
     if errors not in ("collect", "raise"):
         raise InvalidInputError(errors, "errors must be 'collect' or 'raise'")
     _check_jobs(n_jobs)
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0):
+        raise InvalidInputError(timeout, "timeout must be a positive number of seconds per structure")
     if isinstance(items, (str, os.PathLike, dict, Structure)):
         raise InvalidInputError(
             items if not isinstance(items, Structure) else items.composition.reduced_formula,
@@ -521,6 +559,10 @@ def featurize_structures(
             failures[i] = RowFailure(
                 i, item, f"{s.composition.reduced_formula}: partially occupied sites are not supported"
             )
+            continue
+        why = unphysical_reason(s)
+        if why:
+            failures[i] = RowFailure(i, item, f"{s.composition.reduced_formula} ({len(s)} sites): {why}")
             continue
         structures[i] = s
     if failures and errors == "raise":
@@ -566,7 +608,11 @@ def featurize_structures(
         unit="structure",
         disable=not progress,
     ) as bar:
-        if workers <= 1:
+        if timeout is not None:
+            for k, row, why in _bounded_runner().run([structures[i] for i in todo], float(timeout)):
+                record(todo[k], *(row if row is not None else (None, why)))
+                bar.update()
+        elif workers <= 1:
             for i in todo:
                 record(i, *_compute_row(structures[i]))
                 bar.update()
@@ -584,6 +630,17 @@ def featurize_structures(
     if errors == "raise":
         result.raise_if_failed()
     return result
+
+
+_RUNNER: list[Any] = []  # the worker process of timeout= runs, started on first use and kept
+
+
+def _bounded_runner():
+    from irnet_hub.featurize.bounded import BoundedRunner
+
+    if not _RUNNER:
+        _RUNNER.append(BoundedRunner(_compute_row))
+    return _RUNNER[0]
 
 
 def _run_pool(

@@ -66,18 +66,19 @@ class PayloadTooLarge(InvalidInput):
 class IrnetModel(kserve.Model):
     """One irnet-hub model (a :class:`~irnet_hub.predictor.Predictor`) as a V2 inference endpoint."""
 
-    def __init__(self, predictor: Any, *, name: str | None = None, max_rows: int = P.DEFAULT_MAX_ROWS):
+    def __init__(self, predictor: Any, *, name: str | None = None, max_rows: int = P.DEFAULT_MAX_ROWS,
+                 structure_timeout: float = P.DEFAULT_STRUCTURE_TIMEOUT):
         super().__init__(name or predictor.name)
         self.predictor = predictor
         self.max_rows = int(max_rows)
         self.input_kind: str = predictor.input_kind
         self.input_name = P.INPUT_NAMES[self.input_kind]
         if self.input_kind == "structure":
-            # Structures come from clients: featurize in this process (no pool forked from a
-            # threaded server) and never write them to the on-disk feature cache, which would grow
-            # with every distinct structure anyone sends.
+            # Structures come from clients: featurize each in a worker process with a time limit (a
+            # tessellation can hang in C code that nothing else interrupts), and never write them to the
+            # on-disk feature cache, which would grow with every distinct structure anyone sends.
             predictor.featurize_options = {**getattr(predictor, "featurize_options", {}), "use_cache": False,
-                                           "n_jobs": 1}
+                                           "n_jobs": 1, "timeout": float(structure_timeout)}
         self._batcher = _Batcher(self._predict_rows, self.max_rows, f"irnet-{self.name}")
         self.ready = False
 

@@ -56,6 +56,9 @@ DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
 MAX_FORMULA_CHARS = 256
 # Per row: Voronoi featurization grows with the sites; bigger cells are refused, not queued.
 MAX_STRUCTURE_SITES = 500
+# Per structure: featurizing one in the server's worker process may take this long (a 128-site cell
+# takes ~30 s on a busy core); a longer one fails its row, and the worker is replaced.
+DEFAULT_STRUCTURE_TIMEOUT = 60.0
 # Rows per request the client sends by default (well under the server's limits).
 DEFAULT_CLIENT_BATCH = 1000
 

@@ -129,6 +129,42 @@ def test_structure_model_round_trip(server, structures):
     errors = {o["name"]: o["data"] for o in body["outputs"]}["error"]
     assert "501 sites; at most 500" in errors[0] and "not a valid pymatgen" in errors[1]
     assert "needs 'lattice' and 'sites'" in errors[2]
+    # An unphysical cell (atoms 0.05 A apart once hung the server) is refused by the rule, by name.
+    from pymatgen.core import Lattice, Structure
+
+    close = Structure(Lattice.cubic(4.0), ["Na", "Cl"], [[0, 0, 0], [0.0125, 0, 0]])
+    status, body = server.infer(SMODEL, [json.dumps(close.as_dict()), json.dumps(structures[0].as_dict())],
+                                name="structure", parameters={"errors": "skip"})
+    assert status == 200, body
+    outputs = {o["name"]: o["data"] for o in body["outputs"]}
+    assert "0.050 A apart (below 0.5 A): not a physical crystal" in outputs["error"][0]
+    assert outputs["error"][1] == "" and outputs["prediction"][1] is not None
+
+
+def test_concurrent_clients_get_only_their_own_rows_and_errors(server, local):
+    """Issue 16: the batcher merges concurrent requests; one client's bad row must not touch another's
+    answer, and no request sees another's rows."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    good = [["NaCl", "MgO"], ["Fe2O3"], ["LiFePO4", "SiC", "GaN"]] * 4
+    bad = [["Xx2O"], ["NaCl", ""], ["(Fe"]] * 4
+    want = {tuple(g): local.predict(g)["prediction"].tolist() for g in good}
+
+    def ask(rows):
+        return rows, server.infer(MODEL, rows)
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(ask, [r for pair in zip(good, bad) for r in pair]))
+    for rows, (status, body) in answers:
+        if rows in good:
+            assert status == 200, (rows, body)
+            outputs = {o["name"]: o["data"] for o in body["outputs"]}
+            assert outputs["formula"] == rows
+            assert_f32_close(outputs["prediction"], want[tuple(rows)])
+        else:  # its own rows only, numbered within its own request
+            assert status == 400, (rows, body)
+            assert "row 0" in body["error"] or "row 1" in body["error"]
+            assert not any(g in body["error"] for g in ("MgO", "Fe2O3", "LiFePO4", "GaN"))
 
 
 @pytest.mark.float32_paths

@@ -1,0 +1,94 @@
+"""Run a function on items one at a time in a worker process, with a time limit per item.
+
+A Voronoi tessellation can run for minutes, or for ever, inside C code (Qhull) that
+neither a thread nor a signal can interrupt: the model server once hung on one
+8-site structure and SIGTERM did not stop it. Here each item goes to a worker
+process; an item that takes longer than ``timeout`` seconds gets a failure reason,
+and its worker is killed and replaced, so the caller's time per item is bounded.
+
+The worker is started from a ``forkserver`` (``spawn`` off Linux), never forked
+from the caller: the model server runs threads, and a fork of a threaded process
+can deadlock. A new worker imports the featurizer once (a few seconds, measured in
+``benchmarks/RESULTS_featurize.md``) and then serves every later item.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import sys
+import threading
+from typing import Any, Callable, Iterator, Sequence
+
+
+def _serve(conn: Any, fn: Callable[[Any], Any]) -> None:
+    while True:
+        try:
+            item = conn.recv()
+        except EOFError:
+            return
+        conn.send(fn(item))
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("forkserver" if "forkserver" in methods and sys.platform.startswith("linux")
+                                       else "spawn")
+
+
+class BoundedRunner:
+    """One worker process running ``fn`` (a picklable, module-level function), item by item."""
+
+    def __init__(self, fn: Callable[[Any], Any]):
+        self.fn = fn
+        self._ctx = _context()
+        self._conn: Any = None
+        self._process: Any = None
+        self._lock = threading.Lock()  # one caller at a time: the worker serves items in order
+
+    def _start(self) -> None:
+        self._conn, child = self._ctx.Pipe()
+        self._process = self._ctx.Process(target=_serve, args=(child, self.fn), daemon=True,
+                                          name="irnet-featurize")
+        self._process.start()
+        child.close()
+
+    def _stop(self) -> None:
+        if self._process is not None:
+            if self._process.is_alive():
+                self._process.kill()
+            self._process.join(5)
+            self._conn.close()
+        self._process = self._conn = None
+
+    def run(self, items: Sequence[Any], timeout: float) -> Iterator[tuple[int, Any, str | None]]:
+        """Yield ``(index, fn(item), None)`` in order, or ``(index, None, reason)`` for an item that took
+        longer than ``timeout`` seconds (the first item of a new worker also waits for its imports) or
+        whose worker died."""
+        with self._lock:
+            for i, item in enumerate(items):
+                fresh = self._process is None or not self._process.is_alive()
+                if fresh:
+                    self._stop()
+                    self._start()
+                try:
+                    self._conn.send(item)
+                    # A fresh worker first imports the featurizer: that start-up is not the item's time.
+                    if self._conn.poll(timeout + (STARTUP_SECONDS if fresh else 0.0)):
+                        yield i, self._conn.recv(), None
+                        continue
+                    reason = (f"featurizing took longer than {timeout:g} s (the limit per structure); "
+                              "its worker process was stopped")
+                except (EOFError, OSError):
+                    reason = "the featurizer's worker process died (a crash inside the tessellation, or out of memory)"
+                self._stop()
+                yield i, None, reason
+
+    def close(self) -> None:
+        with self._lock:
+            self._stop()
+
+
+# Allowed on top of the limit for a new worker's imports (pymatgen + matminer: ~3 s idle, more when busy).
+STARTUP_SECONDS = 60.0
+
+__all__ = ["BoundedRunner", "STARTUP_SECONDS"]
