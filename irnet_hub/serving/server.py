@@ -96,6 +96,9 @@ class IrnetModelServer(kserve.ModelServer):
         super().__init__(
             http_port=http_port,
             enable_grpc=False,  # one port, one protocol to secure
+            # SIGTERM: requests still running after this many seconds are cancelled and the process exits
+            # (KServe's default, 30 s, kept a server stuck in one slow structure for half a minute).
+            grace_period=P.SHUTDOWN_GRACE_SECONDS,
             enable_docs_url=False,
             enable_latency_logging=False,  # one log line per request costs ~10 % at 1 formula/request
             registered_models=_model_repository(models or {}),
