@@ -59,6 +59,11 @@ MAX_STRUCTURE_SITES = 500
 # Per structure: featurizing one in the server's worker process may take this long (a 128-site cell
 # takes ~30 s on a busy core); a longer one fails its row, and the worker is replaced.
 DEFAULT_STRUCTURE_TIMEOUT = 60.0
+# Before any request reaches the app (and its token check): a request head (request line + headers)
+# may be this large, and must arrive whole within this many seconds of connecting or of the
+# previous response; otherwise 400, or the connection is closed.
+MAX_HEADER_BYTES = 64 * 1024
+HEADER_TIMEOUT_SECONDS = 10.0
 # On SIGTERM/SIGINT, requests in flight get this long to finish before the server exits anyway.
 SHUTDOWN_GRACE_SECONDS = 3
 # Rows per request the client sends by default (well under the server's limits).

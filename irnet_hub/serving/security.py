@@ -11,6 +11,55 @@ from __future__ import annotations
 import hmac
 import json
 
+from irnet_hub.serving import protocol as P
+
+
+def bounded_h11_protocol():
+    """uvicorn's h11 protocol with limits before any request reaches the app (so before authentication):
+    a request head over :data:`~irnet_hub.serving.protocol.MAX_HEADER_BYTES` gets 400 (h11's own limit;
+    uvicorn's default parser, httptools, took a 64 MB header), and a connection that has not sent a
+    whole request head within :data:`~irnet_hub.serving.protocol.HEADER_TIMEOUT_SECONDS` of connecting,
+    or of its previous response, is closed (150 stalled connections were once held open)."""
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class BoundedH11Protocol(H11Protocol):
+        _deadline = None
+
+        def _arm(self) -> None:
+            self._disarm()
+            self._deadline = self.loop.call_later(P.HEADER_TIMEOUT_SECONDS, self._too_slow)
+
+        def _disarm(self) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+                self._deadline = None
+
+        def _too_slow(self) -> None:
+            self._deadline = None
+            if not self.transport.is_closing():
+                self.transport.close()
+
+        def connection_made(self, transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._arm()
+
+        def connection_lost(self, exc) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+        def handle_events(self) -> None:
+            cycle = self.cycle
+            super().handle_events()
+            if self.cycle is not cycle:  # a whole request head arrived
+                self._disarm()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if not self.transport.is_closing():
+                self._arm()  # the next request on this connection gets the same deadline
+
+    return BoundedH11Protocol
+
 
 class SecurityMiddleware:
     """Pure ASGI middleware: bearer token, body size, and endpoints the operator did not allow.

@@ -32,7 +32,7 @@ from typing import Sequence
 from irnet_hub.errors import InvalidInputError
 from irnet_hub.serving import protocol as P
 from irnet_hub.serving.model import InvalidInput, IrnetModel, PayloadTooLarge, kserve
-from irnet_hub.serving.security import SecurityMiddleware
+from irnet_hub.serving.security import SecurityMiddleware, bounded_h11_protocol
 
 log = logging.getLogger("irnet_hub.serving")
 
@@ -138,6 +138,9 @@ class IrnetModelServer(kserve.ModelServer):
                 # KServe 0.21 builds uvicorn.Config(host="0.0.0.0"); uvicorn reads config.host at bind time.
                 self.config.host = server.host
                 self.config.server_header = False
+                # Limits on request heads before authentication (security.bounded_h11_protocol).
+                self.config.http = bounded_h11_protocol()
+                self.config.h11_max_incomplete_event_size = P.MAX_HEADER_BYTES
 
             def _add_middlewares(self, app):
                 # KServe's TimingMiddleware writes two log lines per request (measured: ~10 % of the

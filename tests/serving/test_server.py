@@ -461,3 +461,27 @@ def test_sigterm_stops_a_server_busy_with_a_slow_structure(tmp_path, structures)
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_request_heads_are_bounded_before_authentication(server, local):
+    """Issue 16: a 64 MB header was accepted and stalled connections held open. Now a head over
+    MAX_HEADER_BYTES gets 400, one that does not arrive whole within HEADER_TIMEOUT_SECONDS is closed,
+    and the server answers normally throughout."""
+    import socket
+    import time
+
+    from irnet_hub.serving import protocol as P
+
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as s:
+        s.sendall(b"GET /v2/health/ready HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (2 * P.MAX_HEADER_BYTES) + b"\r\n\r\n")
+        assert s.recv(100).startswith(b"HTTP/1.1 400")
+    stalled = [socket.create_connection(("127.0.0.1", server.port), timeout=60) for _ in range(20)]
+    start = time.monotonic()
+    for s in stalled:
+        s.sendall(b"POST /v2/models/x/infer HTTP/1.1\r\nHost: x\r\n")  # never finished
+    good_request_works(server, local)  # not blocked by them
+    for s in stalled:
+        assert s.recv(100) == b""  # closed by the server
+        s.close()
+    assert P.HEADER_TIMEOUT_SECONDS - 1 < time.monotonic() - start < P.HEADER_TIMEOUT_SECONDS + 10
+    good_request_works(server, local)
