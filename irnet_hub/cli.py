@@ -344,6 +344,8 @@ def publish(model_dir: str, hf_repo: str | None, private: bool, revision: str | 
 @click.option("--json", "fmt", flag_value="json", help="JSON list of {row, formula, prediction, unit, model, in_domain, ...}.")
 @click.option("--csv", "fmt", flag_value="csv", help="CSV with the same columns.")
 @click.option("--skip-invalid", is_flag=True, help="Predict the valid inputs and list the invalid ones on stderr.")
+@click.option("--structure-timeout", type=click.FloatRange(0.1), metavar="SECONDS",
+              help="Structure models: give up on a structure after this long (its row fails; see --skip-invalid).")
 @click.option("--revision", help="Hub revision of a registered model.")
 @click.option("--remote", metavar="URL|dlhub",
               help="Predict on a model server (http://HOST:PORT, started with `irnet serve`) or on DLHub.")
@@ -352,14 +354,19 @@ def publish(model_dir: str, hf_repo: str | None, private: bool, revision: str | 
 @click.option("--retries", default=2, show_default=True, help="Retries of a failed connection to --remote URL.")
 @_no_verify
 @_force
-def predict(model, formulas, input_files, column, output, fmt, skip_invalid, revision, remote, token_file, timeout,
-            retries, no_verify, force) -> None:
+def predict(model, formulas, input_files, column, output, fmt, skip_invalid, structure_timeout, revision, remote,
+            token_file, timeout, retries, no_verify, force) -> None:
     """Predict with MODEL (a registered name or a model directory) for FORMULA... or --input files.
 
     Invalid inputs stop the command (exit code 2, each one named on stderr,
     nothing written) unless --skip-invalid is given. With --remote URL, MODEL
     is the name the server serves it under; the same table comes back, and an
     unreachable server exits with code 4.
+
+    Structure models tessellate each cell (Voronoi): about 0.3 s for 8 sites,
+    tens of seconds for 128, minutes for 200+ (benchmarks/RESULTS_featurize.md);
+    a progress bar shows for 10+ structures or any cell of 64+ sites, and
+    --structure-timeout bounds the time per structure.
     """
     from irnet_hub.loading import load
     from irnet_hub.prediction_io import format_predictions, read_inputs, write_predictions
@@ -386,6 +393,11 @@ def predict(model, formulas, input_files, column, output, fmt, skip_invalid, rev
         token = read_token_file(token_file) if token_file else None
         remote_args = {"remote": remote, "token": token, "timeout": timeout, "retries": retries} if remote else {}
         predictor = load(model, revision, verify=not no_verify, **remote_args)
+        if structure_timeout is not None:
+            if remote or predictor.input_kind != "structure":
+                raise InvalidInputError(model, "--structure-timeout applies to local structure models only "
+                                               "(a server sets its own: irnet serve --structure-timeout)")
+            predictor.featurize_options["timeout"] = structure_timeout
         items = read_inputs(input_files, predictor.input_kind, column) if input_files else list(formulas)
         result = predictor.predict_result(items, errors="skip" if skip_invalid else "raise")
         # The CLI writes the predicted rows (with their input row numbers); skipped ones go to stderr.

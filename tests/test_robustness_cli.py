@@ -274,3 +274,26 @@ def test_results_keep_the_input_labels():
     frame = pd.DataFrame({"formula": s})
     frame["p"] = out["prediction"]
     assert frame["p"].notna().sum() == 2  # not every value NaN, as before
+
+
+def test_structure_timeout_fails_only_the_slow_structure(tmp_path, data_dir, monkeypatch):
+    """Issue 16: large cells ran for minutes with no way to bound them; --structure-timeout fails the slow
+    row (named), predicts the rest, and a composition model refuses the option."""
+    import json
+
+    from irnet_hub.cli import main
+    from irnet_hub.featurize.structure import load_structures
+
+    monkeypatch.setenv("IRNET_CACHE_DIR", str(tmp_path / "features"))  # a cached row needs no time at all
+    small = load_structures(data_dir / "structures" / "matbench_phonons.json.gz")[:2]
+    big = small[0].copy()
+    big.make_supercell([4, 4, 4])
+    path = tmp_path / "cells.json"
+    path.write_text(json.dumps([s.as_dict() for s in (small[0], big, small[1])]))
+    r = CliRunner().invoke(main, ["predict", "matbench-phonons-structure", "--input", str(path), "--json",
+                                  "--skip-invalid", "--structure-timeout", "3"])
+    assert r.exit_code == 0, r.output
+    assert [x["row"] for x in json.loads(r.stdout)] == [0, 2]
+    assert "skipped row 1" in r.stderr and "took longer than 3 s" in r.stderr
+    r = CliRunner().invoke(main, ["predict", MODEL, "NaCl", "--structure-timeout", "3"])
+    assert r.exit_code == 2 and "applies to local structure models only" in r.output

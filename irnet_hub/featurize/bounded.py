@@ -20,7 +20,10 @@ import threading
 from typing import Any, Callable, Iterator, Sequence
 
 
-def _serve(conn: Any, fn: Callable[[Any], Any]) -> None:
+def _serve(conn: Any, fn: Callable[[Any], Any], warm_up: Callable[[], Any] | None) -> None:
+    if warm_up is not None:
+        warm_up()  # imports and tables, before any item's clock starts
+    conn.send(_READY)
     while True:
         try:
             item = conn.recv()
@@ -36,21 +39,31 @@ def _context() -> multiprocessing.context.BaseContext:
 
 
 class BoundedRunner:
-    """One worker process running ``fn`` (a picklable, module-level function), item by item."""
+    """One worker process running ``fn`` (a picklable, module-level function), item by item; ``warm_up``
+    (also module-level) runs once in each new worker before it takes items."""
 
-    def __init__(self, fn: Callable[[Any], Any]):
+    def __init__(self, fn: Callable[[Any], Any], warm_up: Callable[[], Any] | None = None):
         self.fn = fn
+        self.warm_up = warm_up
         self._ctx = _context()
         self._conn: Any = None
         self._process: Any = None
         self._lock = threading.Lock()  # one caller at a time: the worker serves items in order
 
-    def _start(self) -> None:
+    def _start(self) -> str | None:
+        """Start a worker and wait for it to be ready; None, or why it did not start."""
         self._conn, child = self._ctx.Pipe()
-        self._process = self._ctx.Process(target=_serve, args=(child, self.fn), daemon=True,
+        self._process = self._ctx.Process(target=_serve, args=(child, self.fn, self.warm_up), daemon=True,
                                           name="irnet-featurize")
         self._process.start()
         child.close()
+        try:
+            if self._conn.poll(STARTUP_SECONDS) and self._conn.recv() == _READY:
+                return None
+        except (EOFError, OSError):
+            pass
+        self._stop()
+        return f"the featurizer's worker process did not start within {STARTUP_SECONDS:g} s"
 
     def _stop(self) -> None:
         if self._process is not None:
@@ -62,18 +75,18 @@ class BoundedRunner:
 
     def run(self, items: Sequence[Any], timeout: float) -> Iterator[tuple[int, Any, str | None]]:
         """Yield ``(index, fn(item), None)`` in order, or ``(index, None, reason)`` for an item that took
-        longer than ``timeout`` seconds (the first item of a new worker also waits for its imports) or
-        whose worker died."""
+        longer than ``timeout`` seconds or whose worker died (a new worker's start-up is not counted)."""
         with self._lock:
             for i, item in enumerate(items):
-                fresh = self._process is None or not self._process.is_alive()
-                if fresh:
+                if self._process is None or not self._process.is_alive():
                     self._stop()
-                    self._start()
+                    failed = self._start()
+                    if failed:
+                        yield i, None, failed
+                        continue
                 try:
                     self._conn.send(item)
-                    # A fresh worker first imports the featurizer: that start-up is not the item's time.
-                    if self._conn.poll(timeout + (STARTUP_SECONDS if fresh else 0.0)):
+                    if self._conn.poll(timeout):
                         yield i, self._conn.recv(), None
                         continue
                     reason = (f"featurizing took longer than {timeout:g} s (the limit per structure); "
@@ -88,7 +101,8 @@ class BoundedRunner:
             self._stop()
 
 
-# Allowed on top of the limit for a new worker's imports (pymatgen + matminer: ~3 s idle, more when busy).
-STARTUP_SECONDS = 60.0
+# A new worker's imports and tables (pymatgen + matminer: ~3-8 s), not counted against any item.
+STARTUP_SECONDS = 120.0
+_READY = "ready"
 
 __all__ = ["BoundedRunner", "STARTUP_SECONDS"]

@@ -639,7 +639,7 @@ def _bounded_runner():
     from irnet_hub.featurize.bounded import BoundedRunner
 
     if not _RUNNER:
-        _RUNNER.append(BoundedRunner(_compute_row))
+        _RUNNER.append(BoundedRunner(_compute_row, warm_up=_groups))
     return _RUNNER[0]
 
 
