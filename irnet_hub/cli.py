@@ -12,6 +12,7 @@ import sys
 
 import click
 
+from irnet_hub.featurize.specs import SPECS
 from irnet_hub.constants import DEFAULT_FEATURIZER, DEFAULT_MODEL, FEATURIZERS
 from irnet_hub.errors import (
     BatchInputError,
@@ -100,7 +101,7 @@ from irnet_hub.cli_options import no_verify_option as _no_verify  # noqa: E402
 @click.argument("data", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", type=click.Path(dir_okay=False), required=True, help="CSV (or .parquet) to write.")
 @click.option("--featurizer", type=click.Choice(FEATURIZERS), default=DEFAULT_FEATURIZER, show_default=True,
-              help="magpie145: 145 composition attributes; ward2017: Voronoi structure + composition attributes.")
+              help="; ".join(f"{s.name}: {s.phrase().removeprefix('the ')}" for s in SPECS.values()) + ".")
 @click.option("--skip-invalid", is_flag=True, help="Featurize the valid rows and list the invalid ones, instead of stopping.")
 @_force
 def featurize(data: str, output: str, featurizer: str, skip_invalid: bool, force: bool) -> None:
@@ -114,9 +115,9 @@ def featurize(data: str, output: str, featurizer: str, skip_invalid: bool, force
     from irnet_hub.tables import load_table
 
     resolve_output(output, force=force)  # a bad -o is reported before any work
-    spec, fn = get_featurizer(featurizer)
-    table = load_table(data, spec.input_kind, target=None)
-    res = fn(table.inputs, errors="collect")
+    feat = get_featurizer(featurizer)
+    table = load_table(data, feat.input_kind, target=None)
+    res = feat.featurize(table.inputs, errors="collect")
     if res.failures and (not skip_invalid or len(res.rows) == 0):
         # --skip-invalid with no valid row left is a failure too: nothing is written.
         raise BatchInputError(res.failures)

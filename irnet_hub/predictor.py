@@ -313,7 +313,8 @@ class Predictor:
     def _featurize_fn(self, progress: bool = False):
         from irnet_hub.featurize import get_featurizer
 
-        spec, fn = get_featurizer(self.featurizer)
+        feat = get_featurizer(self.featurizer)
+        spec = feat.spec
         trained = str(self.record.featurizer.version)
         if trained != spec.version:
             warnings.warn(f"{self.name} was trained with {spec.name} version {trained}; this irnet-hub has "
@@ -322,7 +323,7 @@ class Predictor:
             raise UnsupportedModelError(self.name, f"featurizer {spec.name} gives {spec.n_features} features but the "
                                         f"network takes {self.network.n_features}")
         options = dict(self.featurize_options)
-        return lambda chunk: fn(chunk, errors="collect", progress=progress, **options)
+        return lambda chunk: feat.featurize(chunk, errors="collect", progress=progress, **options)
 
     def _as_items(self, inputs: Any, column: str | None = None):
         """(labels, items): the accepted input forms as a list, and the index the result keeps."""

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from irnet_hub.constants import DEFAULT_FEATURIZER
 from irnet_hub.errors import InvalidInputError
 from irnet_hub.tables import FeaturizedTable, featurize_table, load_table, split_rows
 from irnet_hub.metrics import regression_metrics
@@ -91,7 +92,7 @@ def baseline(
     val_data: str | Path | pd.DataFrame | None = None,
     val_fraction: float = 0.1,
     test_data: str | Path | pd.DataFrame | None = None,
-    featurizer: str = "magpie145",
+    featurizer: str = DEFAULT_FEATURIZER,
     grid: dict[str, list[Any]] | None = None,
     seed: int = 0,
     n_jobs: int = -1,
@@ -105,7 +106,7 @@ def baseline(
     from irnet_hub.featurize import get_featurizer
 
     grid = check_grid(grid or DEFAULT_GRID)
-    spec, _ = get_featurizer(featurizer)
+    spec = get_featurizer(featurizer).spec
     train_table = load_table(train_data, spec.input_kind)
     ftrain = _usable(featurize_table(train_table, featurizer), train_table.source, "training",
                      minimum=1 if val_data is not None else 2)

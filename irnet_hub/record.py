@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
+from irnet_hub.constants import DEFAULT_FEATURIZER
 from irnet_hub.errors import InvalidInputError, UnsupportedModelError
 
 SCHEMA_VERSION = 2
@@ -91,7 +92,7 @@ class _Part:
 
 @dataclass
 class FeaturizerInfo(_Part):
-    name: str = "magpie145"
+    name: str = DEFAULT_FEATURIZER
     version: str = "1"
     input_kind: str = "composition"
     n_features: int | None = None

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from irnet_hub import artifact
+from irnet_hub.constants import DEFAULT_FEATURIZER
 from irnet_hub.errors import InvalidInputError
 from irnet_hub.files import atomic_write_json
 from irnet_hub.featurize import get_featurizer
@@ -54,7 +55,7 @@ def train(
     test_data: str | Path | pd.DataFrame | None = None,
     target_name: str = "target",
     unit: str = "",
-    featurizer: str = "magpie145",
+    featurizer: str = DEFAULT_FEATURIZER,
     architecture: str | None = None,
     members: int = 1,
     init_from: str | Path | None = None,
@@ -137,7 +138,7 @@ def train(
             ": the run finished, so there is nothing to resume; train into another directory" if resume
             else "; choose another directory"))  # fmt: skip
 
-    spec, _ = get_featurizer(featurizer)
+    spec = get_featurizer(featurizer).spec
     kw = {"n_jobs": n_jobs} if spec.input_kind == "structure" else {}
     started = time.perf_counter()
 
@@ -278,7 +279,7 @@ def make_record(
     ``train_inputs`` (the training formulas or structures) give the element counts (for
     compositions) and the stoichiometry ranges of the in-domain rule.
     """
-    spec, _ = get_featurizer(featurizer)
+    feat = get_featurizer(featurizer)
     extras = dict(hyperparameter_extras or {})
     if config.schedule == "cosine":
         extras.setdefault("schedule", f"linear warm-up {config.warmup_epochs} epochs, then cosine decay to 0 "
@@ -288,7 +289,7 @@ def make_record(
         name=name,
         architecture=config.architecture,
         n_parameters=int(model.count_params()),
-        featurizer=FeaturizerInfo.from_dict({**spec.to_dict(), "labels": _labels(featurizer)}),
+        featurizer=FeaturizerInfo.from_dict({**feat.spec.to_dict(), "labels": feat.labels()}),
         scaler=Scaler.from_dict(scaler),
         target=target,
         data=data,
@@ -364,20 +365,6 @@ def load_transfer_source(init_from: str | Path, featurizer: str) -> TransferSour
         feature_mean=np.asarray(norm.input_mean).ravel(), feature_variance=np.asarray(norm.input_variance).ravel(),
         members=int(record.ensemble_size or 1),
     )  # fmt: skip
-
-
-def _labels(featurizer: str) -> list[str]:
-    if featurizer == "magpie145":
-        from irnet_hub.featurize.composition import MAGPIE_LABELS
-
-        return list(MAGPIE_LABELS)
-    if featurizer == "magpie145+oliynyk":
-        from irnet_hub.featurize.embeddings import labels
-
-        return labels()
-    from irnet_hub.featurize.structure import STRUCTURE_LABELS
-
-    return list(STRUCTURE_LABELS)
 
 
 RUN_FILE = "run.json"  # in OUT/checkpoint/: the settings and data fingerprints of a run in progress

@@ -12,8 +12,9 @@ Runs, in temporary folders (``servables/`` is only read):
 * seeded random junk (text, brackets, numbers, None, bytes) through
   featurization and ``Predictor.predict(errors="skip")``;
 * the physical rules on the shipped models: every element on the formation
-  model (must be exactly 0) and random formulas on the modulus models (never
-  negative);
+  model (must be exactly 0), random formulas on the modulus models (never
+  negative), and every element and its oxide on every composition ensemble
+  (no std 0 while in domain);
 * the ``-o`` file-safety cases (symlink, read-only file, device, umask).
 
 A *traceback* is an exception other than irnet-hub's own errors (or the
@@ -182,6 +183,21 @@ def physical_rules(t: Tally) -> None:
         out = irnet_hub.load(name).predict(formulas, errors="skip")
         for f, v in zip(formulas, out["prediction"]):
             t.add("rules", silent=f"{name} {f}: {v:.3g} < 0" if v < 0 else None)
+    # Issue 16: no network output with std 0 while in_domain (the moduli gave 0 +- 0 GPa for Ce, U, ...),
+    # every element and its oxide through every shipped composition ensemble.
+    items = elements + [f"{s}O" for s in elements if s != "O"]
+    for name in irnet_hub.list_models():
+        model = irnet_hub.load(name)
+        if model.input_kind != "composition":
+            continue
+        out = model.predict(items, errors="skip")
+        if "prediction_std" not in out.columns:
+            continue
+        for f, std, dom, note in zip(items, out["prediction_std"], out["in_domain"], out["note"]):
+            if note.startswith(("skipped", "element")):
+                continue
+            in_domain = str(dom) == "True"  # pandas nullable boolean: True, False or <NA>
+            t.add("rules", silent=f"{name} {f}: std 0 while in_domain" if std == 0 and in_domain else None)
 
 
 def file_safety(t: Tally) -> None:

@@ -147,8 +147,9 @@ def test_description_contents(hub_servable_dir):
     assert run["input"] == {"type": "list", "description": "Chemical formulas, e.g. ['Fe2O3', 'NaCl']",
                             "item_type": {"type": "string"}}
     assert run["output"]["item_type"]["type"] == "dict"
-    assert set(run["output"]["item_type"]["properties"]) == {"formula", "prediction", "unit", "in_domain",
-                                                             "rare_elements", "note"}
+    assert set(run["output"]["item_type"]["properties"]) == {
+        "formula", "parsed_formula", "prediction", "unit", "in_domain", "rare_elements", "note", "in_training",
+        "training_value"}
     deps = doc["dlhub"]["dependencies"]["python"]
     assert deps["irnet-hub"] and {"numpy", "pymatgen", "matminer", "h5py", "pandas"} <= set(deps)
     files = doc["dlhub"]["files"]["other"]
@@ -198,7 +199,8 @@ def test_entry_point_runs_from_the_unpacked_folder_alone(hub_servable_dir, hub_m
     assert [o["unit"] for o in out] == ["GPa"] * len(FORMULAS)
     assert_f32_close([o["prediction"] for o in out], want["prediction"])
     assert [o["in_domain"] for o in out] == [None if pd.isna(v) else bool(v) for v in want["in_domain"]]
-    assert set(out[0]) == {"formula", "prediction", "unit", "in_domain", "rare_elements", "note"}
+    assert set(out[0]) == {"formula", "parsed_formula", "prediction", "unit", "in_domain", "rare_elements", "note",
+                           "in_training", "training_value"}
     assert [o["note"] for o in out] == list(want["note"])  # the same words as local prediction
 
 

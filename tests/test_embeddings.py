@@ -32,8 +32,8 @@ def test_magpie_oliynyk_featurizer_is_magpie_then_oliynyk():
 
     from irnet_hub.featurize import get_featurizer
 
-    spec, featurize = get_featurizer("magpie145+oliynyk")
-    _, magpie = get_featurizer("magpie145")
+    spec, featurize = get_featurizer("magpie145+oliynyk").spec, get_featurizer("magpie145+oliynyk").featurize
+    magpie = get_featurizer("magpie145").featurize
     items = ["NaCl", "Fe2O3", Composition("Fe2O3"), "Xx2", "LiFePO4"]
     res = featurize(items)
     assert spec.n_features == 233 == res.features.shape[1] == len(res.labels)

@@ -134,9 +134,18 @@ def test_labels_match_matminer():
 
 
 def test_spec_and_registry():
-    spec, fn = get_featurizer("magpie145")
-    assert spec is C.SPEC and fn is C.featurize_compositions
-    assert spec.to_dict()["input_kind"] == "composition"
+    from irnet_hub.constants import FEATURIZERS
+
+    feat = get_featurizer("magpie145")
+    assert feat.spec is C.SPEC and feat.labels() == list(C.MAGPIE_LABELS)
+    assert feat.spec.to_dict()["input_kind"] == "composition"
+    assert feat.spec.phrase() == "the 145 Magpie composition attributes (magpie145)"
+    # every featurizer a record may name has an object that cites it
+    for name in FEATURIZERS:
+        spec = get_featurizer(name).spec
+        assert spec.name == name and spec.display_name and spec.citations and spec.dois
+    with pytest.raises(InvalidInputError, match="unknown featurizer"):
+        get_featurizer("magpie146")
 
 
 def test_parity_with_matminer(parity_formulas, parity_reference):

@@ -74,7 +74,8 @@ def test_spec_and_labels() -> None:
     assert sum(n for _, n in S.STRUCTURE_GROUPS) == S.SPEC.n_features
     assert dict(S.STRUCTURE_GROUPS)["local property difference"] == 110
     assert len(S.COMPOSITION_LABELS) == 145
-    assert get_featurizer("ward2017") == (S.SPEC, S.featurize_structures)
+    feat = get_featurizer("ward2017")
+    assert feat.spec is S.SPEC and feat.labels() == S.STRUCTURE_LABELS and feat.input_kind == "structure"
 
 
 def test_composition_labels_match_magpie145() -> None:

@@ -196,3 +196,22 @@ def test_only_the_domain_module_computes_in_domain_flags():
     domain_defs = {n.name for n in ast.walk(ast.parse(modules["irnet_hub.domain"].read_text()))
                    if isinstance(n, ast.FunctionDef)}
     assert {"domain_report", "in_domain_by_z", "features_out_of_range", "rare_elements"} <= domain_defs
+
+
+def test_featurizer_knowledge_lives_with_the_featurizers():
+    """Each featurizer is named, described and cited by its spec (irnet_hub.featurize.specs); other modules
+    ask get_featurizer(name) / SPECS and hold no featurizer name of their own, except the constants that
+    list them and the zoo recipes, which choose one."""
+    from irnet_hub.constants import FEATURIZERS
+    from irnet_hub.featurize.specs import SPECS
+
+    assert tuple(SPECS) == FEATURIZERS
+    allowed = {"irnet_hub.constants", "irnet_hub.zoo.recipes"}
+    offenders = []
+    for name, path in _modules().items():
+        if name.startswith("irnet_hub.featurize") or name in allowed:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in SPECS:
+                offenders.append(f"{name}:{node.lineno} {node.value!r}")
+    assert offenders == [], offenders

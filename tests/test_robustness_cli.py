@@ -88,6 +88,20 @@ CASES = [
          lambda d: ["Xx"], setup=_write("bad.csv", "formula\nXx\nQq2\n"), check=_unchanged("f.csv", None)),
     Case("formula to a structure model", lambda d: ["predict", "matbench-phonons-structure", "NaCl"], 2,
          lambda d: ["'NaCl'", "structure model"]),
+    # issue 16
+    Case("huge bracket multiplier", lambda d: ["predict", MODEL, "(Fe)1e308O"], 2,
+         lambda d: ["(Fe)1e308O", "amount 1e308 is above 1e+12"]),
+    Case("huge amount", lambda d: ["predict", MODEL, "NaCl", "Fe1e308O"], 2,
+         lambda d: ["Fe1e308O", "above 1e+12"]),
+    Case("unphysical cell", lambda d: ["predict", "matbench-phonons-structure", "--input", str(d / "fe.json")], 2,
+         lambda d: ["0.125 A^3 per atom", "not a physical crystal"],
+         setup=_write("fe.json", '{"@module": "pymatgen.core.structure", "@class": "Structure", "lattice": '
+                                 '{"matrix": [[0.5, 0, 0], [0, 0.5, 0], [0, 0, 0.5]]}, "sites": [{"species": '
+                                 '[{"element": "Fe", "occu": 1}], "abc": [0, 0, 0], "label": "Fe"}]}')),
+    Case("NUL byte in a CSV field", lambda d: ["predict", MODEL, "--input", str(d / "nul.csv")], 2,
+         lambda d: ["nul.csv", "NUL"], setup=_write("nul.csv", "formula\nNa\x00Cl\n")),
+    Case("--structure-timeout on a composition model", lambda d: ["predict", MODEL, "NaCl", "--structure-timeout",
+                                                                    "5"], 2, lambda d: ["structure models only"]),
     # --- targets and tables
     Case("inf target (evaluate)", lambda d: ["evaluate", str(SERVABLE), "--data", str(d / "inf.csv"), "--json"], 2,
          lambda d: ["inf.csv", "infinite target in lines 3"], setup=_write("inf.csv", "formula,target\nNaCl,-2\nMgO,inf\n")),

@@ -17,28 +17,64 @@ their row indices, and a list of the rows that failed and why.
 
 from __future__ import annotations
 
-from typing import Callable
+import importlib
+from dataclasses import dataclass
+from typing import Any, Sequence
 
 from irnet_hub.constants import FEATURIZERS
 from irnet_hub.errors import InvalidInputError
 from irnet_hub.featurize.base import Errors, FeatureResult, FeaturizerSpec
+from irnet_hub.featurize.specs import SPECS
+
+# name -> (module, its featurize function, its labels: a list or a function returning one)
+_IMPLEMENTATIONS = {
+    "magpie145": ("irnet_hub.featurize.composition", "featurize_compositions", "MAGPIE_LABELS"),
+    "magpie145+oliynyk": ("irnet_hub.featurize.embeddings", "featurize_magpie_oliynyk", "labels"),
+    "ward2017": ("irnet_hub.featurize.structure", "featurize_structures", "STRUCTURE_LABELS"),
+}
 
 
-def get_featurizer(name: str) -> tuple[FeaturizerSpec, Callable[..., FeatureResult]]:
-    """Return ``(spec, featurize_function)`` for a featurizer name."""
-    if name == "magpie145":
-        from irnet_hub.featurize import composition
+@dataclass(frozen=True)
+class Featurizer:
+    """One featurizer: its :class:`FeaturizerSpec` (name, version, input kind, how to name and cite it), its
+    feature labels and ``featurize(items, errors=..., **options)``. Cards, DLHub descriptions, training,
+    the predictor and screening ask this object instead of knowing featurizer names. The module that
+    computes the features (pymatgen; matminer for structures) is imported on first use."""
 
-        return composition.SPEC, composition.featurize_compositions
-    if name == "magpie145+oliynyk":
-        from irnet_hub.featurize import embeddings
+    spec: FeaturizerSpec
 
-        return embeddings.SPEC, embeddings.featurize_magpie_oliynyk
-    if name == "ward2017":
-        from irnet_hub.featurize import structure
+    @property
+    def name(self) -> str:
+        return self.spec.name
 
-        return structure.SPEC, structure.featurize_structures
-    raise InvalidInputError(name, "unknown featurizer; choose " + " or ".join(repr(f) for f in FEATURIZERS))
+    @property
+    def input_kind(self) -> str:
+        return self.spec.input_kind
+
+    @property
+    def n_features(self) -> int:
+        return self.spec.n_features
+
+    def _module(self):
+        return importlib.import_module(_IMPLEMENTATIONS[self.spec.name][0])
+
+    def labels(self) -> list[str]:
+        """The feature names, in column order."""
+        labels = getattr(self._module(), _IMPLEMENTATIONS[self.spec.name][2])
+        return list(labels() if callable(labels) else labels)
+
+    def featurize(self, items: Sequence[Any], errors: Errors = "collect", **options: Any) -> FeatureResult:
+        """Features of ``items`` (formulas/Compositions, or structures); options go to the featurizer
+        (``progress``; for structures ``n_jobs``, ``use_cache``, ``timeout``)."""
+        fn = getattr(self._module(), _IMPLEMENTATIONS[self.spec.name][1])
+        return fn(items, errors=errors, **options)
 
 
-__all__ = ["FeatureResult", "FeaturizerSpec", "get_featurizer", "Errors"]
+def get_featurizer(name: str) -> Featurizer:
+    """The :class:`Featurizer` of a featurizer name (as a model's ``irnet.json`` records it)."""
+    if not isinstance(name, str) or name not in SPECS:
+        raise InvalidInputError(name, "unknown featurizer; choose " + " or ".join(repr(f) for f in FEATURIZERS))
+    return Featurizer(SPECS[name])
+
+
+__all__ = ["FeatureResult", "Featurizer", "FeaturizerSpec", "get_featurizer", "Errors"]

@@ -1,4 +1,4 @@
-"""The types every featurizer shares: its spec (name, version, input kind) and its result."""
+"""The types every featurizer shares: its spec (name, version, input kind, how to cite it) and its result."""
 
 from __future__ import annotations
 
@@ -38,15 +38,26 @@ class FeatureResult:
         return pd.DataFrame(self.features, index=idx, columns=self.labels)
 
 
+
+
 @dataclass(frozen=True)
 class FeaturizerSpec:
-    """What a model directory records about its featurizer."""
+    """A featurizer's identity (what a model directory records: :meth:`to_dict`) and how cards and
+    DLHub descriptions name and cite it (``display_name``, ``citations``, ``dois``)."""
 
     name: str
     version: str
     input_kind: Literal["composition", "structure"]
     n_features: int
     description: str
+    display_name: str = ""  # "Magpie composition": "the 145 <display_name> attributes"
+    citations: tuple[str, ...] = ()  # references in words, for the card's citation section
+    dois: tuple[str, ...] = ()  # the same as DOIs, for DataCite "References"
+    libraries: dict[str, str] = field(default_factory=dict)  # extra run-time packages: name -> pip requirement
+
+    def phrase(self) -> str:
+        """``the 145 Magpie composition attributes (magpie145)``, as cards and descriptions write it."""
+        return f"the {self.n_features} {self.display_name or self.name} attributes ({self.name})"
 
     def to_dict(self) -> dict[str, Any]:
         return {

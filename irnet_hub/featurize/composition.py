@@ -48,23 +48,12 @@ from pymatgen.core.periodic_table import DummySpecies, Species, get_el_sp
 
 from irnet_hub.constants import HYDRATE_PATTERN
 from irnet_hub.errors import BatchInputError, InvalidInputError, RowFailure
-from irnet_hub.featurize.base import Errors, FeatureResult, FeaturizerSpec
+from irnet_hub.featurize.base import Errors, FeatureResult
+from irnet_hub.featurize.specs import MAGPIE145
 from irnet_hub.featurize.magpie import MAGPIE_LABELS, MAGPIE_PROPERTIES, MAX_Z, ElementTables, features_of_rows
 from irnet_hub.featurize.magpie import features_from_element_amounts as _features_from_csr
 
-SPEC = FeaturizerSpec(
-    name="magpie145",
-    version="1",
-    input_kind="composition",
-    n_features=145,
-    description=(
-        "Magpie composition attributes of Ward et al. (npj Comput. Mater. 2, 16028, 2016) as "
-        "matminer 0.10 computes them: Stoichiometry p-norms (6), ElementProperty 'magpie' "
-        "preset (22 properties x min/max/range/mean/avg_dev/mode = 132), ValenceOrbital "
-        "fractions (4), IonProperty(fast=True) (3); missing element data imputed with the "
-        "mean over elements, as matminer does."
-    ),
-)
+SPEC = MAGPIE145
 
 # pymatgen drops amounts below this (Composition.amount_tolerance); we reject
 # them as zero rather than silently dropping the element.

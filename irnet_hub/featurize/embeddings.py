@@ -23,7 +23,9 @@ from typing import Any, Sequence
 import numpy as np
 
 from irnet_hub.errors import InvalidInputError, MissingDependencyError
-from irnet_hub.featurize.base import Errors, FeatureResult, FeaturizerSpec
+from irnet_hub.featurize.base import Errors, FeatureResult
+from irnet_hub.featurize.specs import MAGPIE145_OLIYNYK
+
 
 # name -> data file inside elementembeddings/data/element_representations/
 EMBEDDINGS = {"mat2vec": "mat2vec.csv", "oliynyk": "oliynyk_preprocessed.csv"}
@@ -84,18 +86,7 @@ def _oliynyk_columns() -> list[str]:
     return [str(c) for c in pd.read_csv(source, nrows=0).columns[1:]]
 
 
-SPEC = FeaturizerSpec(
-    name="magpie145+oliynyk",
-    version="1",
-    input_kind="composition",
-    n_features=145 + 2 * 44,
-    description=(
-        "The 145 Magpie attributes (magpie145), then the fraction-weighted mean (44) and standard deviation (44) "
-        "of the Oliynyk element properties (the preprocessed table of the elementembeddings package 0.8, "
-        "Onwuli et al. 2023; Oliynyk et al., Chem. Mater. 28, 7324, 2016); elements without an Oliynyk "
-        "entry give missing values, filled with the training mean."
-    ),
-)
+SPEC = MAGPIE145_OLIYNYK
 
 
 def labels() -> list[str]:

@@ -35,7 +35,9 @@ import numpy as np
 from pymatgen.core import Structure
 
 from irnet_hub.errors import BatchInputError, InvalidInputError, RowFailure
-from irnet_hub.featurize.base import Errors, FeatureResult, FeaturizerSpec
+from irnet_hub.featurize.base import Errors, FeatureResult
+from irnet_hub.featurize.specs import WARD2017
+
 
 __all__ = [
     "SPEC",
@@ -52,17 +54,7 @@ __all__ = [
 
 N_FEATURES = 273
 
-SPEC = FeaturizerSpec(
-    name="ward2017",
-    version="1",
-    input_kind="structure",
-    n_features=N_FEATURES,
-    description=(
-        "Ward et al. 2017 (PRB 96, 024104) Voronoi-tessellation structure attributes "
-        "(128) followed by the 145 Magpie composition attributes, computed with "
-        "matminer's Ward-PRB-2017 presets"
-    ),
-)
+SPEC = WARD2017
 
 # Groups whose featurizers tessellate the structure; a failure there is a
 # tessellation failure, which is worth saying in the error message.

@@ -26,23 +26,9 @@ from irnet_hub.hub.card_sections import (
     _status,
     _transform_text,
 )
+from irnet_hub.featurize.specs import SPECS
 from irnet_hub.record import ModelRecord, as_record
 
-MAGPIE_CITATION = (
-    "Ward, Agrawal, Choudhary and Wolverton, A general-purpose machine learning framework for predicting "
-    "properties of inorganic materials, npj Comput. Mater. 2, 16028 (2016)"
-)
-OLIYNYK_CITATION = (
-    "Oliynyk, Antono, Sparks, Ghadbeigi, Gaultois, Meredig and Mar, High-throughput machine-learning-driven "
-    "synthesis of full-Heusler compounds, Chem. Mater. 28, 7324 (2016); element table as distributed by "
-    "elementembeddings (Onwuli, Hegde, Nguyen, Butler and Walsh, Digital Discovery 2023)"
-)
-FEATURE_KINDS = {"magpie145": "Magpie composition", "magpie145+oliynyk": "Magpie composition + Oliynyk element-property",
-                 "ward2017": "Ward-2017 structure + composition"}  # fmt: skip
-WARD2017_CITATION = (
-    "Ward, Liu, Krishna, Hegde, Agrawal, Choudhary and Wolverton, Including crystal structure attributes in "
-    "machine learning models of formation energies via Voronoi tessellations, Phys. Rev. B 96, 024104 (2017)"
-)
 # Hugging Face license identifiers for the licences named in irnet_hub.data.
 _HF_LICENSES = {"CC BY 4.0": "cc-by-4.0", "MIT": "mit", "Apache-2.0": "apache-2.0"}
 # Metrics reported in the model-index, with their display names.
@@ -148,6 +134,7 @@ def _body(record: ModelRecord, anchors: Mapping[str, Any], repo_id: str | None) 
     unit_txt = f" ({unit})" if unit else ""
     feat = record.featurizer
     featurizer = feat.name
+    spec = SPECS.get(featurizer)  # None for a featurizer this irnet-hub does not know
     composition = feat.input_kind == "composition"
     data = record.data
     ds = dataset_entry(record)
@@ -164,7 +151,7 @@ def _body(record: ModelRecord, anchors: Mapping[str, Any], repo_id: str | None) 
     add(
         f"A deep residual regression network ({_family(arch).split(' (')[0]}, Jha et al., KDD 2019) that predicts "
         f"**{prop}**{unit_txt} from {inputs}, via the {feat.n_features or ''} "
-        f"{FEATURE_KINDS.get(featurizer, featurizer)} "
+        f"{spec.display_name if spec else featurizer} "
         f"attributes (`{featurizer}` v{feat.version}). Trained with irnet-hub, an implementation "
         f"of [IRNet](https://doi.org/{PAPER_DOI}) on Keras 3.\n"
     )
@@ -304,11 +291,11 @@ def _body(record: ModelRecord, anchors: Mapping[str, Any], repo_id: str | None) 
     add(f"> {PAPER_CITATION}\n")
     add(f"```bibtex\n{PAPER_BIBTEX}\n```\n")
     add("The features:\n")
-    add(f"> {WARD2017_CITATION if featurizer == 'ward2017' else MAGPIE_CITATION}\n")
-    if featurizer == "magpie145+oliynyk":
-        add(f"> {OLIYNYK_CITATION}\n")
-        add("Predicting needs the element table of `elementembeddings`: `pip install --no-deps "
-            "'elementembeddings==0.8.0'` (only its data is used).\n")
+    for citation in spec.citations if spec else ():
+        add(f"> {citation}\n")
+    for lib, requirement in (spec.libraries if spec else {}).items():
+        add(f"Predicting needs the element table of `{lib}`: `pip install --no-deps '{requirement}'` (only its "
+            "data is used).\n")
     if ds:
         add("The training data:\n")
         add(f"> {ds.database}: {ds.citation}\n")

@@ -42,6 +42,7 @@ from typing import Any, Mapping, Sequence
 from irnet_hub.errors import MissingDependencyError
 from irnet_hub.files import atomic_write
 from irnet_hub.constants import PAPER_CITATION, PAPER_DOI
+from irnet_hub.featurize.specs import SPECS
 from irnet_hub.record import FeaturizerInfo, ModelRecord, as_record
 
 DLHUB_FILE = "dlhub.json"
@@ -63,14 +64,6 @@ DATABASE_DOIS = {
     "AFLOW": ["10.1016/j.commatsci.2012.02.005"],  # Curtarolo et al., Comput. Mater. Sci. 2012
 }
 SPLIT_DOI = "10.1038/s41524-021-00545-1"  # Wang et al. (CrabNet), npj Comput. Mater. 2021: the published splits
-FEATURE_DOIS = {
-    "magpie145": ["10.1038/npjcompumats.2016.28"],  # Ward et al., npj Comput. Mater. 2016
-    "ward2017": ["10.1103/PhysRevB.96.024104", "10.1038/npjcompumats.2016.28"],  # Ward et al., PRB 2017
-    # + Oliynyk et al., Chem. Mater. 2016 (the element properties)
-    "magpie145+oliynyk": ["10.1038/npjcompumats.2016.28", "10.1021/acs.chemmater.6b02724"],
-}
-# Extra run-time libraries of a featurizer (its element data), pinned like the rest.
-FEATURIZER_LIBRARIES = {"magpie145+oliynyk": ("elementembeddings",)}
 _LICENSE_URIS = {"CC BY 4.0": "https://creativecommons.org/licenses/by/4.0/"}
 # Libraries irnet_hub.predictor needs at run time (TensorFlow is not among them).
 RUNTIME_LIBRARIES = ("numpy", "pandas", "h5py", "pymatgen", "matminer")
@@ -161,14 +154,14 @@ def _describe_common(model, info: ModelRecord, *, title: str, creators: Sequence
             model.datacite.add_related_identifier(SPLIT_DOI, "DOI", "IsDerivedFrom")
         if ds.license in _LICENSE_URIS:
             model.datacite.add_rights(_LICENSE_URIS[ds.license], f"Training data: {ds.license} ({ds.database})")
-    for doi in FEATURE_DOIS.get(feat.name, []):
+    spec = SPECS.get(feat.name)
+    for doi in spec.dois if spec else ():
         model.datacite.add_related_identifier(doi, "DOI", "References")
 
 
 def _features_phrase(feat: FeaturizerInfo) -> str:
-    kind = {"magpie145": "Magpie composition", "magpie145+oliynyk": "Magpie composition and Oliynyk element-property"}.get(
-        feat.name, "Voronoi structure and composition")
-    return f"the {feat.n_features or ''} {kind} attributes ({feat.name})".replace("the  ", "the ")
+    spec = SPECS.get(feat.name)
+    return spec.phrase() if spec else f"the {feat.n_features or ''} {feat.name} attributes".replace("the  ", "the ")
 
 
 def _installed_version(dist: str) -> str | None:
@@ -249,7 +242,8 @@ def describe_python(folder: str | Path, info: ModelRecord | Mapping[str, Any] | 
         "evaluated with irnet-hub's NumPy forward pass (no TensorFlow needed at run time)"
     )
     reqs = dict(requirements or default_requirements())
-    for lib in FEATURIZER_LIBRARIES.get(info.featurizer.name, ()):
+    spec = SPECS.get(info.featurizer.name)
+    for lib in spec.libraries if spec else ():
         reqs.setdefault(lib, _installed_version(lib) or "")
     model.add_requirements(reqs)
     model.add_files([str(p) for p in _python_files(folder)])

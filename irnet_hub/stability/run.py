@@ -34,6 +34,7 @@ import numpy as np
 
 from irnet_hub.constants import DEFAULT_MODEL
 from irnet_hub.errors import InvalidInputError
+from irnet_hub.featurize.specs import MAGPIE145
 from irnet_hub.stability.candidates import (
     atomic_numbers,
     Partition,
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
     from irnet_hub.predictor import Predictor
 
 DEFAULT_PARTITION_SIZE = 100_000
+SCREEN_FEATURIZER = MAGPIE145  # computed once per chunk of candidates and fed to every model
 CHUNK = 8192  # rows featurized and predicted at once inside a partition (bounds worker memory)
 BASE_COLUMNS = ["formula", "system", "n_elements", "n_atoms", "prototype", "formation_enthalpy",
                 "e_above_hull", "decomposition_energy", "is_stable", "in_domain"]
@@ -105,8 +107,10 @@ def _load(model: "str | Path | Predictor", role: str, verify: bool = True) -> "P
         from irnet_hub.hub import load
 
         predictor = load(model, verify=verify)
-    if getattr(predictor, "featurizer", "magpie145") != "magpie145" or predictor.input_kind != "composition":
-        raise InvalidInputError(str(model), f"{role} must be a composition (magpie145) model to screen compositions")
+    # The screen computes one featurizer's features per chunk and feeds them to every model.
+    if getattr(predictor, "featurizer", SCREEN_FEATURIZER.name) != SCREEN_FEATURIZER.name:
+        raise InvalidInputError(str(model), f"{role} must take {SCREEN_FEATURIZER.phrase()}, the features the screen "
+                                            f"computes; it takes {predictor.featurizer}")
     return predictor  # type: ignore[return-value]
 
 
@@ -173,13 +177,15 @@ def _z_of(elements: Sequence[str]) -> np.ndarray:
 
 def _predict(formulas: np.ndarray, models: _Models) -> tuple[np.ndarray, list[np.ndarray]]:
     """Formation enthalpy and the other models' predictions; features computed once per chunk."""
-    from irnet_hub.featurize.composition import featurize_compositions
+    from irnet_hub.featurize import get_featurizer
+
+    featurize = get_featurizer(SCREEN_FEATURIZER.name).featurize
 
     n = len(formulas)
     main = np.empty(n)
     others = [np.empty(n) for _ in models.also]
     for i in range(0, n, CHUNK):
-        res = featurize_compositions(formulas[i : i + CHUNK].tolist(), errors="raise")
+        res = featurize(formulas[i : i + CHUNK].tolist(), errors="raise")
         main[i : i + CHUNK] = models.formation.predict_features(res.features)
         for out, (_, p) in zip(others, models.also):
             values = p.predict_features(res.features)

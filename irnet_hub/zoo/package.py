@@ -103,8 +103,8 @@ def package(name: str, runs: Path, servables: Path, *, register: bool = False,
               "device": r["job"].get("device")} for d, r in results if r["job"]["fold"] == 0]  # fmt: skip
     model = keras.saving.load_model(chosen_dir / "model.keras")
     split = build_split(recipe, 0)
-    spec, featurize = get_featurizer(recipe.featurizer)
-    col = "formula" if spec.input_kind == "composition" else "structure"
+    featurize = get_featurizer(recipe.featurizer).featurize
+    col = "formula" if get_featurizer(recipe.featurizer).input_kind == "composition" else "structure"
 
     def feats(df):
         return featurize(list(df[col]), errors="raise").features
@@ -220,7 +220,7 @@ def rescore(folder: Path, *, register: bool = False) -> dict[str, Any]:
         from irnet_hub.featurize import get_featurizer
         from irnet_hub.preprocessing import feature_range
 
-        _, featurize = get_featurizer(record.featurizer.name)
+        featurize = get_featurizer(record.featurizer.name).featurize
         lo, hi = feature_range(featurize(list(split.train[cols[0]]), errors="raise").features)
         record.scaler.extras.update(feature_min=lo.tolist(), feature_max=hi.tolist())
     if not record.element_counts and cols[0] == "structure":

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from irnet_hub.constants import DEFAULT_FEATURIZER
 from irnet_hub.errors import InvalidInputError
 
 CB = "crabnet/benchmark_data"
@@ -26,7 +27,7 @@ class Recipe:
     unit: str
     files: dict[str, str]
     split: str  # "given", "given-no-test", "random-90-10", "matbench-5-fold", "kfold-5"
-    featurizer: str = "magpie145"
+    featurizer: str = DEFAULT_FEATURIZER
     transform: str = "none"  # "log" / "log1p" for positive, skewed properties
     widths: tuple[int, ...] = (4, 8)  # width factors of irnet-17 tried on validation
     members: int = 3

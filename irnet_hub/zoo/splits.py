@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from irnet_hub.constants import DEFAULT_FEATURIZER
 from irnet_hub.errors import InvalidInputError
 from irnet_hub.zoo.recipes import Recipe, get_recipe
 
@@ -118,11 +119,11 @@ def exclude_split_of(split: Split, other: str, fold: int = 0) -> Split:
                  split.test, record)  # fmt: skip
 
 
-def split_features(split: Split, featurizer: str = "magpie145") -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def split_features(split: Split, featurizer: str = DEFAULT_FEATURIZER) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """(X, y) of train/val/test with ``featurizer`` (structures: Ward 2017, cached on disk)."""
     from irnet_hub.featurize import get_featurizer
 
-    _, featurize = get_featurizer(featurizer)
+    featurize = get_featurizer(featurizer).featurize
     out = {}
     for part in ("train", "val", "test"):
         df = getattr(split, part)
