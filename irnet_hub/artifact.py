@@ -21,41 +21,31 @@ same numbers so other tools (the NumPy forward pass, DLHub) can use them.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from irnet_hub.errors import IntegrityError, InvalidInputError, IrnetWarning
-from irnet_hub.files import atomic_write_json
+from irnet_hub.errors import InvalidInputError
+# The integrity checks live in irnet_hub.integrity; these names are re-exported for the model-folder API.
+from irnet_hub.integrity import (  # noqa: F401
+    KERAS_FILES,
+    MANIFEST_FILE,
+    REQUIRED_FILES,
+    check_finite_weights,
+    check_model_dir,
+    is_model_dir,
+    require_model_dir,
+    sha256_file,
+    verify_manifest,
+    write_manifest,
+)
 from irnet_hub.record import INFO_FILE, SCHEMA_VERSION, ModelRecord, as_record  # noqa: F401 (re-exported)
 
-KERAS_FILES = ("config.json", "metadata.json", "model.weights.h5")
 LOG_FILE = "training_log.csv"
 CARD_FILE = "README.md"
-MANIFEST_FILE = "manifest.json"
 SAVING_PREFIX = ".irnet-saving-"  # the temporary folder a model is saved into before its files move in place
-# Not part of a finished model: working state that training may leave behind.
-_NOT_IN_MANIFEST = {MANIFEST_FILE, "checkpoint", "assets"}
-
-
-def is_model_dir(path: str | Path) -> bool:
-    p = Path(path)
-    return p.is_dir() and (p / INFO_FILE).is_file() and (p / "config.json").is_file()
-
-
-def require_model_dir(path: str | Path) -> Path:
-    if not isinstance(path, (str, os.PathLike)) or str(path) == "":
-        raise InvalidInputError(path, "expected a model name or the path of a model directory")
-    p = Path(path)
-    if not p.exists():
-        raise InvalidInputError(str(path), "no such model directory")
-    if not is_model_dir(p):
-        raise InvalidInputError(str(path), f"not an irnet-hub model directory (needs {INFO_FILE} and config.json)")
-    return p
 
 
 def save_model_dir(model: Any, out_dir: str | Path, info: ModelRecord | dict[str, Any]) -> Path:
@@ -110,136 +100,6 @@ def load_keras_model(model_dir: str | Path, *, verify: bool = True):
     # verify=False here is an internal caller that has checked the folder already: no warning.
     path = check_model_dir(model_dir) if verify else require_model_dir(model_dir)
     return keras.saving.load_model(str(path), safe_mode=True, compile=False)
-
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def write_manifest(model_dir: str | Path) -> dict[str, dict[str, Any]]:
-    """Record sha256 and size of every file of the model (recursively)."""
-    root = Path(model_dir)
-    files = {}
-    for p in sorted(root.rglob("*")):
-        rel = p.relative_to(root).as_posix()
-        if p.is_file() and rel.split("/")[0] not in _NOT_IN_MANIFEST:
-            files[rel] = {"sha256": sha256_file(p), "size": p.stat().st_size}
-    atomic_write_json(root / MANIFEST_FILE, {"files": files})
-    return files
-
-
-def verify_manifest(model_dir: str | Path) -> list[str]:
-    """Return the problems found (empty when every listed file matches its sha256)."""
-    root = Path(model_dir)
-    mf = root / MANIFEST_FILE
-    if not mf.is_file():
-        return [f"{MANIFEST_FILE} missing"]
-    problems = []
-    for rel, entry in json.loads(mf.read_text())["files"].items():
-        p = root / rel
-        if not p.is_file():
-            problems.append(f"{rel}: missing")
-        elif sha256_file(p) != entry["sha256"]:
-            problems.append(f"{rel}: sha256 mismatch")
-    return problems
-
-
-# Files a model cannot be loaded without: its manifest must list each, with a matching sha256.
-REQUIRED_FILES = (*KERAS_FILES, INFO_FILE)
-
-
-def _read_manifest(root: Path) -> dict[str, str]:
-    """``{relative path: sha256}`` from ``manifest.json``; :class:`IntegrityError` if missing or malformed."""
-    mf = root / MANIFEST_FILE
-    hint = ("a model folder must carry the manifest irnet-hub writes (irnet train does); "
-            "for your own training output you can skip the check with --no-verify")
-    if not mf.is_file():
-        raise IntegrityError(f"{root}: {MANIFEST_FILE} is missing, so its files cannot be verified ({hint})")
-    try:
-        data = json.loads(mf.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise IntegrityError(f"{root}: {MANIFEST_FILE} is damaged (not JSON: {e})") from None
-    files = data.get("files") if isinstance(data, dict) else None
-    if not isinstance(files, dict):
-        raise IntegrityError(f"{root}: {MANIFEST_FILE} is damaged (expected {{\"files\": {{path: {{sha256, size}}}}}}, "
-                             f"found {type(data).__name__} {str(data)[:60]})")
-    out: dict[str, str] = {}
-    for rel, entry in files.items():
-        sha = entry.get("sha256") if isinstance(entry, dict) else None
-        if not isinstance(sha, str) or len(sha) != 64 or rel.startswith("/") or ".." in rel.split("/"):
-            raise IntegrityError(f"{root}: {MANIFEST_FILE} is damaged (bad entry for {rel!r})")
-        out[rel] = sha
-    missing = [f for f in REQUIRED_FILES if f not in out]
-    if missing:
-        raise IntegrityError(f"{root}: {MANIFEST_FILE} does not list {', '.join(missing)}, which the model needs "
-                             f"({hint})")
-    return out
-
-
-def check_finite_weights(weights_path: str | Path) -> None:
-    """:class:`IntegrityError` unless every array in a Keras weights file is finite (and the file reads)."""
-    import h5py
-    import numpy as np
-
-    bad: list[str] = []
-
-    def visit(name: str, obj) -> None:
-        if isinstance(obj, h5py.Dataset) and obj.dtype.kind == "f" and not np.isfinite(obj[()]).all():
-            bad.append(name)
-
-    try:
-        with h5py.File(weights_path, "r") as h5:
-            h5.visititems(visit)
-    except OSError as e:
-        raise IntegrityError(f"{weights_path}: cannot read the weights file ({e})") from None
-    if bad:
-        raise IntegrityError(f"{weights_path}: non-finite (NaN or infinite) weights in {', '.join(bad[:3])}"
-                             + (f" and {len(bad) - 3} more" if len(bad) > 3 else ""))
-
-
-def check_model_dir(model_dir: str | Path, *, verify: bool = True) -> Path:
-    """THE integrity check every path that loads a model runs (predict, evaluate, servable, publish,
-    screen, serve, Keras loading). Returns the folder.
-
-    The folder must be a model directory whose ``manifest.json`` lists every
-    file the model needs (:data:`REQUIRED_FILES`) with a matching sha256, and
-    the weights must be finite. Other listed files (card, DLHub description,
-    SavedModel export) are not read to predict: a changed one is a warning,
-    an absent one (a pull leaves out the SavedModel) is fine. Any failure raises
-    :class:`~irnet_hub.errors.IntegrityError` (exit code 5). ``verify=False``
-    skips all of it with a warning (for one's own training output).
-    """
-    import warnings
-
-    path = require_model_dir(model_dir)
-    if not verify:
-        warnings.warn(f"{path}: model files not verified (--no-verify); predictions from a damaged folder "
-                      "can be wrong without any error", IrnetWarning, stacklevel=2)
-        return path
-    hashes = _read_manifest(path)
-    problems, changed = [], []
-    for rel, expected in sorted(hashes.items()):
-        p = path / rel
-        if not p.is_file():
-            if rel in REQUIRED_FILES:
-                problems.append(f"{rel}: missing")
-        elif sha256_file(p) != expected:
-            if rel in REQUIRED_FILES:
-                problems.append(f"{rel}: sha256 mismatch (damaged or changed after the manifest was written)")
-            else:
-                changed.append(rel)
-    if problems:
-        raise IntegrityError(f"{path}: model files do not match {MANIFEST_FILE}: " + "; ".join(problems))
-    if changed:
-        # Descriptions a host rewrites (DLHub's dlhub.json), a card edited by hand: never read to predict.
-        warnings.warn(f"{path}: {', '.join(changed)} differ from {MANIFEST_FILE} (not used for predictions)",
-                      IrnetWarning, stacklevel=2)
-    check_finite_weights(path / "model.weights.h5")
-    return path
 
 
 def copy_model_dir(src: str | Path, dst: str | Path) -> Path:

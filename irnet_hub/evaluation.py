@@ -19,7 +19,7 @@ def predict_outputs(model_dir: str | Path, X: np.ndarray, *, verify: bool = True
     """All outputs of a model directory's network on raw features (stock Keras), shape (n, 1) or (n, 1 + k).
 
     Column 0 is the prediction (an ensemble's mean); the other columns of an ensemble are its members.
-    The folder is checked first (:func:`irnet_hub.artifact.check_model_dir`) unless ``verify=False``
+    The folder is checked first (:func:`irnet_hub.integrity.check_model_dir`) unless ``verify=False``
     (a caller that checked it); non-finite outputs raise :class:`~irnet_hub.errors.IntegrityError`.
     """
     from irnet_hub.output_rules import check_finite

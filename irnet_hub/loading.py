@@ -24,7 +24,7 @@ def load(name_or_path: str | Path, revision: str | None = None, *, verify: bool 
     Hugging Face repo id (``org/name``, ``hf://org/name``).
 
     Prediction runs with NumPy (:class:`irnet_hub.predictor.Predictor`); TensorFlow and Keras
-    are not imported. Every model is checked by :func:`irnet_hub.artifact.check_model_dir`
+    are not imported. Every model is checked by :func:`irnet_hub.integrity.check_model_dir`
     (manifest, sha256, finite weights); ``verify=False`` skips that for a local directory,
     with a warning.
 

@@ -109,12 +109,15 @@ class Predictor:
                                         f"lists {len(self._feature_mean)}")
 
     @classmethod
-    def from_dir(cls, model_dir: str | Path, *, name: str | None = None, verify: bool = True) -> "Predictor":
-        """Load a model directory, checked by :func:`irnet_hub.artifact.check_model_dir` (manifest listing
-        every needed file, sha256, finite weights) unless ``verify=False`` (a warning then says so)."""
+    def from_dir(cls, model_dir: str | Path, *, name: str | None = None, verify: bool = True,
+                 hashes_checked: bool = False) -> "Predictor":
+        """Load a model directory, checked by :func:`irnet_hub.integrity.check_model_dir` (manifest listing
+        every needed file, sha256, finite weights) unless ``verify=False`` (a warning then says so);
+        ``hashes_checked``: the caller compared the files with pinned sha256 just before (a pull)."""
         from irnet_hub import artifact
+        from irnet_hub.integrity import check_model_dir
 
-        path = artifact.check_model_dir(model_dir, verify=verify)
+        path = check_model_dir(model_dir, verify=verify, hashes_checked=hashes_checked)
         record = artifact.read_record(path).require("scaler", "featurizer", "target", source=str(path))
         return cls(path, NumpyNetwork.from_dir(path), record, name=name)
 

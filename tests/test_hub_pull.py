@@ -266,6 +266,26 @@ def test_pull_downloads_verifies_and_reuses_the_cache(hub, model_dir, monkeypatc
     _no_partial_files(hub_cache(hub))
 
 
+def test_a_registered_model_is_hashed_once_per_load(hub, model_dir, monkeypatch):
+    """Issue 17, move 4: pull compares every file with the registry's pins, and load does not hash them again
+    (it still reads the manifest and checks the weights are finite)."""
+    import irnet_hub
+    from irnet_hub import integrity
+
+    irnet_hub.pull(NAME)  # downloaded once
+    hashed: list[str] = []
+    real = integrity.sha256_file
+    monkeypatch.setattr(integrity, "sha256_file", lambda p: hashed.append(Path(p).name) or real(p))
+    model = irnet_hub.load(NAME)
+    entry = irnet_hub.model_info(NAME)
+    assert sorted(hashed) == sorted(Path(f).name for f in entry.sha256)  # each pinned file, once
+    assert model.predict(["NaCl"])["model"].iloc[0] == NAME
+    # A local folder (nothing pinned) is still hashed in full by its manifest.
+    hashed.clear()
+    irnet_hub.load(model_dir)
+    assert "model.weights.h5" in hashed
+
+
 def hub_cache(hub) -> Path:
     return Path(os.environ["HF_HUB_CACHE"])
 

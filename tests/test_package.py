@@ -215,3 +215,17 @@ def test_featurizer_knowledge_lives_with_the_featurizers():
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in SPECS:
                 offenders.append(f"{name}:{node.lineno} {node.value!r}")
     assert offenders == [], offenders
+
+
+def test_integrity_checks_live_in_one_module():
+    """One integrity module (issue 17, move 4): hashing model files, manifests and the load check are defined
+    in irnet_hub.integrity only; the hub's pins and the loaders call it."""
+    names = {"sha256_file", "compare_files", "verify_manifest", "read_manifest", "write_manifest", "check_model_dir",
+             "check_finite_weights", "verify_files"}
+    defined = {}
+    for name, path in _modules().items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef) and node.name.lstrip("_") in names:
+                defined.setdefault(node.name.lstrip("_"), []).append(name)
+    assert all(mods == ["irnet_hub.integrity"] for mods in defined.values()), defined
+    assert set(defined) == names - {"verify_files"}

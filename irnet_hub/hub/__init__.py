@@ -44,14 +44,15 @@ def load(name_or_path: str | Path, revision: str | None = None, *, verify: bool 
 
     Prediction runs with NumPy (:class:`irnet_hub.predictor.Predictor`);
     TensorFlow and Keras are not imported. Every model, pulled or local, is
-    checked by :func:`irnet_hub.artifact.check_model_dir` (manifest, sha256,
+    checked by :func:`irnet_hub.integrity.check_model_dir` (manifest, sha256,
     finite weights); ``verify=False`` skips that for a local directory, with a warning.
     """
     from irnet_hub.predictor import Predictor
 
     folder, name = resolve(name_or_path, revision)
-    # A pulled model was verified against the registry's sha256 and is always checked.
-    return Predictor.from_dir(folder, name=name, verify=verify or name is not None)
+    # A registered model was just compared with the registry's pinned sha256 by pull(): its files are not
+    # hashed again (one hash per load); the manifest and finite weights are still checked.
+    return Predictor.from_dir(folder, name=name, verify=verify or name is not None, hashes_checked=name is not None)
 
 
 __all__ = [

@@ -46,6 +46,7 @@ from typing import Iterator
 from irnet_hub.errors import IntegrityError, InvalidInputError, ModelNotAvailableError
 from irnet_hub.hub.network import hub_unreachable
 from irnet_hub.hub.registry import ModelEntry, get_entry, list_models
+from irnet_hub.integrity import check_model_dir, compare_files, is_model_dir
 
 SERVABLES_ENV = "IRNET_HUB_SERVABLES"
 LIBRARY_NAME = "irnet-hub"
@@ -103,21 +104,6 @@ def cached_snapshot(repo_id: str, revision: str, cache_dir: str | Path | None = 
 
 
 # --------------------------------------------------------------------------- verification
-
-
-def verify_files(folder: str | Path, sha256: dict[str, str]) -> list[str]:
-    """Problems found checking every file of ``sha256`` in ``folder`` (empty list: all match)."""
-    from irnet_hub.artifact import sha256_file
-
-    root = Path(folder)
-    problems = []
-    for rel, expected in sorted(sha256.items()):
-        p = root / rel
-        if not p.is_file():
-            problems.append(f"{rel}: missing")
-        elif sha256_file(p) != expected:
-            problems.append(f"{rel}: sha256 mismatch")
-    return problems
 
 
 def _manifest_hashes(folder: Path) -> dict[str, str] | None:
@@ -198,7 +184,7 @@ def _from_hub(entry: ModelEntry, revision: str, expected: dict[str, str] | None,
     hashes = expected or _manifest_hashes(snap)
     if hashes is None:
         raise IntegrityError(f"{entry.name}: revision {revision} has no manifest.json to verify its files against")
-    problems = verify_files(snap, hashes)
+    problems = compare_files(snap, hashes)
     if problems:
         # Never use a mismatching file: drop it and fetch everything again from the server.
         if _purge(snap, problems, cache_dir):
@@ -206,7 +192,7 @@ def _from_hub(entry: ModelEntry, revision: str, expected: dict[str, str] | None,
                                  f"replaced ({'; '.join(problems)})")
         snap = _hf_download(entry, revision, cache_dir, patterns, True)
         hashes = expected or _manifest_hashes(snap) or hashes
-        problems = verify_files(snap, hashes)
+        problems = compare_files(snap, hashes)
         if problems:
             _purge(snap, problems, cache_dir)
             raise IntegrityError(
@@ -274,7 +260,7 @@ def pull(
         snap = None if force_download else cached_snapshot(entry.repo_id, rev, cache)
         if snap is not None:
             hashes = expected or _manifest_hashes(snap)
-            problems = verify_files(snap, hashes) if hashes else ["manifest.json: missing"]
+            problems = compare_files(snap, hashes) if hashes else ["manifest.json: missing"]
             if not problems:
                 return snap
             # Incomplete (interrupted) or corrupted: the bad files go, then the Hub is asked again.
@@ -302,7 +288,7 @@ def pull(
         if pinned:
             local = servables_dir() / entry.name
             if local.is_dir():
-                problems = verify_files(local, entry.sha256)
+                problems = compare_files(local, entry.sha256)
                 if not problems:
                     if refused:
                         import warnings
@@ -337,7 +323,7 @@ def pull_from(name: str, folder: str | Path, *, cache_dir: str | Path | None = N
     src = Path(folder)
     if not src.is_dir():
         raise InvalidInputError(str(folder), "is not a folder")
-    problems = verify_files(src, entry.sha256)
+    problems = compare_files(src, entry.sha256)
     if problems:
         raise IntegrityError(f"{folder}: not model {name!r} as the registry pins it: " + "; ".join(problems))
     cache = Path(cache_dir) if cache_dir else hub_cache_dir()
@@ -401,8 +387,6 @@ def pull_repo(repo_id: str, revision: str | None = None) -> Path:
     """A model published on the Hugging Face Hub under ``repo_id`` (not in the registry): its snapshot,
     from the Hub cache when offline (``HF_HUB_OFFLINE=1``) or downloaded, then checked against the
     manifest it carries (sha256 of every file, finite weights)."""
-    from irnet_hub import artifact
-
     cache = hub_cache_dir()
     folder = cached_snapshot(repo_id, revision or "main", cache) if is_offline() else None
     if folder is None:
@@ -413,9 +397,9 @@ def pull_repo(repo_id: str, revision: str | None = None) -> Path:
         except Exception as e:  # huggingface_hub raises many kinds: offline, missing repo, network
             raise ModelNotAvailableError(f"{repo_id}: not in the Hugging Face cache ({cache}) and not downloadable "
                                          f"({_first_line(e)})") from None  # fmt: skip
-    if not artifact.is_model_dir(folder):
+    if not is_model_dir(folder):
         raise InvalidInputError(repo_id, f"the Hub repo is not an irnet-hub model (no irnet.json in {folder})")
-    return artifact.check_model_dir(folder)
+    return check_model_dir(folder)
 
 
 __all__ = [
@@ -423,7 +407,6 @@ __all__ = [
     "pull_from",
     "resolve",
     "cached_snapshot",
-    "verify_files",
     "hub_cache_dir",
     "servables_dir",
     "is_offline",

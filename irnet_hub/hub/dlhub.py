@@ -51,10 +51,10 @@ def _default_client():
 @contextlib.contextmanager
 def _servable_folder(model_dir: str | Path) -> Iterator[Path]:
     """``model_dir`` itself when it is a built servable, else a servable built into a temporary folder."""
-    from irnet_hub import artifact
+    from irnet_hub.integrity import check_model_dir
     from irnet_hub.hub.servable import build_servable, is_servable
 
-    src = artifact.check_model_dir(model_dir)  # a servable published as is must be intact too
+    src = check_model_dir(model_dir)  # a servable published as is must be intact too
     if is_servable(src) and (src / DLHUB_FILE).is_file():
         yield src
         return

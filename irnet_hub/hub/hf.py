@@ -75,13 +75,14 @@ def publish_hf(
     import irnet_hub
     from irnet_hub import artifact
     from irnet_hub.hub.servable import build_servable
+    from irnet_hub.integrity import check_model_dir
 
     import os
 
     from irnet_hub.hub.network import hub_unreachable
 
     repo_id = _check_repo_id(repo_id)
-    src = artifact.check_model_dir(model_dir)
+    src = check_model_dir(model_dir)
     record = artifact.read_record(src)
     # Without a network the upload cannot succeed: say so before the (slow) servable build.
     from huggingface_hub import constants

@@ -157,14 +157,15 @@ def entry_from_model_dir(
     and verifies.
     """
     from irnet_hub import artifact
+    from irnet_hub.integrity import MANIFEST_FILE, sha256_file, verify_manifest
 
     d = artifact.require_model_dir(model_dir)
-    problems = artifact.verify_manifest(d)
+    problems = verify_manifest(d)
     if problems:
         raise InvalidInputError(str(d), "manifest does not match the files: " + "; ".join(problems))
     manifest = json.loads((d / artifact.MANIFEST_FILE).read_text())
     files = {rel: f["sha256"] for rel, f in manifest["files"].items() if not rel.startswith(tuple(exclude))}
-    files[artifact.MANIFEST_FILE] = artifact.sha256_file(d / artifact.MANIFEST_FILE)
+    files[MANIFEST_FILE] = sha256_file(d / MANIFEST_FILE)
     record = artifact.read_record(d)
     test = record.metrics.get("test") or {}
     flat = {f"{split}_{k}": v for split, m in record.metrics.items() if isinstance(m, dict)

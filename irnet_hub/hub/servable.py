@@ -37,6 +37,7 @@ import numpy as np
 
 from irnet_hub import artifact
 from irnet_hub.errors import InvalidInputError, IrnetError
+from irnet_hub.integrity import check_model_dir
 from irnet_hub.record import ModelRecord, as_record
 from irnet_hub.training_set import TRAINING_SET_FILE
 
@@ -78,7 +79,7 @@ def build_servable(
     """
     from irnet_hub.hub import card
 
-    src = artifact.check_model_dir(model_dir, verify=verify)
+    src = check_model_dir(model_dir, verify=verify)
     info = artifact.read_record(src)
     if not (info.has("scaler") and info.has("featurizer")) or info.scaler is None:
         raise InvalidInputError(str(model_dir), "irnet.json lacks the scaler or featurizer; retrain with irnet-hub")
