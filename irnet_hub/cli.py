@@ -293,7 +293,7 @@ def servable() -> None:
 @_no_verify
 def servable_build(model_dir: str, out_dir: str, overwrite: bool, no_verify: bool) -> None:
     """Build the servable of MODEL_DIR in OUT: what `irnet publish` uploads."""
-    from irnet_hub.hub.servable import build_servable
+    from irnet_hub.publish.servable import build_servable
 
     path = build_servable(model_dir, out_dir, overwrite=overwrite, verify=not no_verify)
     click.echo(f"servable written to {path}")
@@ -318,12 +318,12 @@ def publish(model_dir: str, hf_repo: str | None, private: bool, revision: str | 
     if dlhub and (private or revision):
         raise InvalidInputError(model_dir, "--private and --revision apply to --hf-repo only")
     if hf_repo:
-        from irnet_hub.hub.hf import publish_hf
+        from irnet_hub.publish.hf import publish_hf
 
         url = publish_hf(model_dir, hf_repo, private=private, revision=revision)
         click.echo(f"published to {url}")
     else:
-        from irnet_hub.hub.dlhub import publish_dlhub
+        from irnet_hub.publish.dlhub import publish_dlhub
 
         task = publish_dlhub(model_dir)
         click.echo(f"submitted to DLHub: {task}")
@@ -378,7 +378,7 @@ def predict(model, formulas, input_files, column, output, fmt, skip_invalid, str
         resolve_output(output, force=force)  # a bad -o is reported before any work
     if remote == "dlhub":
         # MODEL is a published DLHub servable, OWNER/NAME; the same table comes back.
-        from irnet_hub.hub.dlhub import run_remote
+        from irnet_hub.publish.dlhub import run_remote
 
         if revision:
             raise InvalidInputError(revision, "--revision applies to local models, not to --remote dlhub")

@@ -53,7 +53,7 @@ def hub_model_dir(tmp_path_factory, data_dir) -> Path:
 @pytest.fixture(scope="session")
 def hub_servable_dir(tmp_path_factory, hub_model_dir) -> Path:
     """The servable folder built from ``hub_model_dir`` (treat as read-only: it is shared)."""
-    from irnet_hub.hub.servable import build_servable
+    from irnet_hub.publish.servable import build_servable
 
     return build_servable(hub_model_dir, tmp_path_factory.mktemp("servable") / "servable",
                           anchors={"CrabNet (Wang et al. 2021)": 11.209})

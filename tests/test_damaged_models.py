@@ -110,20 +110,20 @@ def _evaluate(d: Path, csv: Path, tmp: Path):
 
 
 def _servable(d: Path, csv: Path, tmp: Path):
-    from irnet_hub.hub.servable import build_servable
+    from irnet_hub.publish.servable import build_servable
 
     return build_servable(d, tmp / "servable", dlhub=False)
 
 
 def _publish_hf(d: Path, csv: Path, tmp: Path):
-    from irnet_hub.hub.hf import publish_hf
+    from irnet_hub.publish.hf import publish_hf
 
     # Port 9 (discard) on localhost: the integrity check must refuse before any connection.
     return publish_hf(d, "irnet-test/damaged", endpoint="http://127.0.0.1:9")
 
 
 def _publish_dlhub(d: Path, csv: Path, tmp: Path):
-    from irnet_hub.hub.dlhub import publish_dlhub
+    from irnet_hub.publish.dlhub import publish_dlhub
 
     class NoClient:
         def publish_servable(self, model):  # pragma: no cover - must never be reached

@@ -13,7 +13,7 @@ the client talks to:
 * DLHub's ``GET /api/v1/publish/signed_url``, the S3 form upload it points to,
   and the search-writer Lambda that ingests the servable's metadata;
 * ``raw.githubusercontent.com`` for the DLHub JSON schemas (served from the
-  unchanged upstream copies in ``irnet_hub/hub/dlhub_schemas/``).
+  unchanged upstream copies in ``irnet_hub/publish/dlhub_schemas/``).
 
 Globus SDK clients are pointed at it with ``GLOBUS_SDK_SERVICE_URL_*``, Globus
 Compute by patching its URL lookup, and the hard-coded ``requests`` URLs of
@@ -80,7 +80,7 @@ def test_every_dlhub_json_validates_offline(hub_servable_dir, monkeypatch):
     import requests
     from dlhub_sdk.utils.schemas import _schema_repo, validate_against_dlhub_schema
 
-    from irnet_hub.hub.dlhub_meta import _schema_bundle, validate_description
+    from irnet_hub.publish.dlhub_meta import _schema_bundle, validate_description
 
     paths = _descriptions(hub_servable_dir)
     assert [p.relative_to(hub_servable_dir).as_posix() for p in paths] == ["dlhub.json", "saved_model/dlhub.json"]
@@ -124,7 +124,7 @@ def test_every_dlhub_json_validates_offline(hub_servable_dir, monkeypatch):
 
 def test_description_contents(hub_servable_dir):
     from irnet_hub import artifact
-    from irnet_hub.hub.dlhub_meta import PAPER_DOI, load_description
+    from irnet_hub.publish.dlhub_meta import PAPER_DOI, load_description
 
     info = artifact.read_info(hub_servable_dir)
     doc = json.loads((hub_servable_dir / "dlhub.json").read_text())
@@ -143,7 +143,7 @@ def test_description_contents(hub_servable_dir):
 
     run = doc["servable"]["methods"]["run"]
     assert doc["servable"]["shim"] == "python.PythonStaticMethodServable"
-    assert run["method_details"] == {"method_name": "predict", "module": "irnet_hub.hub.dlhub_entry", "autobatch": False}
+    assert run["method_details"] == {"method_name": "predict", "module": "irnet_hub.publish.dlhub_entry", "autobatch": False}
     assert run["input"] == {"type": "list", "description": "Chemical formulas, e.g. ['Fe2O3', 'NaCl']",
                             "item_type": {"type": "string"}}
     assert run["output"]["item_type"]["type"] == "dict"
@@ -204,9 +204,19 @@ def test_entry_point_runs_from_the_unpacked_folder_alone(hub_servable_dir, hub_m
     assert [o["note"] for o in out] == list(want["note"])  # the same words as local prediction
 
 
+def test_servables_published_before_the_publish_split_still_run():
+    """Published dlhub.json files name irnet_hub.hub.dlhub_entry; that path forwards to the one entry point."""
+    import importlib
+
+    old = importlib.import_module("irnet_hub.hub.dlhub_entry")
+    from irnet_hub.publish import dlhub_entry
+
+    assert old.predict is dlhub_entry.predict
+
+
 def test_entry_point_input_checks(hub_servable_dir, monkeypatch):
     from irnet_hub.errors import InvalidInputError
-    from irnet_hub.hub import dlhub_entry
+    from irnet_hub.publish import dlhub_entry
 
     monkeypatch.setenv(dlhub_entry.SERVABLE_DIR_ENV, str(hub_servable_dir))
     assert dlhub_entry.predict([]) == []
@@ -225,7 +235,7 @@ class FakeGlobus:
     """Local imitation of Globus Auth/Search/Compute, DLHub's signed-URL API, S3 and the ingest Lambda."""
 
     def __init__(self, workdir: Path):
-        from irnet_hub.hub.dlhub_meta import _schema_bundle
+        from irnet_hub.publish.dlhub_meta import _schema_bundle
 
         self.workdir = workdir
         self.schemas = _schema_bundle()["schemas"]
@@ -355,7 +365,7 @@ class FakeGlobus:
         """Run each task the way DLHub's dlhub_run does, in the servable unpacked from its ZIP."""
         import importlib
 
-        from irnet_hub.hub import dlhub_entry
+        from irnet_hub.publish import dlhub_entry
 
         out = {}
         for fid, payloads in batch["tasks"].items():
@@ -443,7 +453,7 @@ def _client():
 
 @pytest.mark.float32_paths
 def test_publish_and_run_through_dlhub_client(fake_globus, hub_servable_dir, hub_model_dir, capfd, monkeypatch):
-    from irnet_hub.hub.dlhub import publish_dlhub, run_remote
+    from irnet_hub.publish.dlhub import publish_dlhub, run_remote
     from irnet_hub.predictor import load_dir
 
     client = _client()
@@ -512,7 +522,7 @@ def test_publish_and_run_through_dlhub_client(fake_globus, hub_servable_dir, hub
     from click.testing import CliRunner
 
     from irnet_hub.cli import main
-    from irnet_hub.hub import dlhub as dl
+    from irnet_hub.publish import dlhub as dl
 
     monkeypatch.setattr(dl, "_default_client", lambda: client)
     runner = CliRunner()
@@ -547,7 +557,7 @@ def test_publish_and_run_through_dlhub_client(fake_globus, hub_servable_dir, hub
 
 def test_run_remote_rejects_bad_input_before_any_request():
     from irnet_hub.errors import BatchInputError, InvalidInputError
-    from irnet_hub.hub.dlhub import run_remote
+    from irnet_hub.publish.dlhub import run_remote
 
     class NoClient:
         def run(self, *a, **k):
@@ -565,7 +575,7 @@ def test_vendored_schemas_are_the_upstream_files_unchanged():
     """The schemas are byte-for-byte DLHub-Argonne/dlhub_schemas at the recorded commit."""
     import hashlib
 
-    from irnet_hub.hub import dlhub_meta
+    from irnet_hub.publish import dlhub_meta
 
     folder = Path(dlhub_meta.__file__).with_name(dlhub_meta.SCHEMA_DIR)
     source = json.loads((folder / "SOURCE.json").read_text())

@@ -31,8 +31,8 @@ def test_table_lists_each_code_once():
 
 
 def test_dlhub_missing_is_a_dependency_error_not_bad_input():
-    from irnet_hub.hub.dlhub_meta import DLHubUnavailableError
-    from irnet_hub.hub.hf import PublishError
+    from irnet_hub.publish.dlhub_meta import DLHubUnavailableError
+    from irnet_hub.publish.hf import PublishError
 
     assert exit_code(DLHubUnavailableError("dlhub-sdk", "not installed")) == 3
     assert exit_code(PublishError("org/x", "upload failed (503)")) == 4

@@ -114,7 +114,7 @@ def test_shipped_ranges_match_training_data(data_dir):
 
 def test_card_text_states_the_rules():
     from irnet_hub import artifact
-    from irnet_hub.hub.card import render_card
+    from irnet_hub.publish.card import render_card
 
     card = render_card(artifact.read_record(REPO / "servables" / "oqmd-formation-enthalpy"))
     section = card[card.index("## Output rules and domain"):]

@@ -132,7 +132,7 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 def test_the_import_graph_is_read_correctly():
     graph = import_graph()
     assert "irnet_hub.preprocessing" in graph["irnet_hub.training"]
-    assert "irnet_hub.hub.dlhub_meta" in graph["irnet_hub.hub.servable"]  # a lazy import inside a function
+    assert "irnet_hub.publish.dlhub_meta" in graph["irnet_hub.publish.servable"]  # a lazy import inside a function
     assert "irnet_hub.training" not in graph["irnet_hub"]  # TYPE_CHECKING imports are not edges
     # and the checker finds a cycle when there is one
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
@@ -148,8 +148,8 @@ def test_layers_point_one_way():
     # training never knows about publishing; it reaches the hub's cache only to resolve
     # a transfer source by name (train(init_from="oqmd-bandgap")); the servable builder is below publishing
     assert {m for m in graph["irnet_hub.training"] if m.startswith("irnet_hub.hub")} <= {"irnet_hub.hub.cache"}
-    assert "irnet_hub.hub.dlhub" not in graph["irnet_hub.hub.servable"]
-    assert "irnet_hub.hub.servable" in graph["irnet_hub.hub.dlhub"]
+    assert "irnet_hub.publish.dlhub" not in graph["irnet_hub.publish.servable"]
+    assert "irnet_hub.publish.servable" in graph["irnet_hub.publish.dlhub"]
     assert "irnet_hub.stability.candidates" in graph["irnet_hub.stability.run"]
     # One direction between the hub and the model server: serving loads models through the hub;
     # the hub never imports serving (irnet_hub.loading dispatches remote=URL above both).
@@ -157,6 +157,11 @@ def test_layers_point_one_way():
                       for d in deps if d.startswith("irnet_hub.serving")}  # fmt: skip
     assert hub_to_serving == set(), hub_to_serving
     assert "irnet_hub.hub" in graph["irnet_hub.serving.server"]
+    # The hub (registry, cache, load) and publishing (servables, cards, HF, DLHub) are apart: publish
+    # builds on the hub, never the reverse (but for the entry point old DLHub servables name).
+    hub_to_publish = {(m, d) for m, deps in graph.items() if m.startswith("irnet_hub.hub")
+                      and m != "irnet_hub.hub.dlhub_entry" for d in deps if d.startswith("irnet_hub.publish")}
+    assert hub_to_publish == set(), hub_to_publish
 
 
 @pytest.mark.parametrize("name,path", sorted(_modules().items()))

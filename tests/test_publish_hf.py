@@ -246,7 +246,7 @@ def _assert_received_servable(hub: FakeHub, repo_id: str, servable: Path, rev: s
     """The repo holds exactly the servable's files (the built servable is deterministic except dates)."""
     from irnet_hub import artifact
 
-    from irnet_hub.hub.card import render_card
+    from irnet_hub.publish.card import render_card
 
     got = hub.repos[repo_id]["branches"][rev]
     want = _servable_files(servable)
@@ -282,7 +282,7 @@ def _assert_token_handled(hub: FakeHub, capfd, *extra_text: str) -> None:
 
 def test_publish_default_path_all_regular(hub_model_dir, hub_servable_dir, capfd):
     """The production code path here (hf_xet installed: pipelined upload) with every file inline."""
-    from irnet_hub.hub.hf import publish_hf
+    from irnet_hub.publish.hf import publish_hf
 
     with FakeHub(realistic=False) as hub:
         url = publish_hf(hub_model_dir, "my-lab/irnet-bulk", private=True, token=TOKEN, endpoint=hub.url)
@@ -307,7 +307,7 @@ def test_publish_lfs_path_like_the_real_hub(hub_model_dir, hub_servable_dir, cap
     """Binary/model files go through the git-LFS batch API, the rest inline, as the Hub decides."""
     from huggingface_hub import constants
 
-    from irnet_hub.hub.hf import publish_hf
+    from irnet_hub.publish.hf import publish_hf
 
     monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)  # classic LFS instead of Xet storage
     with FakeHub(realistic=True) as hub:
@@ -335,7 +335,7 @@ def test_publish_rejected_token_and_bad_repo(hub_model_dir, capfd, monkeypatch):
 
     from irnet_hub.cli import main
     from irnet_hub.errors import InvalidInputError
-    from irnet_hub.hub.hf import PublishError, publish_hf
+    from irnet_hub.publish.hf import PublishError, publish_hf
 
     with pytest.raises(InvalidInputError, match="ORG/NAME"):
         publish_hf(hub_model_dir, "no-slash", token=TOKEN)

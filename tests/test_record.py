@@ -72,7 +72,7 @@ def test_ensemble_fields_are_typed():
 
 
 def test_schema1_text_rule_migrates_to_a_number_and_the_card_uses_the_number():
-    from irnet_hub.hub.card import _status
+    from irnet_hub.publish.card import _status
 
     folder = REPO / "servables" / "oqmd-formation-enthalpy"
     record = ModelRecord.read(folder)

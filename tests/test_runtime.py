@@ -91,7 +91,7 @@ def test_predictor_reports_ensemble_mean_and_scaled_std(tmp_path, features, monk
     json.dumps(df["prediction_std"].tolist())  # JSON-ready
 
     # The DLHub entry point (the remote path) returns the same float32 std
-    from irnet_hub.hub import dlhub_entry
+    from irnet_hub.publish import dlhub_entry
 
     monkeypatch.setenv(dlhub_entry.SERVABLE_DIR_ENV, str(tmp_path / "m"))
     remote = dlhub_entry.predict(["NaCl", "Fe2O3", "MgO"])

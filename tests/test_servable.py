@@ -32,7 +32,7 @@ def _features(formulas):
 def test_layout_is_keras_hf_layout_plus_irnet_files(hub_servable_dir, hub_model_dir):
     from keras.src.saving import saving_lib
 
-    from irnet_hub.hub.servable import KERAS_HF_FILES
+    from irnet_hub.publish.servable import KERAS_HF_FILES
 
     # The names keras.saving.save_model(model, "hf://...") uploads (_upload_model_to_hf:
     # _save_model_to_dir + README.md).
@@ -104,7 +104,7 @@ def test_export_from_another_keras_backend_runs_in_a_tensorflow_subprocess(hub_m
     """Under JAX/PyTorch backends the export runs in a subprocess with KERAS_BACKEND=tensorflow."""
     import keras
 
-    from irnet_hub.hub import servable
+    from irnet_hub.publish import servable
 
     calls = []
     monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
@@ -158,7 +158,7 @@ def test_model_card_parses_with_huggingface_hub(hub_servable_dir):
 def test_card_baseline_and_anchor_rows_and_no_dataset():
     from huggingface_hub import ModelCard
 
-    from irnet_hub.hub.card import render_card
+    from irnet_hub.publish.card import render_card
 
     info = {
         "name": "demo", "architecture": "irnet-17", "n_parameters": 1000,
@@ -184,7 +184,7 @@ def test_card_baseline_and_anchor_rows_and_no_dataset():
 
 
 def test_build_refuses_bad_inputs(hub_model_dir, hub_servable_dir, tmp_path):
-    from irnet_hub.hub.servable import build_servable
+    from irnet_hub.publish.servable import build_servable
 
     with pytest.raises(InvalidInputError, match="no such model directory"):
         build_servable(tmp_path / "missing", tmp_path / "out")
@@ -203,7 +203,7 @@ def test_cli_servable_build(hub_model_dir, tmp_path):
     from click.testing import CliRunner
 
     from irnet_hub.cli import main
-    from irnet_hub.hub.servable import is_servable
+    from irnet_hub.publish.servable import is_servable
 
     runner = CliRunner()
     out = tmp_path / "built"

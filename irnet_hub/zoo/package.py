@@ -82,7 +82,7 @@ def package(name: str, runs: Path, servables: Path, *, register: bool = False,
     from irnet_hub.evaluation import METRIC_KEYS, SCORED_OUTPUTS, evaluate
     from irnet_hub.featurize import get_featurizer
     from irnet_hub.hub.registry import add_entry, entry_from_model_dir
-    from irnet_hub.hub.servable import build_servable
+    from irnet_hub.publish.servable import build_servable
     from irnet_hub.preprocessing import feature_fill_mean
     from irnet_hub.record import Baseline, CrossValidation, DataInfo, OutputRules, Target, TrainingRun
     from irnet_hub.training import make_record
@@ -257,7 +257,7 @@ def add_training_set(folder: Path, *, register: bool = False) -> dict[str, Any]:
 def _rewrite_descriptions(folder: Path, record: Any, register: bool) -> None:
     """irnet.json, the card, the DLHub descriptions and the manifest of a servable from ``record``."""
     from irnet_hub import artifact
-    from irnet_hub.hub import card, dlhub_meta
+    from irnet_hub.publish import card, dlhub_meta
     from irnet_hub.hub.registry import add_entry, entry_from_model_dir, get_entry
 
     entry = get_entry(record.name) if register else None

@@ -77,7 +77,7 @@ def build_servable(
     ``out_dir`` and renamed into place, so a failure never leaves half a
     servable; an existing non-empty ``out_dir`` is replaced only with ``overwrite``.
     """
-    from irnet_hub.hub import card
+    from irnet_hub.publish import card
 
     src = check_model_dir(model_dir, verify=verify)
     info = artifact.read_record(src)
@@ -113,7 +113,7 @@ def build_servable(
 
 
 def _write_dlhub(stage: Path, info: ModelRecord, dlhub: bool | None, creators: Sequence[str] | None) -> None:
-    from irnet_hub.hub import dlhub_meta as dl
+    from irnet_hub.publish import dlhub_meta as dl
 
     if dlhub is False:
         return
@@ -145,7 +145,7 @@ def export_saved_model(model_dir: str | Path, out: str | Path, *,
         _export_here(Path(model_dir), out)
     else:
         env = {**os.environ, "KERAS_BACKEND": "tensorflow", "CUDA_VISIBLE_DEVICES": "-1", "TF_CPP_MIN_LOG_LEVEL": "2"}
-        code = "import sys; from irnet_hub.hub.servable import _export_here; _export_here(*map(__import__('pathlib').Path, sys.argv[1:]))"
+        code = "import sys; from irnet_hub.publish.servable import _export_here; _export_here(*map(__import__('pathlib').Path, sys.argv[1:]))"
         r = subprocess.run([sys.executable, "-c", code, str(model_dir), str(out)], env=env,
                            capture_output=True, text=True)
         if r.returncode != 0:

@@ -2,7 +2,7 @@
 
 This module sits *above* the servable builder: it builds a servable when given
 a plain model directory. The descriptions themselves (DataCite metadata, the
-offline schema validation) are in :mod:`irnet_hub.hub.dlhub_meta`, below the
+offline schema validation) are in :mod:`irnet_hub.publish.dlhub_meta`, below the
 builder; their names are re-exported here for callers of the earlier layout.
 
 ``dlhub_sdk`` is an optional dependency (``pip install irnet-hub[dlhub]``; it
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 from irnet_hub.errors import InvalidInputError, RemoteError
-from irnet_hub.hub.dlhub_meta import (  # noqa: F401 (re-exported)
+from irnet_hub.publish.dlhub_meta import (  # noqa: F401 (re-exported)
     DLHUB_FILE,
     PAPER_DOI,
     TF_DLHUB_FILE,
@@ -52,7 +52,7 @@ def _default_client():
 def _servable_folder(model_dir: str | Path) -> Iterator[Path]:
     """``model_dir`` itself when it is a built servable, else a servable built into a temporary folder."""
     from irnet_hub.integrity import check_model_dir
-    from irnet_hub.hub.servable import build_servable, is_servable
+    from irnet_hub.publish.servable import build_servable, is_servable
 
     src = check_model_dir(model_dir)  # a servable published as is must be intact too
     if is_servable(src) and (src / DLHUB_FILE).is_file():

@@ -1,6 +1,6 @@
 """Publish a model to the Hugging Face Hub.
 
-:func:`publish_hf` builds the servable (:mod:`irnet_hub.hub.servable`) in a
+:func:`publish_hf` builds the servable (:mod:`irnet_hub.publish.servable`) in a
 temporary folder and uploads it with ``HfApi.create_repo`` +
 ``HfApi.upload_folder``, the same two calls ``keras.saving.save_model(model,
 "hf://...")`` makes, so the repository is a regular Keras repository that
@@ -74,7 +74,7 @@ def publish_hf(
 
     import irnet_hub
     from irnet_hub import artifact
-    from irnet_hub.hub.servable import build_servable
+    from irnet_hub.publish.servable import build_servable
     from irnet_hub.integrity import check_model_dir
 
     import os

@@ -15,7 +15,7 @@ import re
 from typing import Any, Mapping
 
 from irnet_hub.constants import MIN_ELEMENT_COUNT, PAPER_BIBTEX, PAPER_CITATION, PAPER_DOI
-from irnet_hub.hub.card_sections import (
+from irnet_hub.publish.card_sections import (
     _anchor_mae,
     _depth,
     _ensemble_and_rules,

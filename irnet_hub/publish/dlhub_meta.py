@@ -1,17 +1,17 @@
 """DLHub descriptions of a servable: metadata and schemas (no publishing, no network).
 
-This module sits *below* the servable builder (:mod:`irnet_hub.hub.servable`
+This module sits *below* the servable builder (:mod:`irnet_hub.publish.servable`
 calls :func:`write_descriptions`); publishing and remote runs live *above* it,
-in :mod:`irnet_hub.hub.dlhub`.
+in :mod:`irnet_hub.publish.dlhub`.
 
-A servable folder (:func:`irnet_hub.hub.servable.build_servable`) carries two
+A servable folder (:func:`irnet_hub.publish.servable.build_servable`) carries two
 DLHub descriptions, each ``BaseServableModel.to_dict(simplify_paths=True)``
 (dlhub-sdk 2.1.0's ``to_dict`` has no ``save_class_data`` argument; with
 ``simplify_paths`` the file list is relative to the folder, so the description
 stays valid wherever the folder is copied):
 
 * ``dlhub.json``: the end-to-end function, formulas -> property, as a
-  ``PythonStaticMethodModel`` of :func:`irnet_hub.hub.dlhub_entry.predict`;
+  ``PythonStaticMethodModel`` of :func:`irnet_hub.publish.dlhub_entry.predict`;
   its files are the Keras model files and ``irnet.json``, its dependencies
   irnet-hub and the libraries its NumPy inference path imports.
 * ``saved_model/dlhub.json``: the bare network, the TensorFlow SavedModel, as a
@@ -49,7 +49,7 @@ DLHUB_FILE = "dlhub.json"
 # Unchanged copies of github.com/DLHub-Argonne/dlhub_schemas (commit in SOURCE.json).
 SCHEMA_DIR = "dlhub_schemas"
 TF_DLHUB_FILE = "saved_model/dlhub.json"
-ENTRY_MODULE = "irnet_hub.hub.dlhub_entry"
+ENTRY_MODULE = "irnet_hub.publish.dlhub_entry"
 ENTRY_FUNCTION = "predict"
 # Credited by default: the authors of the IRNet method (override with creators=...).
 IRNET_AUTHORS = [
@@ -102,7 +102,7 @@ def sdk_available() -> bool:
 
 def servable_name(info: ModelRecord | Mapping[str, Any]) -> str:
     """The DLHub short name of a model: ``irnet-<name>`` (no whitespace, as the schema requires)."""
-    from irnet_hub.hub.card import slug
+    from irnet_hub.publish.card import slug
 
     return "irnet-" + slug(as_record(info).display_name)
 
@@ -114,7 +114,7 @@ def _publication_year(record: ModelRecord) -> str:
 
 def _describe_common(model, info: ModelRecord, *, title: str, creators: Sequence[str] | None) -> None:
     """DataCite and general metadata shared by both descriptions."""
-    from irnet_hub.hub.card import dataset_entry
+    from irnet_hub.publish.card import dataset_entry
 
     prop, unit = info.target.name or "target", info.target.unit
     unit_txt = f" ({unit})" if unit else ""
@@ -199,7 +199,7 @@ def _python_files(folder: Path) -> list[Path]:
 
 def describe_python(folder: str | Path, info: ModelRecord | Mapping[str, Any] | None = None, *,
                     creators: Sequence[str] | None = None, requirements: Mapping[str, str] | None = None):
-    """The end-to-end servable: :func:`irnet_hub.hub.dlhub_entry.predict` as a ``PythonStaticMethodModel``."""
+    """The end-to-end servable: :func:`irnet_hub.publish.dlhub_entry.predict` as a ``PythonStaticMethodModel``."""
     _require_sdk()
     from dlhub_sdk.models.servables.python import PythonStaticMethodModel
 

@@ -1,7 +1,7 @@
 """The parts of a model card's body that state numbers: formatting, the status against the
 accuracy targets, and the ensemble/uncertainty and output-rule paragraphs.
 
-Split from :mod:`irnet_hub.hub.card` (which assembles the card) so that each
+Split from :mod:`irnet_hub.publish.card` (which assembles the card) so that each
 stays one readable job; everything here reads typed fields of a
 :class:`~irnet_hub.record.ModelRecord`, never parses strings.
 """
