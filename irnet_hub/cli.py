@@ -117,7 +117,7 @@ def featurize(data: str, output: str, featurizer: str, skip_invalid: bool, force
     resolve_output(output, force=force)  # a bad -o is reported before any work
     feat = get_featurizer(featurizer)
     table = load_table(data, feat.input_kind, target=None)
-    res = feat.featurize(table.inputs, errors="collect")
+    res = feat.featurize(table.inputs, errors="skip")
     if res.failures and (not skip_invalid or len(res.rows) == 0):
         # --skip-invalid with no valid row left is a failure too: nothing is written.
         raise BatchInputError(res.failures)

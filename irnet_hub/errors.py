@@ -16,10 +16,12 @@ kind                           exit  examples
 any other :class:`IrnetError`  1     e.g. a SavedModel export that fails its own check
 =============================  ====  =====================================================
 
-``UnsupportedModelError`` and ``MissingDependencyError`` also derive from
-:class:`InvalidInputError` (and ``ValueError``), as they did before the kinds
-were split, so existing ``except InvalidInputError`` blocks keep working; the
-CLI looks up the most specific kind first.
+``UnsupportedModelError`` also derives from :class:`InvalidInputError` (and
+``ValueError``): a model this version cannot read is, to the caller, an input it
+cannot use. ``MissingDependencyError`` is not bad input (a missing package is
+the installation's, not the user's data's fault): it derives from
+``ImportError``, so a featurizer never records it as a bad row. The CLI looks
+up the most specific kind first.
 """
 
 from __future__ import annotations
@@ -48,11 +50,16 @@ class InvalidInputError(IrnetError, ValueError):
         super().__init__(f"{_show(input)}: {reason}")
 
 
-class MissingDependencyError(InvalidInputError, ImportError):
+class MissingDependencyError(IrnetError, ImportError):
     """An optional dependency is needed for this task and is not installed.
 
     ``input`` is the package (as pip names it); ``reason`` says how to install it.
     """
+
+    def __init__(self, input: object, reason: str):
+        self.input = input
+        self.reason = reason
+        super().__init__(f"{_show(input)}: {reason}")
 
 
 class RemoteError(IrnetError):

@@ -34,7 +34,7 @@ _FORMATION_WORDS = ("formation enthalpy", "formation energy")
 
 
 @dataclass(frozen=True)
-class OutputRules:
+class AppliedRules:
     """What :func:`apply_rules` enforces; ``derived`` is True when inferred from the property name."""
 
     elements_are_zero: bool = False
@@ -49,17 +49,17 @@ def _section(info: Any, key: str) -> Any:
     return record_section(info, key)
 
 
-def rules_for(info: Any) -> OutputRules:
+def rules_for(info: Any) -> AppliedRules:
     """The output rules of a model (a ModelRecord or ``irnet.json`` dict): its ``output_rules``,
     or, for records written before that field existed, derived from the property name."""
     rec = _section(info, "output_rules")
     if isinstance(rec, Mapping):
-        return OutputRules(bool(rec.get("elements_are_zero", False)), bool(rec.get("non_negative", False)))
+        return AppliedRules(bool(rec.get("elements_are_zero", False)), bool(rec.get("non_negative", False)))
     target = _section(info, "target") or {}
     name = str(target.get("name", "") if isinstance(target, Mapping) else "").lower()
     if "log" in name.split() or "log10" in name or "log(" in name:
-        return OutputRules(derived=True)
-    return OutputRules(
+        return AppliedRules(derived=True)
+    return AppliedRules(
         elements_are_zero=any(w in name for w in _FORMATION_WORDS),
         non_negative=any(w in name for w in _NON_NEGATIVE_WORDS),
         derived=True,
@@ -69,7 +69,7 @@ def rules_for(info: Any) -> OutputRules:
 def apply_rules(
     prediction: np.ndarray,
     n_elements: np.ndarray,
-    rules: OutputRules,
+    rules: AppliedRules,
     *,
     std: np.ndarray | None = None,
     property_name: str = "",
@@ -144,4 +144,4 @@ def check_finite(values: np.ndarray, source: str) -> None:
                              "its weights are probably damaged")
 
 
-__all__ = ["OutputRules", "rules_for", "checked_rules", "apply_rules", "check_finite"]
+__all__ = ["AppliedRules", "rules_for", "checked_rules", "apply_rules", "check_finite"]

@@ -169,7 +169,7 @@ class Predictor:
 
     @property
     def output_rules(self):
-        """The :class:`~irnet_hub.output_rules.OutputRules` this model's predictions obey."""
+        """The :class:`~irnet_hub.output_rules.AppliedRules` this model's predictions obey (its record's ``output_rules``)."""
         from irnet_hub.output_rules import rules_for
 
         return rules_for(self.record)
@@ -326,7 +326,7 @@ class Predictor:
             raise UnsupportedModelError(self.name, f"featurizer {spec.name} gives {spec.n_features} features but the "
                                         f"network takes {self.network.n_features}")
         options = dict(self.featurize_options)
-        return lambda chunk: feat.featurize(chunk, errors="collect", progress=progress, **options)
+        return lambda chunk: feat.featurize(chunk, errors="skip", progress=progress, **options)
 
     def _as_items(self, inputs: Any, column: str | None = None):
         """(labels, items): the accepted input forms as a list, and the index the result keeps."""

@@ -231,6 +231,6 @@ def featurize_table(table: Table, featurizer: str, **kwargs: Any) -> FeaturizedT
     """Featurize every row; rows that fail are reported, not fatal."""
     from irnet_hub.featurize import get_featurizer
 
-    res = get_featurizer(featurizer).featurize(table.inputs, errors="collect", **kwargs)
+    res = get_featurizer(featurizer).featurize(table.inputs, errors="skip", **kwargs)
     y = None if table.targets is None else table.targets[res.rows]
     return FeaturizedTable(res.features, y, [table.inputs[i] for i in res.rows], res.failures)

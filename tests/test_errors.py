@@ -109,3 +109,14 @@ def test_a_structure_in_an_error_is_one_line():
     disordered = Structure(Lattice.cubic(4.0), [{"Fe": 0.5, "Co": 0.5}], [[0, 0, 0]])
     text = str(BatchInputError([RowFailure(3, disordered, "disordered structure")]))
     assert text.count("\n") == 1 and "<structure Fe0.5 Co0.5, 1 sites>" in text
+
+
+def test_a_missing_dependency_is_not_bad_input():
+    """Issue 17 (names that mislead): MissingDependencyError was an InvalidInputError, so a featurizer's
+    'bad row' handling could swallow it; it is an ImportError of irnet-hub's own, exit code 3."""
+    from irnet_hub.cli import exit_code
+
+    err = errors.MissingDependencyError("elementembeddings", "pip install --no-deps 'elementembeddings==0.8.0'")
+    assert isinstance(err, errors.IrnetError) and isinstance(err, ImportError)
+    assert not isinstance(err, errors.InvalidInputError)
+    assert err.input == "elementembeddings" and "pip install" in str(err) and exit_code(err) == 3

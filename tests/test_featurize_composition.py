@@ -385,10 +385,10 @@ def test_parsed_amounts_give_the_same_features_without_pymatgen(tmp_path):
     import subprocess
     import sys
 
-    from irnet_hub.featurize.composition import element_amounts, element_tables, featurize_compositions
+    from irnet_hub.featurize.composition import element_amount_arrays, element_tables, featurize_compositions
 
     formulas = ["NaCl", "Fe2O3", "Al1Sm1Tm1", "(NH4)2SO4", "Li0.5CoO2", "Fe", "Os", "Ba2YCu3O7"]
-    count, z, a = element_amounts(formulas)
+    count, z, a = element_amount_arrays(formulas)
     np.savez(tmp_path / "csr.npz", count=count, z=z, a=a)
     (tmp_path / "tables.pkl").write_bytes(pickle.dumps(element_tables()))
     code = (

@@ -63,11 +63,17 @@ class Featurizer:
         labels = getattr(self._module(), _IMPLEMENTATIONS[self.spec.name][2])
         return list(labels() if callable(labels) else labels)
 
-    def featurize(self, items: Sequence[Any], errors: Errors = "collect", **options: Any) -> FeatureResult:
+    def featurize(self, items: Sequence[Any], errors: str = "skip", **options: Any) -> FeatureResult:
         """Features of ``items`` (formulas/Compositions, or structures); options go to the featurizer
-        (``progress``; for structures ``n_jobs``, ``use_cache``, ``timeout``)."""
+        (``progress``; for structures ``n_jobs``, ``use_cache``, ``timeout``).
+
+        ``errors``, as for ``Predictor.predict``: ``"skip"`` lists the rows that cannot be featurized in
+        ``result.failures``; ``"raise"`` raises :class:`~irnet_hub.errors.BatchInputError` naming them.
+        (The featurizer functions call ``"skip"`` ``"collect"``; both are accepted.)"""
+        if errors not in ("skip", "collect", "raise"):
+            raise InvalidInputError(errors, "errors must be 'skip' or 'raise'")
         fn = getattr(self._module(), _IMPLEMENTATIONS[self.spec.name][1])
-        return fn(items, errors=errors, **options)
+        return fn(items, errors="raise" if errors == "raise" else "collect", **options)
 
 
 def get_featurizer(name: str) -> Featurizer:

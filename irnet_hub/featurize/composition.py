@@ -517,7 +517,7 @@ def featurize_compositions(
     )
 
 
-def element_amounts(formulas: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def element_amount_arrays(formulas: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Parse formulas into a compact CSR form: (elements per formula, atomic numbers, amounts).
 
     With :func:`features_from_element_amounts` this splits featurization in
@@ -562,11 +562,11 @@ def element_tables() -> ElementTables:
 def features_from_element_amounts(
     count: np.ndarray, z: np.ndarray, a: np.ndarray, tables: ElementTables | None = None
 ) -> np.ndarray:
-    """The 145 features of compositions given in :func:`element_amounts` form (numpy only)."""
+    """The 145 features of compositions given in :func:`element_amount_arrays` form (numpy only)."""
     return _features_from_csr(count, z, a, tables if tables is not None else _get_tables())
 
 
 __all__ = [
     "SPEC", "MAGPIE_LABELS", "parse_composition", "featurize_compositions",
-    "element_amounts", "element_tables", "features_from_element_amounts",
+    "element_amount_arrays", "element_tables", "features_from_element_amounts",
 ]  # fmt: skip

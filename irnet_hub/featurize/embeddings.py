@@ -58,7 +58,7 @@ def element_table(name: str) -> np.ndarray:
 
 def embedding_stats(count: np.ndarray, z: np.ndarray, a: np.ndarray, table: np.ndarray) -> np.ndarray:
     """Fraction-weighted mean and standard deviation of element vectors, from the CSR form of
-    :func:`irnet_hub.featurize.composition.element_amounts` (elements per formula, Z, amounts)."""
+    :func:`irnet_hub.featurize.composition.element_amount_arrays` (elements per formula, Z, amounts)."""
     start = np.cumsum(count) - count
     owner = np.repeat(np.arange(len(count)), count)
     frac = a / np.add.reduceat(a, start)[owner]
@@ -70,9 +70,9 @@ def embedding_stats(count: np.ndarray, z: np.ndarray, a: np.ndarray, table: np.n
 
 def embedding_features(formulas: Sequence[str], name: str) -> np.ndarray:
     """(n, 2d) mean and std of the ``name`` element vectors of each formula."""
-    from irnet_hub.featurize.composition import element_amounts
+    from irnet_hub.featurize.composition import element_amount_arrays
 
-    count, z, a = element_amounts(formulas)
+    count, z, a = element_amount_arrays(formulas)
     return embedding_stats(count, z, a, element_table(name))
 
 

@@ -450,7 +450,7 @@ def screen(
     max_candidates: int | None = None,
     verify: bool = True,
     force: bool = False,
-) -> "pd.DataFrame":
+) -> ScreenResult:
     """Screen candidate compositions for stability with a formation-enthalpy model.
 
     Candidates: the stoichiometry grid (``max_atoms`` atoms per formula unit)
