@@ -18,11 +18,12 @@ from __future__ import annotations
 
 from irnet_hub.stability.candidates import BUILTIN_PROTOTYPES, charge_balanced, enumerate_candidates, plan
 from irnet_hub.stability.hull import PredictedHull, lower_hull_vertices
-from irnet_hub.stability.run import DEFAULT_MODEL, ScreenResult, screen
+from irnet_hub.stability.run import DEFAULT_MODEL, ScreenConfig, ScreenResult, screen
 
 __all__ = [
     "screen",
     "ScreenResult",
+    "ScreenConfig",
     "plan",
     "enumerate_candidates",
     "charge_balanced",

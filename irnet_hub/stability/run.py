@@ -89,6 +89,22 @@ class ScreenResult:
         return sum(len(v) for v in self.hulls.values())
 
 
+@dataclass(frozen=True)
+class ScreenConfig:
+    """How a screen runs and what it writes (the options of :func:`screen` past the candidates and
+    models): the ``output`` file (CSV/Parquet, streamed), hull plots in ``plot_dir``, the ``top``
+    candidates kept in memory (None: all), Dask ``workers``/``scheduler``, ``progress`` and ``force``
+    (replace a read-only ``output``)."""
+
+    output: "str | Path | None" = None
+    plot_dir: "str | Path | None" = None
+    top: int | None = None
+    workers: int | None = None
+    scheduler: str | None = None
+    progress: bool = False
+    force: bool = False
+
+
 # --------------------------------------------------------------------------- models
 
 
@@ -508,7 +524,6 @@ def screen(
               file=sys.stderr, flush=True)
     known_rows = _read_known(known) if known is not None else []
     models = _load_models(model, list(also) if not isinstance(also, (str, Path)) else [also], verify=verify)
-    also_columns = [name for name, _ in models.also]
 
     own_dir = work_dir is None
     base = Path(output).resolve().parent if output is not None else None
@@ -516,8 +531,9 @@ def screen(
     wd.mkdir(parents=True, exist_ok=True)
     with _sigterm_as_exit():
         try:
-            return _screen(the_plan, models, also_columns, known_rows, wd, output, plot_dir, top,
-                           workers, scheduler, progress, force)
+            run = ScreenConfig(output=output, plot_dir=plot_dir, top=top, workers=workers, scheduler=scheduler,
+                               progress=progress, force=force)
+            return _screen(the_plan, models, known_rows, wd, run)
         finally:
             if own_dir:
                 shutil.rmtree(wd, ignore_errors=True)
@@ -548,17 +564,19 @@ def _sigterm_as_exit():
         signal.signal(signal.SIGTERM, previous)
 
 
-def _screen(the_plan: Plan, models: _Models, also_columns: list[str], known_rows, wd: Path, output, plot_dir,
-             top, workers, scheduler, progress, force=False) -> "ScreenResult":
+def _screen(the_plan: Plan, models: _Models, known_rows: list[tuple[str, str, float]], wd: Path,
+            run: ScreenConfig) -> "ScreenResult":
     import pandas as pd
 
+    also_columns = [name for name, _ in models.also]
+    output, plot_dir, top = run.output, run.plot_dir, run.top
     hulls_el = the_plan.hull_systems
     cfg = _Config(hulls_el, the_plan.containing, max((len(h) for h in hulls_el), default=0), str(wd), also_columns)
 
     # Pass 1: predictions to the work directory, hull vertices back to here.
     results: dict[int, _PartResult] = {}
     pending: dict[int, list[tuple[str, float]]] = {}
-    for res in _run_pass1(the_plan.partitions, cfg, models, workers, scheduler, progress):
+    for res in _run_pass1(the_plan.partitions, cfg, models, run.workers, run.scheduler, run.progress):
         results[res.index] = res
         for h, formula, e in res.vertices:
             pending.setdefault(h, []).append((formula, e))
@@ -574,7 +592,7 @@ def _screen(the_plan: Plan, models: _Models, also_columns: list[str], known_rows
 
     # Pass 2: energy above hull, streamed partition by partition.
     columns = BASE_COLUMNS + also_columns
-    writer = _Writer(output, columns, also_columns, force) if output is not None else None
+    writer = _Writer(output, columns, also_columns, run.force) if output is not None else None
     keep_all = top is None
     kept: list[pd.DataFrame] = []
     plotted = {h for h, el in enumerate(hulls_el) if plot_dir is not None and len(el) in (2, 3)}
