@@ -23,13 +23,20 @@ def _main_path_dense(model):
 
 
 def _add_inputs(model):
-    """For each Add layer: the names of the layers feeding it (after any projection)."""
-    out = []
-    for layer in model.layers:
-        if layer.__class__.__name__ == "Add":
-            node = layer._inbound_nodes[0]
-            out.append([t._keras_history[0].name for t in node.input_tensors])
-    return out
+    """For each Add layer: the names of the layers feeding it (after any projection), read from the
+    model's public functional config (no Keras internals)."""
+
+    def sources(value):
+        if isinstance(value, dict):
+            if value.get("class_name") == "__keras_tensor__":
+                return [value["config"]["keras_history"][0]]
+            return [n for v in value.values() for n in sources(v)]
+        if isinstance(value, (list, tuple)):
+            return [n for v in value for n in sources(v)]
+        return []
+
+    return [sources(layer["inbound_nodes"][0]["args"]) for layer in model.get_config()["layers"]
+            if layer["class_name"] == "Add"]
 
 
 @pytest.fixture(scope="module")

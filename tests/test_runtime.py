@@ -83,7 +83,10 @@ def test_predictor_reports_ensemble_mean_and_scaled_std(tmp_path, features, monk
     artifact.save_model_dir(model, tmp_path / "m", info)
     pred = Predictor.from_dir(tmp_path / "m")
     df = pred.predict(["NaCl", "Fe2O3", "MgO"])
-    outputs = pred.predict_outputs(pred._featurize_fn()(["NaCl", "Fe2O3", "MgO"]).features)
+    from irnet_hub.featurize import get_featurizer
+
+    features = get_featurizer(pred.featurizer).featurize(["NaCl", "Fe2O3", "MgO"]).features
+    outputs = pred.predict_outputs(features)
     assert_f32_close(df["prediction"], outputs[:, 0])
     assert df["prediction_std"].dtype == np.float32
     assert_f32_close(df["prediction_std"], np.std(outputs[:, 1:], axis=1) * 2.0, scale=f32_scale(outputs))
