@@ -336,7 +336,8 @@ def publish(model_dir: str, hf_repo: str | None, private: bool, revision: str | 
 @click.argument("model")
 @click.argument("formulas", nargs=-1)
 @click.option("-i", "--input", "input_files", multiple=True, type=click.Path(dir_okay=False),
-              help="CSV with a 'formula' column; for structure models CIF/POSCAR/pymatgen JSON files (repeatable).")
+              help="CSV with a 'formula' column, or - for standard input (one formula per line, or a CSV); for "
+                   "structure models CIF/POSCAR/pymatgen JSON files (repeatable).")
 @click.option("--column", metavar="NAME",
               help="The --input CSV column holding the formulas (default: the first of formula, composition, "
                    "formula_pretty).")

@@ -26,6 +26,8 @@ PAPER_BIBTEX = """@inproceedings{jha2019irnet,
 
 # The formation-enthalpy model: `irnet demo`, `make run` and `irnet screen` use it by default.
 DEFAULT_MODEL = "oqmd-formation-enthalpy"
+# The shipped structure model, named where a structure file is given to a composition model.
+STRUCTURE_MODEL = "matbench-phonons-structure"
 # An element seen in fewer training compositions than this makes a prediction out of domain.
 MIN_ELEMENT_COUNT = 5
 # Hydrate notation, as chemists write it: CuSO4.5H2O, CaCl2·2H2O, MgSO4*7H2O, CuSO4.H2O. Read as

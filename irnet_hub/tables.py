@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from irnet_hub.constants import STRUCTURE_MODEL
 from irnet_hub.errors import InvalidInputError
 
 STRUCTURE_SUFFIXES = (".json", ".json.gz")
@@ -171,6 +172,11 @@ def load_table(
         source = str(data)
         if input_kind == "structure" or str(data).endswith(STRUCTURE_SUFFIXES):
             return _load_structure_table(Path(data), target)
+        if _is_structure_file(Path(data)):
+            raise InvalidInputError(source, "is a crystal structure file (CIF/POSCAR), but this is a composition "
+                                            "model, which reads formulas: a CSV with a formula column, or formulas "
+                                            f"as arguments. Structure models take such files, e.g. irnet predict "
+                                            f"{STRUCTURE_MODEL} --input {Path(source).name}")
         df = read_csv(data)
     if input_kind == "structure":
         if "structure" not in df.columns:
@@ -184,14 +190,57 @@ def load_table(
     return Table(inputs, targets, source)
 
 
+_STRUCTURE_FILE_SUFFIXES = (".cif", ".mcif", ".vasp", ".poscar", ".xsf", ".cssr")
+
+
+def _is_structure_file(path: Path) -> bool:
+    """A CIF or POSCAR by its name, or a CIF by its first line (``data_...``)."""
+    name = path.name.lower()
+    if name.endswith(_STRUCTURE_FILE_SUFFIXES) or name.startswith(("poscar", "contcar")):
+        return True
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(512).lstrip()
+    except OSError:
+        return False
+    return head.startswith((b"data_", b"#\#CIF"))
+
+
 def read_inputs(paths: list[str | Path] | tuple[str | Path, ...], input_kind: str = "composition",
                 column: str | None = None) -> list[Any]:
     """The inputs (no targets) of several files: formula CSVs (``column``, or the first of
-    :data:`FORMULA_COLUMNS`), or structure files for structure models."""
+    :data:`FORMULA_COLUMNS`), or structure files for structure models. ``-`` is standard input:
+    one formula per line, or a CSV whose header names a formula column."""
     items: list[Any] = []
     for path in paths:
+        if str(path) == "-":
+            items.extend(_stdin_formulas(input_kind, column))
+            continue
         items.extend(load_table(path, input_kind, target=False, column=column).inputs)
     return items
+
+
+def _stdin_formulas(input_kind: str, column: str | None) -> list[str]:
+    import io
+    import sys
+
+    if input_kind != "composition":
+        raise InvalidInputError("-", "standard input carries formulas; give a structure model its structure files "
+                                     "by path (--input FILE)")
+    text = sys.stdin.read()
+    if "\0" in text:
+        raise InvalidInputError("<stdin>", "holds a NUL byte; it is not text")
+    lines = [line.strip() for line in text.splitlines()]
+    header = [c.strip() for c in lines[0].replace(";", ",").replace("\t", ",").split(",")] if lines else []
+    if column is not None or any(c in FORMULA_COLUMNS for c in header):
+        sep = "\t" if "\t" in (text.splitlines() or [""])[0] else ";" if ";" in lines[0] else ","
+        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[], sep=sep)
+        return list(df[formula_column(df.columns, "<stdin>", column)])
+    formulas = [line for line in lines if line]  # one formula per line; blank lines are not rows
+    if not formulas:
+        raise InvalidInputError("<stdin>", "no formulas on standard input (one per line, or a CSV with a "
+                                           "formula column)")
+    return formulas
 
 
 def _load_structure_table(path: Path, target: bool | None) -> Table:

@@ -311,3 +311,28 @@ def test_structure_timeout_fails_only_the_slow_structure(tmp_path, data_dir, mon
     assert "skipped row 1" in r.stderr and "took longer than 3 s" in r.stderr
     r = CliRunner().invoke(main, ["predict", MODEL, "NaCl", "--structure-timeout", "3"])
     assert r.exit_code == 2 and "applies to local structure models only" in r.output
+
+
+def test_formulas_from_standard_input_and_structure_files_named(tmp_path):
+    """Issue 19: `--input -` reads formulas (one per line, or a CSV with a formula column); a CIF or POSCAR
+    given to a composition model is named as a structure file, with the model that takes it."""
+    import json
+
+    from pymatgen.core import Lattice, Structure
+
+    from irnet_hub.cli import main
+
+    r = CliRunner().invoke(main, ["predict", MODEL, "--input", "-", "--json"], input="NaCl\nFe2O3\n\nMgO\n")
+    assert r.exit_code == 0, r.output
+    assert [x["formula"] for x in json.loads(r.stdout)] == ["NaCl", "Fe2O3", "MgO"]
+    r = CliRunner().invoke(main, ["predict", MODEL, "--input", "-", "--json"], input="id;formula_pretty\n1;SiC\n")
+    assert r.exit_code == 0 and [x["formula"] for x in json.loads(r.stdout)] == ["SiC"]
+    r = CliRunner().invoke(main, ["predict", MODEL, "--input", "-"], input="\n\n")
+    assert r.exit_code == 2 and "no formulas on standard input" in r.output
+    nacl = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    for name in ("NaCl.cif", "POSCAR"):
+        nacl.to(filename=str(tmp_path / name))
+        r = CliRunner().invoke(main, ["predict", MODEL, "--input", str(tmp_path / name)])
+        assert r.exit_code == 2 and "is a crystal structure file" in r.output, r.output
+        assert f"irnet predict matbench-phonons-structure --input {name}" in r.output
+        assert "Traceback" not in r.output and "tokenizing" not in r.output
