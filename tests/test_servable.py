@@ -137,8 +137,9 @@ def test_model_card_parses_with_huggingface_hub(hub_servable_dir):
     meta = data.to_dict()
     name, results = model_index_to_eval_results(meta["model-index"])
     by_metric = {r.metric_type: r for r in results}
-    assert set(by_metric) == {"mae", "rmse", "r2"}
-    for key, r in by_metric.items():
+    assert set(by_metric) == {"mae", "rmse", "r_squared"}  # as Hugging Face `evaluate` names them
+    for metric_type, r in by_metric.items():
+        key = {"r_squared": "r2"}.get(metric_type, metric_type)
         assert r.task_type == "tabular-regression"
         assert r.dataset_type == "mp-bulk-modulus"
         assert r.dataset_split == "test"
@@ -220,3 +221,18 @@ def test_cli_servable_build(hub_model_dir, tmp_path):
     r = runner.invoke(main, ["servable", "build", str(hub_model_dir), "--out", str(out), "--overwrite"])
     assert r.exit_code == 0, r.output
     assert artifact.verify_manifest(out) == []
+
+
+def test_a_transfer_models_card_names_its_base_model():
+    """Issue 19: the card metadata says where a transfer model started (base_model, a Hub repo id)."""
+    from irnet_hub.publish.card import card_data
+
+    record = {"name": "expt-gap", "target": {"name": "band gap", "unit": "eV"},
+              "metrics": {"val": {"mae": 0.3, "rmse": 0.4, "r2": 0.8, "n": 2}}}
+    assert "base_model" not in card_data(record).to_dict()
+    transfer = {**record, "hyperparameters": {"init_from": "oqmd-bandgap"}}
+    assert card_data(transfer).to_dict()["base_model"] == "irnet-hub/oqmd-bandgap"  # the registered model's repo
+    own = {**record, "hyperparameters": {"init_from": "my-lab/irnet-gap"}}
+    assert card_data(own).to_dict()["base_model"] == "my-lab/irnet-gap"
+    local = {**record, "hyperparameters": {"init_from": "/tmp/some/folder/model.keras"}}
+    assert "base_model" not in card_data(local).to_dict()  # a local file is no Hub id

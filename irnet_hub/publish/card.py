@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import math
 import re
+from pathlib import Path
 from typing import Any, Mapping
 
 from irnet_hub.constants import MIN_ELEMENT_COUNT, PAPER_BIBTEX, PAPER_CITATION, PAPER_DOI
+from irnet_hub.errors import InvalidInputError
 from irnet_hub.publish.card_sections import (
     _anchor_mae,
     _depth,
@@ -32,7 +34,8 @@ from irnet_hub.record import ModelRecord, as_record
 # Hugging Face license identifiers for the licences named in irnet_hub.data.
 _HF_LICENSES = {"CC BY 4.0": "cc-by-4.0", "MIT": "mit", "Apache-2.0": "apache-2.0"}
 # Metrics reported in the model-index, with their display names.
-_METRICS = (("mae", "MAE"), ("rmse", "RMSE"), ("r2", "R²"))
+# (key in irnet.json metrics, metric type as Hugging Face `evaluate` names it, display name)
+_METRICS = (("mae", "mae", "MAE"), ("rmse", "rmse", "RMSE"), ("r2", "r_squared", "R²"))
 RARE_ELEMENT_COUNT = MIN_ELEMENT_COUNT  # the in-domain threshold the Predictor uses by default
 
 
@@ -72,7 +75,7 @@ def card_data(info: ModelRecord | Mapping[str, Any], *, license: str | None = No
     split, scores = record.score()
     split = "validation" if split == "val" else split
     results = []
-    for key, label in _METRICS:
+    for key, metric_type, label in _METRICS:
         value = scores.get(key)
         if value is None or not math.isfinite(float(value)):
             continue
@@ -83,7 +86,7 @@ def card_data(info: ModelRecord | Mapping[str, Any], *, license: str | None = No
                 dataset_type=str(dataset_id),
                 dataset_name=dataset_name,
                 dataset_split=split,
-                metric_type=key,
+                metric_type=metric_type,
                 metric_name=f"{label} ({unit})" if unit and key != "r2" else label,
                 metric_value=round(float(value), 6),
             )
@@ -97,10 +100,27 @@ def card_data(info: ModelRecord | Mapping[str, Any], *, license: str | None = No
         license=card_license(record, license),
         tags=tags,
         datasets=[str(dataset_id)] if record.data.dataset else None,
-        metrics=[k for k, _ in _METRICS],
+        metrics=[t for _, t, _ in _METRICS],
         model_name=repo_id or record.name,
         eval_results=results or None,
+        **({"base_model": base} if (base := _base_model(record.hyperparameters.extras.get("init_from"))) else {}),
     )
+
+
+def _base_model(init_from: Any) -> str | None:
+    """The Hub repo id a transfer model started from (``base_model`` in the card's metadata): a registered
+    model's repo, or an ``org/name`` id as given; None for a local folder or no transfer."""
+    if not init_from:
+        return None
+    from irnet_hub.hub.registry import get_entry
+
+    text = str(init_from).removeprefix("hf://")
+    try:
+        return get_entry(text).repo_id
+    except InvalidInputError:
+        pass
+    parts = text.split("/")
+    return text if len(parts) == 2 and all(parts) and not Path(text).exists() else None
 
 
 def render_card(
