@@ -105,3 +105,30 @@ def test_scripts_need_no_path_hacks_or_stubs():
     for script in sorted((REPO / "scripts").glob("*.py")):
         text = script.read_text()
         assert "sys.path" not in text and "_stub" not in text, f"{script.name} reaches around the installed package"
+
+
+def test_a_random_forest_reference_is_attached_to_its_own_servable_only(tmp_path):
+    """scripts/attach_random_forest.py: the RF fitted on a servable's split goes into its record and card;
+    one fitted for another recipe is refused, and nothing is written."""
+    import shutil
+
+    from irnet_hub import artifact
+    from irnet_hub.errors import InvalidInputError
+    from irnet_hub.zoo.package import attach_random_forest
+
+    folder = shutil.copytree(REPO / "servables" / "mp-bulk-modulus", tmp_path / "mp-bulk-modulus")
+    before = (folder / "irnet.json").read_bytes()
+    wrong = tmp_path / "rf-other.json"
+    wrong.write_text(json.dumps({"job": {"kind": "rf", "recipe": "mp-shear-modulus", "fold": 0}, "val_mae": 1.0,
+                                 "test_mae": 2.0, "params": {"n_estimators": 100}}))
+    with pytest.raises(InvalidInputError, match="not of mp-bulk-modulus"):
+        attach_random_forest(folder, wrong)
+    assert (folder / "irnet.json").read_bytes() == before
+    rf = tmp_path / "rf-f0.json"
+    rf.write_text(json.dumps({"job": {"kind": "rf", "recipe": "mp-bulk-modulus", "fold": 0}, "val_mae": 13.5,
+                              "test_mae": 13.75, "params": {"n_estimators": 100, "max_features": 0.33}}))
+    attach_random_forest(folder, rf)
+    record = artifact.read_record(folder)
+    assert record.baseline.test["mae"] == 13.75 and record.baseline.params["max_features"] == 0.33
+    assert "13.75" in (folder / "README.md").read_text()
+    assert artifact.verify_manifest(folder) == []  # the manifest follows the rewritten files

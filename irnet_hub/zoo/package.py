@@ -254,6 +254,26 @@ def add_training_set(folder: Path, *, register: bool = False) -> dict[str, Any]:
     return record.extras["training_set"]
 
 
+def attach_random_forest(folder: Path, rf_result: Path, *, register: bool = False) -> dict[str, Any]:
+    """Record in a built servable the RandomForest reference fitted on its own split (``rf-fK.json`` of
+    :func:`irnet_hub.zoo.random_forest_reference`), and rewrite what states it (``irnet.json``, card,
+    DLHub descriptions, manifest, registry entry with ``register``). Weights are untouched."""
+    from irnet_hub import artifact
+    from irnet_hub.record import Baseline
+
+    folder = Path(folder)
+    record = artifact.read_record(folder)
+    rf = json.loads(Path(rf_result).read_text())
+    job = rf.get("job", {})
+    if job.get("recipe") != record.name or job.get("fold", 0) != (record.data.fold or 0):
+        raise InvalidInputError(str(rf_result), f"is the RandomForest of {job.get('recipe')} fold {job.get('fold')}, "
+                                                f"not of {record.name} fold {record.data.fold or 0}")
+    record.baseline = Baseline(params=rf["params"], val={"mae": rf["val_mae"]}, test={"mae": rf["test_mae"]},
+                               extras={"grid": rf.get("grid"), "seconds": rf.get("seconds")})
+    _rewrite_descriptions(folder, record, register)
+    return {"val_mae": rf["val_mae"], "test_mae": rf["test_mae"], "params": rf["params"]}
+
+
 def _rewrite_descriptions(folder: Path, record: Any, register: bool) -> None:
     """irnet.json, the card, the DLHub descriptions and the manifest of a servable from ``record``."""
     from irnet_hub import artifact
