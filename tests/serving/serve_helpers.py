@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import socket
+import subprocess
+import sys
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -61,6 +66,35 @@ class Server:
         return self.request("POST", f"/v2/models/{model}/infer", body, **kw)
 
 
+
+
+@contextlib.contextmanager
+def own_server(tmp_path: Path, *args: str):
+    """An `irnet serve ARGS...` of the test's own on a free port (no token), ready; stopped afterwards.
+    Yields (Server, the process)."""
+    port = free_port()
+    log = tmp_path / "server.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "irnet_hub.cli", "serve", *args, "--port", str(port)],
+                                stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    srv = Server(f"http://127.0.0.1:{port}", port, proc.pid, log, tmp_path / "none")
+    try:
+        for _ in range(480):
+            try:
+                if srv.request("GET", "/v2/health/ready", token=None, timeout=2)[0] == 200:
+                    break
+            except OSError:
+                time.sleep(0.25)
+            assert proc.poll() is None, log.read_text()[-2000:]
+        yield srv, proc
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 def build_ensemble(out: Path, data_dir: Path) -> Path:

@@ -383,26 +383,9 @@ def test_plain_curl_style_request_without_content_type(server):
 
 def test_allowed_model_control_only_reaches_the_served_models(tmp_path):
     """With --allow-model-control, unload/load work for the models the operator named, never for a path."""
-    import os
-    import time
+    from serve_helpers import own_server
 
-    from serve_helpers import Server, free_port
-
-    port = free_port()
-    log = tmp_path / "server.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "irnet_hub.cli", "serve", str(COMPOSITION_MODEL), "--port",
-                                 str(port), "--allow-model-control"], stdout=out, stderr=subprocess.STDOUT,
-                                env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    srv = Server(f"http://127.0.0.1:{port}", port, proc.pid, log, tmp_path / "none")
-    try:
-        for _ in range(480):
-            try:
-                if srv.request("GET", "/v2/health/ready", token=None, timeout=2)[0] == 200:
-                    break
-            except OSError:
-                time.sleep(0.25)
-            assert proc.poll() is None, log.read_text()[-2000:]
+    with own_server(tmp_path, str(COMPOSITION_MODEL), "--allow-model-control") as (srv, _):
         repo = "/v2/repository/models"
         assert srv.infer(MODEL, ["NaCl"], token=None)[0] == 200
         assert srv.request("POST", f"{repo}/{MODEL}/unload", token=None)[0] == 200
@@ -413,38 +396,20 @@ def test_allowed_model_control_only_reaches_the_served_models(tmp_path):
         assert srv.request("POST", f"{repo}/{MODEL}/load", token=None)[0] == 200
         assert srv.infer(MODEL, ["NaCl"], token=None)[0] == 200
         assert srv.request("POST", f"/v1/models/{MODEL}:predict", {"instances": [["NaCl"]]}, token=None)[0] == 403
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
 
 
 def test_sigterm_stops_a_server_busy_with_a_slow_structure(tmp_path, structures):
     """Issue 16: SIGTERM did not stop a server stuck in one structure. Now it exits within a few seconds
     (SHUTDOWN_GRACE_SECONDS), the slow request failing rather than holding the process."""
-    import os
     import signal
     import threading
     import time
 
-    from serve_helpers import Server, free_port
+    from serve_helpers import own_server
 
     big = structures[0].copy()
     big.make_supercell([4, 4, 4])  # 100+ sites: tens of seconds of tessellation
-    port = free_port()
-    log = tmp_path / "server.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "irnet_hub.cli", "serve", str(STRUCTURE_MODEL), "--port",
-                                 str(port), "--structure-timeout", "300"], stdout=out, stderr=subprocess.STDOUT,
-                                env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    srv = Server(f"http://127.0.0.1:{port}", port, proc.pid, log, tmp_path / "none")
-    try:
-        for _ in range(480):
-            try:
-                if srv.request("GET", "/v2/health/ready", token=None, timeout=2)[0] == 200:
-                    break
-            except OSError:
-                time.sleep(0.25)
-            assert proc.poll() is None, log.read_text()[-2000:]
+    with own_server(tmp_path, str(STRUCTURE_MODEL), "--structure-timeout", "300") as (srv, proc):
         answer = {}
         slow = threading.Thread(target=lambda: answer.setdefault("r", srv.infer(
             SMODEL, [json.dumps(big.as_dict())], name="structure", token=None, timeout=120)))
@@ -454,13 +419,9 @@ def test_sigterm_stops_a_server_busy_with_a_slow_structure(tmp_path, structures)
         start = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
-        assert time.monotonic() - start < 15, log.read_text()[-2000:]
+        assert time.monotonic() - start < 15, srv.log.read_text()[-2000:]
         slow.join(30)
         assert not slow.is_alive()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 def test_request_heads_are_bounded_before_authentication(server, local):
