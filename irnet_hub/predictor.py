@@ -178,6 +178,17 @@ class Predictor:
         """Predictions (column 0: the ensemble mean for an ensemble) for raw feature rows."""
         return self.predict_outputs(X, batch_size=batch_size)[:, 0]
 
+    def predict_features_with_rules(self, X: np.ndarray, n_elements: np.ndarray,
+                                    batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
+        """The values :meth:`predict` gives (output rules applied: an element's exact 0, no negative value
+        where the property cannot be negative) for raw feature rows of compositions with ``n_elements``
+        distinct elements each: for callers that featurize themselves (screening)."""
+        from irnet_hub.output_rules import apply_rules
+
+        pred, _, _ = apply_rules(self.predict_features(X, batch_size=batch_size), np.asarray(n_elements),
+                                 self.output_rules, property_name=self.property)
+        return pred
+
     def _std(self, outputs: np.ndarray) -> np.ndarray | None:
         """Members' standard deviation times ``std_scale`` (float32), for ensembles of 3+ members."""
         k = outputs.shape[1] - 1

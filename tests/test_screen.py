@@ -56,6 +56,9 @@ class FakeModel:
         X = np.asarray(X, dtype=np.float64)
         return -0.6 + 0.5 * np.sin(0.37 * X[:, :40].sum(axis=1))
 
+    def predict_features_with_rules(self, X, n_elements):  # no output rules: as predict_features
+        return self.predict_features(X)
+
 
 def reduced(formulas) -> set[str]:
     return {Composition(f).reduced_formula for f in formulas}

@@ -191,8 +191,9 @@ def _z_of(elements: Sequence[str]) -> np.ndarray:
     return atomic_numbers(elements)
 
 
-def _predict(formulas: np.ndarray, models: _Models) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Formation enthalpy and the other models' predictions; features computed once per chunk."""
+def _predict(formulas: np.ndarray, n_elements: np.ndarray, models: _Models) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Formation enthalpy and the other models' predictions, with each model's output rules (as
+    ``predict`` gives them); features computed once per chunk."""
     from irnet_hub.featurize import get_featurizer
 
     featurize = get_featurizer(SCREEN_FEATURIZER.name).featurize
@@ -202,12 +203,10 @@ def _predict(formulas: np.ndarray, models: _Models) -> tuple[np.ndarray, list[np
     others = [np.empty(n) for _ in models.also]
     for i in range(0, n, CHUNK):
         res = featurize(formulas[i : i + CHUNK].tolist(), errors="raise")
-        main[i : i + CHUNK] = models.formation.predict_features(res.features)
+        n_el = n_elements[i : i + CHUNK]
+        main[i : i + CHUNK] = models.formation.predict_features_with_rules(res.features, n_el)
         for out, (_, p) in zip(others, models.also):
-            values = p.predict_features(res.features)
-            # The model's stated output rule (e.g. a modulus is never negative); elements sit at 0 on the
-            # hull anyway, so only non_negative matters for the extra columns.
-            out[i : i + CHUNK] = np.maximum(values, 0) if p.output_rules.non_negative else values
+            out[i : i + CHUNK] = p.predict_features_with_rules(res.features, n_el)
     return main, others
 
 
@@ -221,7 +220,7 @@ def process_partition(part: Partition, cfg: _Config, models: _Models) -> _PartRe
         return _PartResult(part.index, None, 0, [])
     formulas = formula_strings(block.z, block.a)
     systems = system_strings(block.z, block.a)
-    energy, others = _predict(formulas, models)
+    energy, others = _predict(formulas, (block.a > 0).sum(axis=1), models)
     in_domain = models.formation.domain.by_arrays(block.z, block.a)
 
     codes, uniq = pd.factorize(systems)
