@@ -221,7 +221,7 @@ class PredictionTable:
             training_value = np.full(n, np.nan)
             training_value[known] = _numbers(outputs["training_value"], "training_value", known)
         rare, notes = outputs.get("rare_elements") or [], outputs.get("note") or []
-        parsed = outputs.get("parsed_formula")  # servers older than the column do not send it
+        parsed = outputs.get("parsed_formula") or None  # servers older than the column do not send it
         if parsed is not None and len(parsed) != n:
             raise ValueError(f"returned {len(parsed)} values of 'parsed_formula' for {n} inputs")
         return cls(list(formulas), prediction, in_domain,
