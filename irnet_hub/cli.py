@@ -365,8 +365,8 @@ def predict(model, formulas, input_files, column, output, fmt, skip_invalid, str
     is the name the server serves it under; the same table comes back, and an
     unreachable server exits with code 4.
 
-    Structure models tessellate each cell (Voronoi): about 0.3 s for 8 sites,
-    tens of seconds for 128, minutes for 200+ (benchmarks/RESULTS_featurize.md);
+    Structure models tessellate each cell (Voronoi): about 1 s for 16 sites,
+    about a minute for 128, more for 250 (benchmarks/RESULTS_structure_cells.md);
     a progress bar shows for 10+ structures or any cell of 64+ sites, and
     --structure-timeout bounds the time per structure.
     """

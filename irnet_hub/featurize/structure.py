@@ -520,8 +520,8 @@ def featurize_structures(
     (seconds per structure; the model server sets it): each structure is
     featurized in a worker process (:mod:`irnet_hub.featurize.bounded`) and one
     that takes longer fails its row instead of holding up the rest. Cost: about
-    0.3 s per 8-atom cell, growing faster than the number of sites (216 sites
-    took 150 s in a test): see ``benchmarks/RESULTS_featurize.md``.
+    1 s for a 16-site cell, growing faster than the number of sites (128 sites:
+    45-61 s on a busy 2-core machine): ``benchmarks/RESULTS_structure_cells.md``.
     """
     if errors not in ("collect", "raise"):
         raise InvalidInputError(errors, "errors must be 'collect' or 'raise'")

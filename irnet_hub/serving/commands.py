@@ -27,7 +27,7 @@ from irnet_hub.serving import protocol as P
               help="Threads per matrix product (more helps large requests on an otherwise idle machine).")
 @click.option("--structure-timeout", default=P.DEFAULT_STRUCTURE_TIMEOUT, show_default=True,
               type=click.FloatRange(0.1), help="Seconds to featurize one structure (structure models; the row "
-                                                "fails past it). ~0.3 s for 8 sites, ~30 s for 128.")
+                                                "fails past it). ~1 s for 16 sites, ~1 min for 128 (benchmarks/RESULTS_structure_cells.md).")
 def serve(models, host, port, token_file, max_rows, max_body_mb, allow_model_control, access_log,
           blas_threads, structure_timeout) -> None:
     """Serve MODELS (registered names, model directories, or NAME=PATH) over the V2 inference protocol.

@@ -57,8 +57,9 @@ MAX_FORMULA_CHARS = 256
 # Per row: Voronoi featurization grows with the sites; bigger cells are refused, not queued.
 MAX_STRUCTURE_SITES = 500
 # Per structure: featurizing one in the server's worker process may take this long (a 128-site cell
-# takes ~30 s on a busy core); a longer one fails its row, and the worker is replaced.
-DEFAULT_STRUCTURE_TIMEOUT = 60.0
+# took 45-61 s on a busy 2-core machine, benchmarks/RESULTS_structure_cells.md); a longer one fails
+# its row, and the worker is replaced.
+DEFAULT_STRUCTURE_TIMEOUT = 120.0
 # Before any request reaches the app (and its token check): a request head (request line + headers)
 # may be this large, and must arrive whole within this many seconds of connecting or of the
 # previous response; otherwise 400, or the connection is closed.
