@@ -8,8 +8,9 @@ and its worker is killed and replaced, so the caller's time per item is bounded.
 
 The worker is started from a ``forkserver`` (``spawn`` off Linux), never forked
 from the caller: the model server runs threads, and a fork of a threaded process
-can deadlock. A new worker imports the featurizer once (a few seconds, measured in
-``benchmarks/RESULTS_featurize.md``) and then serves every later item.
+can deadlock. A new worker imports the featurizer once (5-8 s on a busy 2-core machine:
+the first call of ``benchmarks/bench_structure_cells.py`` before its warm-up was added)
+and then serves every later item.
 """
 
 from __future__ import annotations
