@@ -13,7 +13,7 @@ import sys
 import click
 
 from irnet_hub.featurize.specs import SPECS
-from irnet_hub.constants import DEFAULT_FEATURIZER, DEFAULT_MODEL, FEATURIZERS
+from irnet_hub.constants import DEFAULT_FEATURIZER, FEATURIZERS
 from irnet_hub.errors import (
     BatchInputError,
     IntegrityError,

@@ -159,7 +159,7 @@ def junk(t: Tally, n: int) -> None:
                 silent = f"row {i} {items[i]!r} neither predicted nor named"
             elif isinstance(items[i], str) and any(c.isspace() for c in items[i].strip()) and i not in failed:
                 silent = f"row {i} {items[i]!r}: whitespace-joined formulas predicted as one"
-            t.add("junk", silent=silent or (f"featurizer rows do not line up" if bad_rows and i == 0 else None))
+            t.add("junk", silent=silent or ("featurizer rows do not line up" if bad_rows and i == 0 else None))
     except IrnetError:
         t.add("junk")
     except Exception as e:  # noqa: BLE001

@@ -6,14 +6,19 @@ These tests run in ``.venv-serve`` (the ``serve-test`` extra: KServe needs pydan
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
-from serve_helpers import COMPOSITION_MODEL, MAX_BODY_BYTES, MAX_ROWS, STRUCTURE_MODEL, TOKEN, Server, build_ensemble, free_port
+from serve_helpers import (
+    COMPOSITION_MODEL,
+    MAX_BODY_BYTES,
+    MAX_ROWS,
+    STRUCTURE_MODEL,
+    TOKEN,
+    Server,
+    build_ensemble,
+    own_server,
+)
 
 
 @pytest.fixture(scope="session")
@@ -26,37 +31,10 @@ def server(tmp_path_factory, ensemble_dir) -> Server:
     tmp = tmp_path_factory.mktemp("serve")
     token_file = tmp / "token"
     token_file.write_text(TOKEN + "\n")
-    log = tmp / "server.log"
-    port = free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    cmd = [sys.executable, "-m", "irnet_hub.cli", "serve", str(COMPOSITION_MODEL), str(STRUCTURE_MODEL),
-           f"ens3={ensemble_dir}",
-           "--port", str(port), "--token-file", str(token_file), "--max-rows", str(MAX_ROWS),
-           "--max-body-mb", str(MAX_BODY_BYTES / 1024 / 1024), "--access-log"]
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=tmp)
-    srv = Server(f"http://127.0.0.1:{port}", port, proc.pid, log, token_file)
-    deadline = time.monotonic() + 120
-    try:
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"irnet serve exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-            try:
-                if srv.request("GET", "/v2/health/ready", token=None, timeout=2)[0] == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"irnet serve not ready after 120 s:\n{log.read_text()[-3000:]}")
-            time.sleep(0.25)
+    with own_server(tmp, str(COMPOSITION_MODEL), str(STRUCTURE_MODEL), f"ens3={ensemble_dir}", "--max-rows",
+                    str(MAX_ROWS), "--max-body-mb", str(MAX_BODY_BYTES / 1024 / 1024), "--access-log",
+                    token_file=token_file) as (srv, _):
         yield srv
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture(scope="session")

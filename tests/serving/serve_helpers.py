@@ -69,23 +69,31 @@ class Server:
 
 
 @contextlib.contextmanager
-def own_server(tmp_path: Path, *args: str):
-    """An `irnet serve ARGS...` of the test's own on a free port (no token), ready; stopped afterwards.
-    Yields (Server, the process)."""
+def own_server(tmp_path: Path, *args: str, token_file: Path | None = None, ready_within: float = 120.0):
+    """``irnet serve ARGS...`` on a free port (with ``--token-file`` when given), ready; stopped afterwards.
+    Yields (Server, the process). A server that exits or is not ready in time fails with its log."""
     port = free_port()
     log = tmp_path / "server.log"
+    cmd = [sys.executable, "-m", "irnet_hub.cli", "serve", *args, "--port", str(port)]
+    if token_file is not None:
+        cmd += ["--token-file", str(token_file)]
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "irnet_hub.cli", "serve", *args, "--port", str(port)],
-                                stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    srv = Server(f"http://127.0.0.1:{port}", port, proc.pid, log, tmp_path / "none")
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+                                cwd=tmp_path)
+    srv = Server(f"http://127.0.0.1:{port}", port, proc.pid, log, token_file or tmp_path / "none")
+    deadline = time.monotonic() + ready_within
     try:
-        for _ in range(480):
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"irnet serve exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
             try:
                 if srv.request("GET", "/v2/health/ready", token=None, timeout=2)[0] == 200:
                     break
             except OSError:
-                time.sleep(0.25)
-            assert proc.poll() is None, log.read_text()[-2000:]
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"irnet serve not ready after {ready_within:g} s:\n{log.read_text()[-3000:]}")
+            time.sleep(0.25)
         yield srv, proc
     finally:
         if proc.poll() is None:
