@@ -234,3 +234,11 @@ def test_integrity_checks_live_in_one_module():
                 defined.setdefault(node.name.lstrip("_"), []).append(name)
     assert all(mods == ["irnet_hub.integrity"] for mods in defined.values()), defined
     assert set(defined) == names - {"verify_files"}
+
+
+def test_every_subpackage_is_a_regular_package():
+    """setuptools' find (pyproject: include irnet_hub*) leaves out folders without __init__.py from the
+    wheel: a module that imports in the checkout would be missing from an install."""
+    missing = sorted(str(d.relative_to(PACKAGE.parent)) for d in PACKAGE.rglob("*")
+                     if d.is_dir() and any(d.glob("*.py")) and not (d / "__init__.py").is_file())
+    assert missing == []
