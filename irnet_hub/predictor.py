@@ -316,11 +316,12 @@ class Predictor:
         std = self.domain.network_checks(dom, range_notes, std, exact)
         notes = ["; ".join(t for t in (rule_notes[j], dom["note"][j]) if t) for j in range(len(rows))]
         training = self.training_set.lookup(kept) if self.training_set is not None else (None, None)
-        predicted = PredictionTable([formula_of(x) for x in kept], pred, dom["in_domain"], dom["rare"], notes,
+        shown = [formula_of(x) for x in items]  # once per row; the predicted rows take theirs from it
+        predicted = PredictionTable([shown[i] for i in rows], pred, dom["in_domain"], dom["rare"], notes,
                                     self.unit, self.name, std, in_training=training[0], training_value=training[1],
                                     parsed_formula=[parsed_formula(x) for x in kept])
         # Every input row, in input order, under its own label; skipped rows hold NaN and the reason.
-        return PredictionTable.assemble([formula_of(x) for x in items], rows, predicted, failures, unit=self.unit,
+        return PredictionTable.assemble(shown, rows, predicted, failures, unit=self.unit,
                                         model=self.name, with_std=std is not None,
                                         with_training=self.training_set is not None, labels=labels)
 
