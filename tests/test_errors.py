@@ -71,19 +71,34 @@ def test_install_without_servables_says_how_to_get_the_model(monkeypatch, tmp_pa
 
 @pytest.mark.slow
 def test_real_wheel_install_without_servables(tmp_path):
-    """Build the wheel, install it (not editable) into a folder, and ask for a model offline."""
+    """Build the wheel, install it (not editable) into a folder, and ask for a model offline.
+
+    The wheel is built from a fresh copy of the tracked files: building in the checkout lets setuptools
+    pick up a stale ``build/lib`` (CI failed on a schema folder that was only in a stale local build).
+    """
     import os
+    import shutil
     import subprocess
     import sys
+    import zipfile
     from pathlib import Path
 
     repo = Path(__file__).resolve().parents[1]
+    tracked = subprocess.run(["git", "ls-files", "irnet_hub", "pyproject.toml", "README.md", "LICENSE"],
+                             cwd=repo, capture_output=True, text=True, check=True).stdout.split()
+    source = tmp_path / "source"
+    for name in tracked:
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(repo / name, source / name)
     dist, target = tmp_path / "dist", tmp_path / "site"
     pip = [sys.executable, "-m", "pip", "-q", "--disable-pip-version-check"]
-    r = subprocess.run([*pip, "wheel", "--no-deps", "-w", str(dist), str(repo)], capture_output=True, text=True,
+    r = subprocess.run([*pip, "wheel", "--no-deps", "-w", str(dist), str(source)], capture_output=True, text=True,
                        timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     (wheel,) = dist.glob("irnet_hub-*.whl")
+    # every tracked package file (code and data) is in the wheel, and nothing untracked is
+    shipped = {n for n in zipfile.ZipFile(wheel).namelist() if n.startswith("irnet_hub/")}
+    assert shipped == {n for n in tracked if n.startswith("irnet_hub/")}
     r = subprocess.run([*pip, "install", "--no-deps", "--target", str(target), str(wheel)], capture_output=True,
                        text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -96,8 +111,8 @@ def test_real_wheel_install_without_servables(tmp_path):
     assert "'mp-bulk-modulus' is not available" in r.stderr and "a wheel install ships none" in r.stderr
     assert str(tmp_path / "hf" / "hub") in r.stderr and "irnet pull mp-bulk-modulus" in r.stderr
     assert "Traceback" not in r.stderr
-    # the wheel carries the vendored DLHub schemas
-    assert (target / "irnet_hub" / "hub" / "dlhub_schemas" / "servable" / "argument_type.json").is_file()
+    # the wheel carries the vendored DLHub schemas where the publish code looks for them
+    assert (target / "irnet_hub" / "publish" / "dlhub_schemas" / "servable" / "argument_type.json").is_file()
 
 
 def test_a_structure_in_an_error_is_one_line():
