@@ -165,6 +165,9 @@ def fit(
     optimizer = (keras.optimizers.AdamW(config.learning_rate, weight_decay=config.weight_decay)
                  if config.weight_decay else keras.optimizers.Adam(config.learning_rate))  # fmt: skip
     train_model.compile(optimizer=optimizer, loss="mae")
+    # Built here, not inside fit: a tf.function that creates the optimizer's variables is traced
+    # twice. The first epoch of a 3 x irnet-17/16 zoo run went from 39 to 17 s (benchmarks/RESULTS_fit_startup.md).
+    optimizer.build(train_model.trainable_variables)
 
     from tqdm.auto import tqdm
 

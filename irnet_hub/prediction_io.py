@@ -8,8 +8,6 @@ from typing import Any, Literal, Sequence
 
 import numpy as np
 
-from irnet_hub.files import atomic_write
-
 
 def read_inputs(paths: Sequence[str | Path], input_kind: str = "composition", column: str | None = None) -> list[Any]:
     """Inputs from files: CSVs with a ``formula`` column, or structure files for structure models.

@@ -70,3 +70,17 @@ def test_ensemble_with_log_target_and_cosine_schedule(xy):
     out = res.model.predict(fill_missing(Xva[:5], feature_fill_mean(Xtr)), verbose=0)
     assert out.shape == (5, 4) and (out > 0).all()  # mean + 3 members, positive through exp
     assert_f32_close(out[:, 0], out[:, 1:].mean(axis=1))
+
+
+def test_the_train_step_is_traced_once(xy, monkeypatch):
+    """fit() builds the optimizer before Keras' fit: otherwise TensorFlow traces the train step twice
+    (the first trace creates the optimizer's variables), which doubled the first epoch of every run
+    (benchmarks/RESULTS_fit_startup.md)."""
+    import keras
+
+    X, y, Xv, yv = xy
+    traces = []
+    real = keras.Model.train_step
+    monkeypatch.setattr(keras.Model, "train_step", lambda self, data: traces.append(1) or real(self, data))
+    fit(X, y, Xv, yv, TrainConfig(architecture="16BAx2-1", members=2, epochs=2, batch_size=64, patience=None))
+    assert len(traces) == 1
