@@ -70,9 +70,21 @@ def test_train_zoo_then_package_a_small_ensemble(tmp_path, data_dir):
     again = subprocess.run(cmd, check=True, env=env, capture_output=True, text=True)
     assert "done, skipped" in again.stdout  # finished steps are not redone
 
+    # Issue 19's quality gate: a 2-epoch model does not replace the shipped one (11.98 GPa) unless forced.
+    import shutil
+
     out = tmp_path / "servables"
-    subprocess.run([sys.executable, str(REPO / "scripts" / "package_zoo.py"), "mp-bulk-modulus", "--runs", str(runs),
-                    "--out", str(out)], check=True, env=env, capture_output=True, text=True)
+    shipped = shutil.copytree(REPO / "servables" / "mp-bulk-modulus", out / "mp-bulk-modulus")
+    before = {p.name: p.read_bytes() for p in shipped.iterdir() if p.is_file()}
+    package_cmd = [sys.executable, str(REPO / "scripts" / "package_zoo.py"), "mp-bulk-modulus", "--runs", str(runs),
+                   "--out", str(out)]
+    refused = subprocess.run(package_cmd, env=env, capture_output=True, text=True)
+    assert refused.returncode != 0 and "Traceback" not in refused.stderr
+    assert "worse than the" in refused.stderr and "servable it would replace" in refused.stderr
+    assert "--force" in refused.stderr and "w16-f0" in refused.stderr  # names the run it refused
+    assert {p.name: p.read_bytes() for p in shipped.iterdir() if p.is_file()} == before  # nothing written
+    forced = subprocess.run([*package_cmd, "--force"], check=True, env=env, capture_output=True, text=True)
+    assert "packaged with --force although" in forced.stdout
     from irnet_hub import artifact
     from irnet_hub.predictor import Predictor
 
@@ -85,6 +97,18 @@ def test_train_zoo_then_package_a_small_ensemble(tmp_path, data_dir):
     assert record.metrics["test"]["mae"] == pytest.approx(result["test_mae"], rel=1e-4)
     df = Predictor.from_dir(folder).predict(["NaCl", "Fe2O3"])
     assert (df["prediction"] > 0).all() and (df["prediction_std"] > 0).all()  # log target: positive
+
+
+def test_quality_gate_compares_on_validation_with_the_forest_and_the_replaced_model():
+    from irnet_hub.zoo.package import quality_gate
+
+    assert quality_gate(12.0, rf_val_mae=13.7, replaced_val_mae=12.5) == []
+    assert quality_gate(12.0) == []  # nothing to compare with
+    (reason,) = quality_gate(14.0, rf_val_mae=13.7, replaced_val_mae=None)
+    assert "14 is worse than the RandomForest's 13.7" in reason
+    (reason,) = quality_gate(12.6, rf_val_mae=13.7, replaced_val_mae=12.5)
+    assert "servable it would replace" in reason
+    assert len(quality_gate(float("nan"), rf_val_mae=1.0, replaced_val_mae=1.0)) == 3
 
 
 def test_job_round_trips_through_its_result_json_form():

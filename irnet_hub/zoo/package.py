@@ -63,7 +63,41 @@ def cv_summary(recipe: Recipe, results: list[tuple[Path, dict]], run: Path) -> d
     }  # fmt: skip
 
 
-def package(name: str, runs: Path, servables: Path, *, register: bool = False,
+def quality_gate(val_mae: float, *, rf_val_mae: float | None = None,
+                 replaced_val_mae: float | None = None) -> list[str]:
+    """Why a newly trained zoo model must not be shipped: each reason one sentence; empty if none.
+
+    Both comparisons are on the new model's validation rows (selection data; the test split
+    is never used to choose): the RandomForest fitted on the same split, and the servable it
+    would replace, scored anew on those rows (its own recorded split may differ).
+    """
+    reasons = []
+    if not np.isfinite(val_mae):
+        reasons.append(f"its validation MAE is {val_mae}")
+    if rf_val_mae is not None and not val_mae <= rf_val_mae:
+        reasons.append(f"its validation MAE {val_mae:.5g} is worse than the RandomForest's {rf_val_mae:.5g} "
+                       "on the same split")
+    if replaced_val_mae is not None and not val_mae <= replaced_val_mae:
+        reasons.append(f"its validation MAE {val_mae:.5g} is worse than the {replaced_val_mae:.5g} of the servable "
+                       "it would replace, scored on the same rows")
+    return reasons
+
+
+def _replaced_val_mae(out: Path, val_df: Any, log: Callable[[str], None]) -> float | None:
+    """The MAE of the servable at ``out`` (if any) on the new model's validation rows."""
+    from irnet_hub.errors import IrnetError
+    from irnet_hub.evaluation import evaluate
+
+    if not (out / "irnet.json").is_file():
+        return None
+    try:
+        return float(evaluate(out, val_df)["mae"])
+    except IrnetError as e:  # a damaged or foreign folder is replaced, and the log says why
+        log(f"{out}: the servable there could not be scored ({e}); it is not compared")
+        return None
+
+
+def package(name: str, runs: Path, servables: Path, *, register: bool = False, force: bool = False,
             log: Callable[[str], None] = print) -> Path:
     """Package the best fold-0 run of ``runs/NAME`` (by validation MAE) as ``servables/NAME``.
 
@@ -75,6 +109,9 @@ def package(name: str, runs: Path, servables: Path, *, register: bool = False,
     validation, calibration on test, output rules, the RandomForest reference, k-fold
     summary, timings and what was tried. The metrics are computed by ``irnet evaluate``'s
     own code on the rebuilt split. ``register`` adds the servable to the shipped registry.
+
+    A model that :func:`quality_gate` finds worse than its RandomForest or than the servable it
+    would replace is refused (nothing written) unless ``force``.
     """
     import keras
 
@@ -184,9 +221,16 @@ def package(name: str, runs: Path, servables: Path, *, register: bool = False,
         record.metrics = {"val": {k: v for k, v in evaluate(mdir, val_df).items() if k in METRIC_KEYS},
                           "test": {k: v for k, v in evaluate(mdir, test_df).items() if k in METRIC_KEYS}}  # fmt: skip
         record.extras["metrics_scored"] = SCORED_OUTPUTS
+        out = Path(servables) / name
+        reasons = quality_gate(record.metrics["val"]["mae"], rf_val_mae=rf["val_mae"] if rf else None,
+                               replaced_val_mae=_replaced_val_mae(out, val_df, log))  # fmt: skip
+        if reasons and not force:
+            raise InvalidInputError(str(chosen_dir), f"not packaged as {out}: " + "; ".join(reasons)
+                                    + " (pass --force to replace it anyway)")  # fmt: skip
+        for reason in reasons:
+            log(f"{name}: packaged with --force although {reason}")
         artifact.write_info(mdir, record)
         artifact.write_manifest(mdir)
-        out = Path(servables) / name
         build_servable(mdir, out, overwrite=True, repo_id=f"{HF_ORG}/{name}", anchors=record.anchors)
     if register:  # the shipped zoo
         add_entry(entry_from_model_dir(out, repo_id=f"{HF_ORG}/{name}", revision="main",
