@@ -8,6 +8,7 @@ libraries are imported inside commands so ``irnet --help`` stays fast.
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 import click
@@ -322,6 +323,10 @@ def publish(model_dir: str, hf_repo: str | None, private: bool, revision: str | 
 
         url = publish_hf(model_dir, hf_repo, private=private, revision=revision)
         click.echo(f"published to {url}")
+        commit = url.rstrip("/").rsplit("/", 1)[-1]
+        if re.fullmatch(r"[0-9a-f]{40}", commit):  # pin it: a branch moves, a commit does not
+            click.echo(f"commit {commit}: load exactly this version with irnet_hub.load({hf_repo!r}, "
+                       f"revision={commit!r}) or --revision {commit}")
     else:
         from irnet_hub.publish.dlhub import publish_dlhub
 
@@ -416,8 +421,9 @@ def predict(model, formulas, input_files, column, output, fmt, skip_invalid, str
         click.echo(format_predictions(df, fmt or "table").rstrip("\n"))
 
 
-from irnet_hub.hub.commands import info as _info, list_cmd as _list, pull as _pull  # noqa: E402  (irnet list/info/pull)
-for _command in (_list, _info, _pull):
+from irnet_hub.hub.commands import cache as _cache, info as _info, list_cmd as _list, pull as _pull  # noqa: E402
+from irnet_hub.hub.commands import register as _register  # noqa: E402
+for _command in (_list, _info, _pull, _register, _cache):  # irnet list/info/pull/register/cache
     main.add_command(_command)
 
 from irnet_hub.serving.commands import serve as _serve  # noqa: E402  (irnet serve: the V2 model server)

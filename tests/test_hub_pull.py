@@ -333,10 +333,13 @@ def test_damaged_hub_download_falls_back_and_says_so(hub, hub_env, model_dir):
 
 
 def test_corrupted_download_is_fetched_again(hub, model_dir):
+    from irnet_hub.errors import IrnetWarning
     from irnet_hub.hub import pull
 
     hub.corrupt["model.weights.h5"] = 1  # only the first transfer is bad
-    path = pull(NAME)
+    with pytest.warns(IrnetWarning, match=r"deleted from the Hub cache.*model\.weights\.h5 \(model\.weights\.h5: sha256 "
+                                          r"mismatch"):  # never silently (issue 19)
+        path = pull(NAME)
     assert hub.gets["model.weights.h5"] == 2
     assert (path / "model.weights.h5").read_bytes() == (model_dir / "model.weights.h5").read_bytes()
 

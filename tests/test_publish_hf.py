@@ -376,6 +376,8 @@ def test_cli_publish_hf(hub_model_dir, hub_servable_dir, monkeypatch, capfd):
         r = runner.invoke(main, ["publish", str(hub_model_dir), "--hf-repo", "my-lab/cli-model", "--private"])
         assert r.exit_code == 0, r.output
         assert f"published to {hub.url}/my-lab/cli-model/commit/" in r.output
+        oid = hub.commits[-1]["oid"]  # the commit is reported, ready to pin (issue 19)
+        assert f"commit {oid}: load exactly this version" in r.output and f"--revision {oid}" in r.output
         assert hub.repos["my-lab/cli-model"]["visibility"] == "private"
         _assert_received_servable(hub, "my-lab/cli-model", hub_servable_dir)
         _assert_token_handled(hub, capfd, r.output)

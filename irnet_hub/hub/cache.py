@@ -133,6 +133,7 @@ def _purge(folder: Path, problems: list[str], cache_dir: Path) -> list[str]:
     """
     root = cache_dir.resolve()
     notes: list[str] = []
+    deleted: list[str] = []
     for problem in problems:
         rel = problem.split(":")[0]
         link = folder / rel
@@ -149,8 +150,16 @@ def _purge(folder: Path, problems: list[str], cache_dir: Path) -> list[str]:
             # Only blobs inside the cache we manage are ours to delete.
             if target != link_real and target.is_file() and _inside(target, root):
                 target.unlink(missing_ok=True)
+            deleted.append(f"{link} ({problem})")
         except OSError as e:
             notes.append(f"{rel}: could not be deleted ({e.strerror or e}; read-only cache?)")
+    if deleted:  # never silently: the user learns which cached file went, and why
+        import warnings
+
+        from irnet_hub.errors import IrnetWarning
+
+        warnings.warn("deleted from the Hub cache, because it does not match the sha256 pinned for it: "
+                      + "; ".join(deleted), IrnetWarning, stacklevel=3)
     return notes
 
 
@@ -310,16 +319,18 @@ def pull(
     raise (IntegrityError if mismatch else ModelNotAvailableError)(message)
 
 
-def pull_from(name: str, folder: str | Path, *, cache_dir: str | Path | None = None) -> Path:
+def pull_from(name: str, folder: str | Path, *, cache_dir: str | Path | None = None,
+              entry: ModelEntry | None = None) -> Path:
     """Put a copy of registered model ``name`` that is already on disk (a folder copied from another
     machine, an unpacked download) into the Hub cache, for machines without network access.
 
     Every file the registry pins is checked against its sha256 first; a folder that fails is refused
-    and nothing is written. Returns the cached folder, which later loads find offline.
+    and nothing is written. Returns the cached folder, which later loads find offline. ``entry``: the
+    registry entry to check against (default: the registered one called ``name``).
     """
     import shutil
 
-    entry = get_entry(name)
+    entry = entry or get_entry(name)
     src = Path(folder)
     if not src.is_dir():
         raise InvalidInputError(str(folder), "is not a folder")
