@@ -128,9 +128,11 @@ class Predictor:
 
     @property
     def card(self) -> str:
-        """The model card (``README.md``), or ``''`` when the model has none."""
+        """The model card (``README.md``), or ``''`` when the model has none (a ``str`` that Jupyter renders)."""
+        from irnet_hub.notebook import ModelCardText
+
         p = self.path / "README.md"
-        return p.read_text(encoding="utf-8") if p.is_file() else ""
+        return ModelCardText(p.read_text(encoding="utf-8") if p.is_file() else "")
 
     def keras_model(self):
         """The network as a Keras model (imports Keras; loaded with ``safe_mode=True``, no custom objects)."""
@@ -140,6 +142,11 @@ class Predictor:
 
     def __repr__(self) -> str:
         return f"Predictor({self.name!r}, property={self.property!r}, unit={self.unit!r}, path='{self.path}')"
+
+    def _repr_html_(self) -> str:
+        from irnet_hub.notebook import predictor_html
+
+        return predictor_html(self)
 
     # -- prediction -----------------------------------------------------------------------
 
