@@ -82,7 +82,8 @@ def score(predictor: Any, table: Any, *, plots_dir: str | Path | None = None) ->
     out.update(model=record.name, target=record.target.name, unit=record.target.unit, data=table.source,
                n_skipped=len(result.failures), scored=SCORED_OUTPUTS)  # fmt: skip
     if plots_dir is not None:
-        out["plots"] = plot_results(y, pred[ok], plots_dir, unit=record.target.unit, title=record.name or "")
+        out["plots"] = plot_results(y, pred[ok], plots_dir, unit=record.target.unit, title=record.name or "",
+                                    property_name=record.target.name)  # fmt: skip
     return out
 
 

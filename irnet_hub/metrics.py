@@ -73,23 +73,61 @@ def calibration_metrics(y_true: np.ndarray, y_pred: np.ndarray, y_std: np.ndarra
     }
 
 
-def plot_results(y_true, y_pred, out_dir: str | Path, *, unit: str = "", title: str = "") -> dict[str, str]:
-    """Parity plot and cumulative distribution of absolute errors (the paper's Figure 5)."""
+# Above this many points the parity plot is a density plot (hexbin): a scatter of 50,000 points is a blot.
+HEXBIN_ABOVE = 2000
+# The parity axes span this central share of the values: one outlier must not squash the rest.
+PARITY_RANGE_PERCENTILES = (0.5, 99.5)
+
+
+def _parity_limits(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[float, float]:
+    both = np.concatenate([y_true, y_pred])
+    lo, hi = (float(v) for v in np.percentile(both, PARITY_RANGE_PERCENTILES))
+    if hi <= lo:
+        lo, hi = float(both.min()), float(both.max())
+    pad = 0.05 * (hi - lo) if hi > lo else 1.0
+    return lo - pad, hi + pad
+
+
+def plot_results(y_true, y_pred, out_dir: str | Path, *, unit: str = "", title: str = "",
+                 property_name: str = "") -> dict[str, str]:
+    """Parity plot and cumulative distribution of absolute errors (the paper's Figure 5).
+
+    ``y_pred`` should be what ``irnet predict`` returns (output rules applied), as
+    :func:`irnet_hub.evaluation.score` passes it. The parity plot states MAE, R^2 and n, is a
+    hexbin density above :data:`HEXBIN_ABOVE` points, and spans the 0.5-99.5 percentiles
+    (points outside are counted on the plot). The error CDF has a log error axis.
+    """
     import matplotlib
 
     matplotlib.use("Agg")  # files only; never needs a display
     import matplotlib.pyplot as plt
+    from matplotlib.colors import LogNorm
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     y_true, y_pred = np.asarray(y_true, float), np.asarray(y_pred, float)
     u = f" ({unit})" if unit else ""
+    what = property_name or "value"
+    m = regression_metrics(y_true, y_pred)
 
-    fig, ax = plt.subplots(figsize=(5, 5), dpi=120)
-    lo, hi = float(min(y_true.min(), y_pred.min())), float(max(y_true.max(), y_pred.max()))
-    ax.scatter(y_true, y_pred, s=4, alpha=0.4, edgecolors="none")
+    fig, ax = plt.subplots(figsize=(5.2, 5), dpi=120)
+    lo, hi = _parity_limits(y_true, y_pred)
+    if len(y_true) > HEXBIN_ABOVE:
+        inside = (y_true >= lo) & (y_true <= hi) & (y_pred >= lo) & (y_pred <= hi)
+        hb = ax.hexbin(y_true[inside], y_pred[inside], gridsize=80, extent=(lo, hi, lo, hi), mincnt=1,
+                       norm=LogNorm(), cmap="viridis", linewidths=0)  # fmt: skip
+        fig.colorbar(hb, ax=ax, label="compounds per hexagon", shrink=0.8)
+    else:
+        ax.scatter(y_true, y_pred, s=6, alpha=0.5, edgecolors="none")
     ax.plot([lo, hi], [lo, hi], "k--", lw=1)
-    ax.set(xlabel=f"DFT / reference{u}", ylabel=f"predicted{u}", title=f"{title} parity".strip(), xlim=(lo, hi), ylim=(lo, hi))
+    outside = int(np.sum((y_true < lo) | (y_true > hi) | (y_pred < lo) | (y_pred > hi)))
+    text = f"MAE {m['mae']:.4g}{' ' + unit if unit else ''}\n$R^2$ {m['r2']:.3f}\nn = {m['n']:,}"
+    if outside:
+        text += f"\n{outside:,} outside the axes"
+    ax.text(0.04, 0.96, text, transform=ax.transAxes, va="top", ha="left",
+            bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.85})  # fmt: skip
+    ax.set(xlabel=f"reference {what}{u}", ylabel=f"predicted {what}{u}", title=f"{title} parity".strip(),
+           xlim=(lo, hi), ylim=(lo, hi), aspect="equal")  # fmt: skip
     fig.tight_layout()
     parity = out / "parity.png"
     with atomic_path(parity) as tmp:
@@ -98,9 +136,17 @@ def plot_results(y_true, y_pred, out_dir: str | Path, *, unit: str = "", title: 
 
     err = np.sort(np.abs(y_pred - y_true))
     fig, ax = plt.subplots(figsize=(5, 4), dpi=120)
-    ax.plot(err, np.arange(1, len(err) + 1) / len(err) * 100)
-    ax.set(xlabel=f"absolute error{u}", ylabel="% of compounds", title=f"{title} error CDF".strip(), ylim=(0, 100))
-    ax.grid(alpha=0.3)
+    positive = err[err > 0]
+    floor = float(positive.min()) if len(positive) else 1e-6
+    ax.plot(np.maximum(err, floor), np.arange(1, len(err) + 1) / len(err) * 100)
+    ax.axvline(m["mae"], color="k", ls="--", lw=1, label=f"MAE {m['mae']:.4g}{' ' + unit if unit else ''}")
+    ax.set_xscale("log")
+    if len(positive) > 1:  # from the 0.5th percentile: a few near-exact hits must not stretch the axis
+        ax.set_xlim(left=float(np.percentile(positive, 0.5)))
+    ax.set(xlabel=f"absolute error in {what}{u} (log scale)", ylabel="% of compounds with a smaller error",
+           title=f"{title} error CDF".strip(), ylim=(0, 100))  # fmt: skip
+    ax.legend(loc="upper left")
+    ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
     cdf = out / "error_cdf.png"
     with atomic_path(cdf) as tmp:

@@ -333,3 +333,40 @@ def test_cli_bad_input_exit_2(screen_model_dir, args, fragment):
     result = CliRunner().invoke(main, ["screen", *args, "--model", str(screen_model_dir), "--quiet"])
     assert result.exit_code == 2, result.output
     assert fragment in result.output and "Traceback" not in result.output
+
+
+def test_hull_plots_name_the_system_as_the_file_does_have_a_legend_and_draw_quaternary_faces(tmp_path, monkeypatch):
+    """Issue 19: title and file name agree (elements sorted), a legend, labels that do not overlap, and a
+    quaternary system drawn as its four ternary faces (it used to draw nothing and say nothing)."""
+    from matplotlib.figure import Figure
+
+    from irnet_hub.stability.hull import PredictedHull, plot_hull, plot_hull_faces
+
+    seen = []
+    real = Figure.savefig
+    monkeypatch.setattr(Figure, "savefig", lambda fig, *a, **k: seen.append(fig) or real(fig, *a, **k))
+    phases = [("Li2O", -2.0), ("Fe2O3", -1.7), ("P2O5", -1.6), ("Li3PO4", -2.6), ("FePO4", -2.5), ("LiFePO4", -2.7),
+              ("Li3P", -0.9), ("FeP", -0.4), ("LiFeO2", -2.2), ("Li2O2", -1.9), ("Li5FeO4", -2.1)]
+    ternary = PredictedHull.build(("Zr", "Al", "Ni"), [("ZrAl", -0.5), ("AlNi", -0.6), ("ZrNi", -0.4), ("ZrAlNi", -0.7)])
+    path = plot_hull(ternary, tmp_path / "hull_Al-Ni-Zr.png", near=[("Zr2AlNi", -0.5)])
+    fig = seen.pop()
+    ax = fig.axes[0]
+    assert path.stat().st_size > 1000 and ax.get_title() == "predicted hull: Al-Ni-Zr"  # as the file name
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "on the predicted hull (stable)", "hull tie lines", "candidate above the hull (<= 0.2 eV/atom)"]
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()  # the figure was closed after saving
+    boxes = [t.get_window_extent(renderer) for t in ax.texts if t.get_visible()]
+    assert len(boxes) >= 6 and not any(a.overlaps(b) for a, b in itertools.combinations(boxes, 2))
+
+    quaternary = PredictedHull.build(("Li", "Fe", "P", "O"), phases)
+    faces = plot_hull_faces(quaternary, tmp_path, near=[("Li2FeO3", -1.9)])
+    assert sorted(faces) == ["Fe-Li-O", "Fe-Li-P", "Fe-O-P", "Li-O-P"]
+    for face, p in faces.items():
+        assert p == tmp_path / f"hull_Fe-Li-O-P_face_{face}.png" and p.stat().st_size > 1000
+    assert [f.axes[0].get_title() for f in seen] == [f"predicted hull: Fe-Li-O-P, face {f}" for f in sorted(faces)]
+    labels = {t.get_text() for t in seen[3].axes[0].texts}  # Li-O-P face: its phases only
+    assert any("PO" in t for t in labels) and not any("Fe" in t for t in labels)
+    with pytest.raises(ValueError, match="plot_hull_faces"):
+        plot_hull(quaternary, tmp_path / "x.png")

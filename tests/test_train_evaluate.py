@@ -163,6 +163,34 @@ def test_plots_written(tmp_path):
         assert open(p, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.parametrize("n", [300, 5000])
+def test_plots_say_what_they_show_and_an_outlier_does_not_set_the_axes(tmp_path, monkeypatch, n):
+    """Issue 19: MAE, R^2 and n on the parity plot, property and unit on its axes, a density plot
+    for large sets, axes not stretched by one outlier; the error CDF on a log axis."""
+    from matplotlib.collections import PolyCollection
+    from matplotlib.figure import Figure
+
+    from irnet_hub.metrics import HEXBIN_ABOVE, plot_results
+
+    seen = []
+    real = Figure.savefig
+    monkeypatch.setattr(Figure, "savefig", lambda fig, *a, **k: seen.append(fig.axes[0]) or real(fig, *a, **k))
+    rng = np.random.default_rng(0)
+    y = rng.uniform(-3, 1, size=n)
+    pred = y + rng.normal(scale=0.05, size=n)
+    pred[0] = 40.0  # one wild prediction
+    plot_results(y, pred, tmp_path, unit="eV/atom", title="m", property_name="formation enthalpy")
+    parity, cdf = seen
+    assert parity.get_xlim()[1] < 2 and parity.get_ylim()[1] < 2  # not stretched to 40
+    text = " ".join(t.get_text() for t in parity.texts)
+    mae = np.mean(np.abs(pred - y))
+    assert f"MAE {mae:.4g} eV/atom" in text and f"n = {n:,}" in text and "R^2" in text and "1 outside the axes" in text
+    assert parity.get_xlabel() == "reference formation enthalpy (eV/atom)"
+    assert parity.get_ylabel() == "predicted formation enthalpy (eV/atom)"
+    assert any(isinstance(c, PolyCollection) for c in parity.collections) == (n > HEXBIN_ABOVE)  # hexbin
+    assert cdf.get_xscale() == "log" and "formation enthalpy" in cdf.get_xlabel()
+
+
 def test_float16_weights_halve_size_and_stay_close(trained, bulk, tmp_path):
     import keras
 

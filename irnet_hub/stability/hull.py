@@ -325,40 +325,115 @@ def _facet_planes(pd_) -> np.ndarray:
     return np.array(planes).reshape(len(planes), data.shape[1])
 
 
+HULL_LABEL_FONTSIZE = 9  # pymatgen's default (24 pt) overlaps in any system with more than a few phases
+
+
 def plot_hull(hull: PredictedHull, path: str | Path, near: Sequence[tuple[str, float]] = (),
               title: str | None = None) -> Path:
     """PNG of a binary or ternary predicted hull (pymatgen's PDPlotter, matplotlib backend).
 
-    ``near``: extra (formula, energy per atom) candidates drawn as unstable
-    points (they do not change the hull).
+    ``near``: extra (formula, energy per atom) candidates drawn as unstable points (they do not
+    change the hull). Labels that would overlap another are left out (the plot says how many);
+    a legend says what the markers are; the title names the system as the file name does
+    (elements sorted). A quaternary system: :func:`plot_hull_faces`.
     """
+    from pymatgen.analysis.phase_diagram import PhaseDiagram
+
+    if len(hull.elements) > 3:
+        raise ValueError(f"{'-'.join(sorted(hull.elements))}: a hull plot is binary or ternary; use plot_hull_faces")
+    pd_ = hull.phase_diagram
+    if near:
+        pd_ = PhaseDiagram(list(pd_.all_entries) + _near_entries(near), elements=pd_.elements)
+    system = "-".join(sorted(hull.elements))
+    return _draw(pd_, Path(path), title or f"predicted hull: {system}", bool(near))
+
+
+def plot_hull_faces(hull: PredictedHull, plot_dir: str | Path, near: Sequence[tuple[str, float]] = ()) -> dict[str, Path]:
+    """The ternary faces of a quaternary predicted hull, one PNG each (``hull_A-B-C-D_face_A-B-C.png``).
+
+    Each face is the hull of the phases whose elements all lie on it, so a face shows exactly the
+    part of the four-element hull that a ternary plot can. Returns {face: path}.
+    """
+    from itertools import combinations
+
+    from pymatgen.analysis.phase_diagram import PhaseDiagram
+    from pymatgen.core import Element
+
+    system = "-".join(sorted(hull.elements))
+    entries = list(hull.phase_diagram.all_entries) + _near_entries(near)
+    out = {}
+    for face in combinations(sorted(hull.elements), 3):
+        on_face = [e for e in entries if {el.symbol for el in e.composition.elements} <= set(face)]
+        pd_ = PhaseDiagram(on_face, elements=[Element(x) for x in face])
+        name = "-".join(face)
+        out[name] = _draw(pd_, Path(plot_dir) / f"hull_{system}_face_{name}.png",
+                          f"predicted hull: {system}, face {name}", bool(near))  # fmt: skip
+    return out
+
+
+def _near_entries(near: Sequence[tuple[str, float]]) -> list:
+    from pymatgen.analysis.phase_diagram import PDEntry
+    from pymatgen.core import Composition
+
+    out = []
+    for formula, e in near:
+        comp = Composition(formula)
+        out.append(PDEntry(comp, float(e) * comp.num_atoms, name=formula, attribute="candidate"))
+    return out
+
+
+def _declutter(ax) -> int:
+    """Shrink the labels and hide each one that overlaps a label already kept; returns how many were hidden."""
+    ax.figure.canvas.draw()
+    renderer = ax.figure.canvas.get_renderer()
+    kept, hidden = [], 0
+    # Element corners (one capital letter, maybe a lower-case one) first: they are always kept.
+    texts = sorted(ax.texts, key=lambda t: not t.get_text().isalpha() or len(t.get_text()) > 2)
+    for text in texts:
+        text.set_fontsize(HULL_LABEL_FONTSIZE + 2 if text.get_text().isalpha() and len(text.get_text()) <= 2
+                          else HULL_LABEL_FONTSIZE)  # fmt: skip
+        box = text.get_window_extent(renderer).expanded(1.05, 1.1)
+        if any(box.overlaps(other) for other in kept):
+            text.set_visible(False)
+            hidden += 1
+        else:
+            kept.append(box)
+    return hidden
+
+
+def _draw(pd_: object, path: Path, title: str, with_near: bool) -> Path:
     import logging
 
     import matplotlib
 
     matplotlib.use("Agg")  # no display needed
     import matplotlib.pyplot as plt
-    from pymatgen.analysis.phase_diagram import PDEntry, PDPlotter, PhaseDiagram
-    from pymatgen.core import Composition
+    from matplotlib.lines import Line2D
+    from pymatgen.analysis.phase_diagram import PDPlotter
 
-    pd_ = hull.phase_diagram
-    if near:
-        extra = []
-        for formula, e in near:
-            comp = Composition(formula)
-            extra.append(PDEntry(comp, float(e) * comp.num_atoms, name=formula, attribute="candidate"))
-        pd_ = PhaseDiagram(list(pd_.all_entries) + extra, elements=pd_.elements)
-    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    plotter = PDPlotter(pd_, show_unstable=0.2 if near else 0, backend="matplotlib")
+    plotter = PDPlotter(pd_, show_unstable=0.2 if with_near else 0, backend="matplotlib")
     # PDPlotter's ternary axes make matplotlib log "Ignoring fixed y limits ..."; not useful here.
     mpl_log = logging.getLogger("matplotlib")
     level = mpl_log.level
     mpl_log.setLevel(logging.ERROR)
     try:
         ax = plotter.get_plot(label_unstable=False)
-        fig = ax.figure if hasattr(ax, "figure") else plt.gcf()
-        fig.gca().set_title(title or f"predicted hull: {'-'.join(hull.elements)}")
+        ax = ax if hasattr(ax, "figure") else plt.gca()
+        fig = ax.figure
+        fig.set_size_inches(7, 6)
+        ax.set_title(title, fontsize=12)
+        handles = [Line2D([], [], marker="o", ls="", markerfacecolor="#4daf4a", markeredgecolor="k", markersize=8,
+                          label="on the predicted hull (stable)"),
+                   Line2D([], [], color="k", lw=2, label="hull tie lines")]  # fmt: skip
+        if with_near:
+            handles.append(Line2D([], [], marker="s", ls="", markerfacecolor="r", markeredgecolor="k", markersize=7,
+                                  label="candidate above the hull (<= 0.2 eV/atom)"))  # fmt: skip
+        ax.legend(handles=handles, loc="upper right", fontsize=8, framealpha=0.9)
+        hidden = _declutter(ax)
+        if hidden:
+            fig.text(0.01, 0.01, f"{hidden} overlapping label(s) not drawn; every phase is in the screening output",
+                     fontsize=7, color="0.3")  # fmt: skip
         fig.savefig(path, dpi=120, bbox_inches="tight")
         plt.close(fig)
     finally:

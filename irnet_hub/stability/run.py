@@ -45,7 +45,8 @@ from irnet_hub.stability.candidates import (
     system_key,
     system_strings,
 )
-from irnet_hub.stability.hull import FORMATION_ENERGY_TOL, PredictedHull, fractions, hull_layers, plot_hull
+from irnet_hub.stability.hull import (FORMATION_ENERGY_TOL, PredictedHull, fractions, hull_layers, plot_hull,
+                                      plot_hull_faces)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -487,7 +488,7 @@ def screen(
     the hull of all other compositions, <= 0), then the others by
     ``e_above_hull``: all of them, or the ``top`` ones. With
     ``output`` (.parquet or .csv) every candidate is also written there, in
-    enumeration order; ``plot_dir`` gets a hull PNG per binary/ternary system.
+    enumeration order; ``plot_dir`` gets a hull PNG per binary/ternary system and one per ternary face of a quaternary one.
     ``workers`` starts a local Dask cluster of that many processes,
     ``scheduler`` connects to a running one (``work_dir`` must then be on a
     filesystem the workers share); neither: everything runs in this process.
@@ -594,7 +595,7 @@ def _screen(the_plan: Plan, models: _Models, known_rows: list[tuple[str, str, fl
     writer = _Writer(output, columns, also_columns, run.force) if output is not None else None
     keep_all = top is None
     kept: list[pd.DataFrame] = []
-    plotted = {h for h, el in enumerate(hulls_el) if plot_dir is not None and len(el) in (2, 3)}
+    plotted = {h for h, el in enumerate(hulls_el) if plot_dir is not None and len(el) in (2, 3, 4)}
     near: dict[int, pd.DataFrame] = {}
     n_total = 0
     try:
@@ -629,7 +630,14 @@ def _screen(the_plan: Plan, models: _Models, known_rows: list[tuple[str, str, fl
     for h in sorted(plotted):
         name = "-".join(sorted(hulls_el[h]))
         pts = list(zip(near[h]["formula"], near[h]["formation_enthalpy"])) if h in near else []
-        plots[name] = str(plot_hull(hulls[h], Path(plot_dir) / f"hull_{name}.png", near=pts))
+        if len(hulls_el[h]) == 4:  # a quaternary hull is drawn as its four ternary faces
+            for face, path in plot_hull_faces(hulls[h], plot_dir, near=pts).items():
+                plots[f"{name} face {face}"] = str(path)
+        else:
+            plots[name] = str(plot_hull(hulls[h], Path(plot_dir) / f"hull_{name}.png", near=pts))
+    for el in hulls_el:
+        if plot_dir is not None and len(el) > 4:
+            plots["-".join(sorted(el))] = "not drawn: a hull of 5 or more elements has no 2-D picture"
 
     table = _rank(pd.concat(kept, ignore_index=True)) if kept else pd.DataFrame(columns=columns)
     return ScreenResult(
