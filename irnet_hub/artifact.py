@@ -95,6 +95,9 @@ def load_keras_model(model_dir: str | Path, *, verify: bool = True):
     The folder is checked first (:func:`check_model_dir`) unless ``verify=False``
     (used internally on a folder being assembled, which has no manifest yet).
     """
+    from irnet_hub.extras import require
+
+    require("train")  # Keras and its backend
     import keras
 
     # verify=False here is an internal caller that has checked the folder already: no warning.

@@ -71,6 +71,14 @@ class _Group(click.Group):
             sys.exit(exit_code(e))
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
+        except ImportError as e:  # a core install without the extra this command needs: say which
+            from irnet_hub.extras import as_missing_dependency
+
+            missing = as_missing_dependency(e)
+            if missing is None:
+                raise
+            click.echo(f"Error: {missing}", err=True)
+            sys.exit(exit_code(missing))
         except Exception as e:  # a bug: one line and exit 1 (IRNET_DEBUG=1 re-raises it for a report)
             if os.environ.get("IRNET_DEBUG"):
                 raise

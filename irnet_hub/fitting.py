@@ -132,6 +132,10 @@ def fit(
     the cosine tail included, ends in time. ``callbacks`` are extra Keras callbacks, run after
     the loop's own at every epoch.
     """
+    from irnet_hub.extras import require
+
+    require("train")
+
     import keras
 
     from irnet_hub.networks import build_ensemble, build_network

@@ -110,6 +110,10 @@ def train(
     RandomForest (100 trees, a third of the features per split, on at most 20,000 training
     rows) on the same features and records its validation MAE as the model's baseline.
     """
+    from irnet_hub.extras import require
+
+    require("train")  # a core install predicts only: say which extra training needs, before reading any data
+
     from irnet_hub.evaluation import METRIC_KEYS, SCORED_OUTPUTS, score
     from irnet_hub.predictor import Predictor
     from irnet_hub.networks import build_network

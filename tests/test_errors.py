@@ -71,7 +71,8 @@ def test_install_without_servables_says_how_to_get_the_model(monkeypatch, tmp_pa
 
 @pytest.mark.slow
 def test_real_wheel_install_without_servables(tmp_path):
-    """Build the wheel, install it (not editable) into a folder, and ask for a model offline.
+    """Build the wheel, install it (not editable) into a folder, ask for a model offline, and predict with
+    TensorFlow, Keras and Dask unimportable (a core install; issue 19).
 
     The wheel is built from a fresh copy of the tracked files: building in the checkout lets setuptools
     pick up a stale ``build/lib`` (CI failed on a schema folder that was only in a stale local build).
@@ -113,6 +114,42 @@ def test_real_wheel_install_without_servables(tmp_path):
     assert "Traceback" not in r.stderr
     # the wheel carries the vendored DLHub schemas where the publish code looks for them
     assert (target / "irnet_hub" / "publish" / "dlhub_schemas" / "servable" / "argument_type.json").is_file()
+
+    # Issue 19: the core install predicts without TensorFlow, Keras or Dask; the extras are named.
+    import email
+
+    (info,) = target.glob("irnet_hub-*.dist-info")
+    requires = email.message_from_string((info / "METADATA").read_text()).get_all("Requires-Dist")
+    core = " ".join(r.split(";")[0] for r in requires if "extra ==" not in r)
+    assert not any(heavy in core for heavy in ("keras", "tensorflow", "dask", "distributed", "pyarrow", "jax"))
+    for extra, needs in (("train", ("keras", "tensorflow")), ("screen", ("dask", "distributed", "pyarrow"))):
+        listed = " ".join(r for r in requires if f'extra == "{extra}"' in r)
+        assert all(n in listed for n in needs), (extra, listed)
+    # The wheel run with those packages unimportable: what a core install has.
+    blocked = ("import sys\n"
+               "class Absent:\n"
+               "    def find_spec(self, name, path=None, target=None):\n"
+               "        if name.split('.')[0] in {'tensorflow', 'keras', 'dask', 'distributed', 'pyarrow', 'jax', "
+               "'torch', 'kserve'}:\n"
+               "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
+               "sys.meta_path.insert(0, Absent())\n" + code)
+    env["IRNET_HUB_SERVABLES"] = str(repo / "servables")
+    (tmp_path / "train.csv").write_text("formula,target\nNaCl,1.0\nKCl,2.0\n")
+
+    def core_install(*args):
+        return subprocess.run([sys.executable, "-c", blocked, str(target), *args], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=300)  # fmt: skip
+
+    r = core_install("predict", "mp-bulk-modulus", "NaCl", "Fe2 O3", "--csv")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.splitlines()[0].startswith("row,formula,parsed_formula,prediction,prediction_std")
+    assert len(r.stdout.splitlines()) == 3
+    for args, extra in ((("train", "train.csv", "-o", "m"), "train"),
+                        (("screen", "--system", "Al-Ni", "--max-atoms", "3"), "screen")):  # fmt: skip
+        r = core_install(*args)
+        assert r.returncode == 3, (args, r.stderr[-3000:])
+        assert f"pip install 'irnet-hub[{extra}]'" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "m").exists()
 
 
 def test_a_structure_in_an_error_is_one_line():

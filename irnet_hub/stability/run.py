@@ -503,6 +503,10 @@ def screen(
     a read-only or non-regular file. The temporary work folder is removed
     on success, error, Ctrl-C and SIGTERM (a batch scheduler's time limit).
     """
+    from irnet_hub.extras import require
+
+    require("screen")
+
     if workers is not None and scheduler is not None:
         raise InvalidInputError(scheduler, "give either workers (a new local cluster) or scheduler (an existing one)")
     if workers is not None and (isinstance(workers, bool) or int(workers) < 1):
