@@ -10,7 +10,7 @@ SERVE_BIN  := $(SERVE_VENV)/bin
 export IRNET_DATA_DIR ?= $(abspath ../shared/data)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: run test install install-test install-serve serve clean bench
+.PHONY: run test install install-test install-serve serve clean bench docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -72,6 +72,11 @@ test:
 	$(PYTEST_SERVE)
 	$(FLOAT_VARIANT) $(PYTEST_MAIN) -m float32_paths
 	$(FLOAT_VARIANT) $(PYTEST_SERVE) -m float32_paths
+
+## make docs: the API reference from the docstrings (pdoc) in docs/api/, its links checked
+## (make test builds and checks it too: tests/test_api_reference.py)
+docs: install-test
+	$(BIN)/python scripts/api_reference.py docs/api
 
 ## make bench: speed/memory measurements; each writes benchmarks/RESULTS_*.md
 bench: install-test install-serve

@@ -36,7 +36,7 @@ IN_MEMORY_TABLE = "<DataFrame>"
 
 def _plain(value: Any) -> Any:
     """JSON-ready copy: parts to dicts, NumPy scalars/arrays to Python, Paths to text."""
-    if isinstance(value, _Part):
+    if isinstance(value, RecordSection):
         return value.to_dict()
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
@@ -50,11 +50,11 @@ def _plain(value: Any) -> Any:
 
 
 @dataclass
-class _Part:
+class RecordSection:
     """A mapping section of ``irnet.json``: known keys as typed fields, the rest in ``extras``."""
 
     # Sub-sections parsed into their own part types.
-    _nested: ClassVar[dict[str, type["_Part"]]] = {}
+    _nested: ClassVar[dict[str, type["RecordSection"]]] = {}
     # Fields written even when None (the format has always carried them).
     _keep_none: ClassVar[frozenset[str]] = frozenset()
 
@@ -91,7 +91,7 @@ class _Part:
 
 
 @dataclass
-class FeaturizerInfo(_Part):
+class FeaturizerInfo(RecordSection):
     name: str = DEFAULT_FEATURIZER
     version: str = "1"
     input_kind: str = "composition"
@@ -102,7 +102,7 @@ class FeaturizerInfo(_Part):
 
 
 @dataclass
-class Scaler(_Part):
+class Scaler(RecordSection):
     feature_mean: list[float] = field(default_factory=list)
     feature_std: list[float] = field(default_factory=list)
     target_mean: float = 0.0
@@ -112,14 +112,14 @@ class Scaler(_Part):
 
 
 @dataclass
-class Target(_Part):
+class Target(RecordSection):
     name: str = "target"
     unit: str = ""
     extras: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
-class DataInfo(_Part):
+class DataInfo(RecordSection):
     """Where the training data came from and how it was split."""
 
     _keep_none = frozenset({"dataset", "test"})
@@ -151,7 +151,7 @@ class DataInfo(_Part):
 
 
 @dataclass
-class Hyperparameters(_Part):
+class Hyperparameters(RecordSection):
     optimizer: str | None = None
     loss: str | None = None
     learning_rate: float | None = None
@@ -165,7 +165,7 @@ class Hyperparameters(_Part):
 
 
 @dataclass
-class TrainingRun(_Part):
+class TrainingRun(RecordSection):
     device: str | None = None
     wall_seconds: float | None = None
     samples_per_second: float | None = None
@@ -173,7 +173,7 @@ class TrainingRun(_Part):
 
 
 @dataclass
-class Baseline(_Part):
+class Baseline(RecordSection):
     """The RandomForest reference fitted on the same features and split."""
 
     model: str = "RandomForestRegressor"
@@ -184,7 +184,7 @@ class Baseline(_Part):
 
 
 @dataclass
-class WeightsPrecision(_Part):
+class WeightsPrecision(RecordSection):
     """The effect of storing weights in a lower precision (recorded as ``float16``)."""
 
     split: str = "test"
@@ -196,7 +196,7 @@ class WeightsPrecision(_Part):
 
 
 @dataclass
-class CrossValidation(_Part):
+class CrossValidation(RecordSection):
     folds: int = 5
     folds_done: list[int] = field(default_factory=list)
     test_mae_per_fold: list[float] = field(default_factory=list)
@@ -209,7 +209,7 @@ class CrossValidation(_Part):
 
 
 @dataclass
-class OutputRules(_Part):
+class OutputRules(RecordSection):
     """Rules applied to predictions (see issue 11): zero for pure elements, clip at zero."""
 
     elements_are_zero: bool = False
@@ -218,7 +218,7 @@ class OutputRules(_Part):
 
 
 @dataclass
-class CompositionRanges(_Part):
+class CompositionRanges(RecordSection):
     """The range of compositions seen in training, for domain checks."""
 
     max_atoms_per_formula_unit: float | None = None
@@ -227,7 +227,7 @@ class CompositionRanges(_Part):
 
 
 @dataclass
-class ModelRecord(_Part):
+class ModelRecord(RecordSection):
     """``irnet.json``: everything about a model directory except the network itself."""
 
     _nested = {
@@ -400,6 +400,7 @@ def as_record(info: "ModelRecord | Mapping[str, Any]", source: str = INFO_FILE) 
 
 __all__ = [
     "ModelRecord",
+    "RecordSection",
     "record_section",
     "FeaturizerInfo",
     "Scaler",

@@ -203,7 +203,7 @@ def _is_structure_file(path: Path) -> bool:
             head = fh.read(512).lstrip()
     except OSError:
         return False
-    return head.startswith((b"data_", b"#\#CIF"))
+    return head.startswith((b"data_", rb"#\#CIF"))
 
 
 def read_inputs(paths: list[str | Path] | tuple[str | Path, ...], input_kind: str = "composition",

@@ -34,11 +34,14 @@ import math
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
 import numpy as np
 
 from irnet_hub.errors import InvalidInputError
+
+if TYPE_CHECKING:  # for the annotation only: pandas is imported where a frame is built
+    import pandas as pd
 
 # Built-in prototypes: name -> (template, site names). The composition model
 # sees only the composition, so B2 (CsCl) and L1_0 (CuAu) get the same
@@ -692,7 +695,7 @@ def plan(
     return Plan(partitions, hull_systems, containing, grid_systems)
 
 
-def enumerate_candidates(systems: Sequence[str] = (), **kwargs) -> "pd.DataFrame":  # noqa: F821
+def enumerate_candidates(systems: Sequence[str] = (), **kwargs) -> pd.DataFrame:
     """All candidates of a (small) screen as a DataFrame: formula, system, n_elements, n_atoms, prototype.
 
     Takes :func:`plan`'s arguments. Materializes everything: for inspection
