@@ -25,6 +25,7 @@ from irnet_hub.errors import IntegrityError, InvalidInputError, RemoteError
 from irnet_hub.files import atomic_write
 
 CRABNET_RAW = "https://raw.githubusercontent.com/anthony-wang/CrabNet/master/data/"
+CRABNET_TREE = "https://github.com/anthony-wang/CrabNet/tree/master/data/"
 AVIARY_RAW = "https://raw.githubusercontent.com/CompRhys/aviary/main/tests/data/"
 
 # Folder names that differ between ../shared/data and the CrabNet repository.
@@ -45,6 +46,20 @@ class Dataset:
     database: str
     citation: str
     license: str = "CC BY 4.0"
+    # The Hugging Face Hub dataset id of these very splits, where one exists. None so far: the
+    # Hub copies of Matbench (e.g. StructureCloud/matbench) and of CrabNet's data (n0w0f/MatText)
+    # are other versions or other splits, so naming them would point at different data.
+    hf_dataset: str | None = None
+
+    @property
+    def source(self) -> str:
+        """Where the splits are published: the Hub dataset id if there is one, else the folder's URL."""
+        if self.hf_dataset:
+            return self.hf_dataset
+        rel = self.folder[len("crabnet/"):] if self.folder.startswith("crabnet/") else self.folder
+        for ours, theirs in _UPSTREAM_RENAMES.items():
+            rel = rel.replace(ours, theirs)
+        return CRABNET_TREE + rel
 
 
 _OQMD = ("OQMD", "Kirklin et al., npj Comput. Mater. 1, 15010 (2015); split: Wang et al., npj Comput. Mater. 7, 77 (2021)")

@@ -131,7 +131,10 @@ def test_model_card_parses_with_huggingface_hub(hub_servable_dir):
     assert data.library_name == "keras"
     assert {"materials-science", "irnet", "regression", "bulk-modulus"} <= set(data.tags)
     assert data.license == "cc-by-4.0"  # Materials Project data are CC BY 4.0
-    assert data.datasets == ["mp-bulk-modulus"]
+    # None of our splits is on the Hub as a dataset (data.Dataset.hf_dataset), so the card names their URL.
+    source = DATASETS["mp-bulk-modulus"].source
+    assert source == "https://github.com/anthony-wang/CrabNet/tree/master/data/benchmark_data/mp_bulk_modulus"
+    assert data.datasets == [source]
 
     # model-index in the Hub's schema: parses back into EvalResults with the recorded test metrics.
     meta = data.to_dict()
@@ -141,7 +144,7 @@ def test_model_card_parses_with_huggingface_hub(hub_servable_dir):
     for metric_type, r in by_metric.items():
         key = {"r_squared": "r2"}.get(metric_type, metric_type)
         assert r.task_type == "tabular-regression"
-        assert r.dataset_type == "mp-bulk-modulus"
+        assert r.dataset_type == source
         assert r.dataset_split == "test"
         assert r.metric_value == pytest.approx(info["metrics"]["test"][key], rel=1e-5)
     # And the whole front matter round-trips through ModelCardData.
@@ -236,3 +239,17 @@ def test_a_transfer_models_card_names_its_base_model():
     assert card_data(own).to_dict()["base_model"] == "my-lab/irnet-gap"
     local = {**record, "hyperparameters": {"init_from": "/tmp/some/folder/model.keras"}}
     assert "base_model" not in card_data(local).to_dict()  # a local file is no Hub id
+
+
+def test_card_names_the_hub_dataset_id_where_the_split_is_on_the_hub(hub_servable_dir, monkeypatch):
+    import dataclasses
+
+    from irnet_hub import artifact
+    from irnet_hub.data import DATASETS
+    from irnet_hub.publish.card import card_data
+
+    on_hub = dataclasses.replace(DATASETS["mp-bulk-modulus"], hf_dataset="some-lab/mp-bulk-modulus-splits")
+    monkeypatch.setitem(DATASETS, "mp-bulk-modulus", on_hub)
+    data = card_data(artifact.read_info(hub_servable_dir))
+    assert data.datasets == ["some-lab/mp-bulk-modulus-splits"]
+    assert {r.dataset_type for r in data.eval_results} == {"some-lab/mp-bulk-modulus-splits"}

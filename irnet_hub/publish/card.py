@@ -68,7 +68,8 @@ def card_data(info: ModelRecord | Mapping[str, Any], *, license: str | None = No
     prop = record.target.name or "target"
     unit = record.target.unit
     ds = dataset_entry(record)
-    dataset_id = record.data.dataset or "custom"
+    # The card's dataset: a Hub dataset id where the splits are on the Hub, otherwise their URL.
+    dataset_id = ds.source if ds else (record.data.dataset or "custom")
     dataset_name = f"{ds.database} {ds.property}" if ds else str(dataset_id)
     featurizer = record.featurizer.name
     # The test split if the model was scored on one, else the validation split.
@@ -99,7 +100,7 @@ def card_data(info: ModelRecord | Mapping[str, Any], *, license: str | None = No
         pipeline_tag="tabular-regression",
         license=card_license(record, license),
         tags=tags,
-        datasets=[str(dataset_id)] if record.data.dataset else None,
+        datasets=[str(dataset_id)] if ds else None,
         metrics=[t for _, t, _ in _METRICS],
         model_name=repo_id or record.name,
         eval_results=results or None,

@@ -318,6 +318,14 @@ def attach_random_forest(folder: Path, rf_result: Path, *, register: bool = Fals
     return {"val_mae": rf["val_mae"], "test_mae": rf["test_mae"], "params": rf["params"]}
 
 
+def redescribe(folder: Path, *, register: bool = False) -> None:
+    """Render a built servable's card and DLHub descriptions anew from its ``irnet.json`` (after a change
+    to how cards are written), with its manifest and registry entry. Weights and metrics are untouched."""
+    from irnet_hub import artifact
+
+    _rewrite_descriptions(Path(folder), artifact.read_record(folder), register)
+
+
 def _rewrite_descriptions(folder: Path, record: Any, register: bool) -> None:
     """irnet.json, the card, the DLHub descriptions and the manifest of a servable from ``record``."""
     from irnet_hub import artifact
