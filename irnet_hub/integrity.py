@@ -23,6 +23,16 @@ KERAS_FILES = ("config.json", "metadata.json", "model.weights.h5")
 MANIFEST_FILE = "manifest.json"
 # Not part of a finished model: working state that training may leave behind.
 NOT_IN_MANIFEST = {MANIFEST_FILE, "checkpoint", "assets"}
+# The model card: it describes a model and is never read to predict. A card edited on the Hub after a
+# version was pinned changes only its own sha256; that is reported, never refused or deleted. Weights,
+# config and every other pinned file stay strict.
+CARD_FILES = frozenset({"README.md"})
+
+
+def split_card_problems(problems: list[str]) -> tuple[list[str], list[str]]:
+    """``(problems that refuse the model, problems with the card only)`` from :func:`compare_files`."""
+    card = [p for p in problems if p.split(":")[0] in CARD_FILES]
+    return [p for p in problems if p not in card], card
 
 
 def is_model_dir(path: str | Path) -> bool:
@@ -183,5 +193,5 @@ def check_model_dir(model_dir: str | Path, *, verify: bool = True, hashes_checke
     return path
 
 
-__all__ = ["is_model_dir", "require_model_dir", "sha256_file", "write_manifest", "compare_files", "verify_manifest", "read_manifest", "check_finite_weights",
+__all__ = ["CARD_FILES", "split_card_problems", "is_model_dir", "require_model_dir", "sha256_file", "write_manifest", "compare_files", "verify_manifest", "read_manifest", "check_finite_weights",
            "check_model_dir", "REQUIRED_FILES", "KERAS_FILES", "MANIFEST_FILE"]

@@ -344,6 +344,36 @@ def test_corrupted_download_is_fetched_again(hub, model_dir):
     assert (path / "model.weights.h5").read_bytes() == (model_dir / "model.weights.h5").read_bytes()
 
 
+def test_a_card_edited_on_the_hub_is_kept_with_a_warning_and_the_model_loads(hub, model_dir, monkeypatch):
+    """Issue 19: a card edit on the Hub changes README.md only. The model still loads (weights and config
+    are checked as strictly as ever), the edited card is what the cache holds, and the user is told."""
+    import irnet_hub
+    from irnet_hub.errors import IrnetWarning
+
+    edited = b"# bm-test\n\nEdited on the Hub: a new limitations paragraph.\n"
+    hub.files["README.md"] = edited
+    with pytest.warns(IrnetWarning, match=r"README\.md: sha256 mismatch against the registry pin .*edited on the Hub"):
+        path = irnet_hub.pull(NAME)
+    assert (path / "README.md").read_bytes() == edited  # kept, not deleted
+    assert (path / "model.weights.h5").read_bytes() == (model_dir / "model.weights.h5").read_bytes()
+    assert hub.gets["model.weights.h5"] == 1
+    n = len(hub.requests)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.warns(IrnetWarning, match="README.md"):  # from the cache too: said again, still not deleted
+        model = irnet_hub.load(NAME)
+    assert model.predict(["NaCl"])["model"].iloc[0] == NAME and len(hub.requests) == n
+    assert (path / "README.md").read_bytes() == edited
+
+
+def test_an_edited_config_is_still_refused(hub):
+    import irnet_hub
+    from irnet_hub.errors import IntegrityError
+
+    hub.files["config.json"] = hub.files["config.json"] + b"\n"  # still valid JSON, another sha256
+    with pytest.raises(IntegrityError, match="config.json: sha256 mismatch"):
+        irnet_hub.pull(NAME)
+
+
 def test_corrupted_cache_file_is_replaced(hub, model_dir):
     from irnet_hub.hub import pull
 

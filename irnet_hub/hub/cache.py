@@ -46,7 +46,7 @@ from typing import Iterator
 from irnet_hub.errors import IntegrityError, InvalidInputError, ModelNotAvailableError
 from irnet_hub.hub.network import hub_unreachable
 from irnet_hub.hub.registry import ModelEntry, get_entry, list_models
-from irnet_hub.integrity import check_model_dir, compare_files, is_model_dir
+from irnet_hub.integrity import check_model_dir, compare_files, is_model_dir, split_card_problems
 
 SERVABLES_ENV = "IRNET_HUB_SERVABLES"
 LIBRARY_NAME = "irnet-hub"
@@ -193,7 +193,7 @@ def _from_hub(entry: ModelEntry, revision: str, expected: dict[str, str] | None,
     hashes = expected or _manifest_hashes(snap)
     if hashes is None:
         raise IntegrityError(f"{entry.name}: revision {revision} has no manifest.json to verify its files against")
-    problems = compare_files(snap, hashes)
+    problems, card = split_card_problems(compare_files(snap, hashes))
     if problems:
         # Never use a mismatching file: drop it and fetch everything again from the server.
         if _purge(snap, problems, cache_dir):
@@ -201,14 +201,28 @@ def _from_hub(entry: ModelEntry, revision: str, expected: dict[str, str] | None,
                                  f"replaced ({'; '.join(problems)})")
         snap = _hf_download(entry, revision, cache_dir, patterns, True)
         hashes = expected or _manifest_hashes(snap) or hashes
-        problems = compare_files(snap, hashes)
+        problems, card = split_card_problems(compare_files(snap, hashes))
         if problems:
             _purge(snap, problems, cache_dir)
             raise IntegrityError(
                 f"{entry.name}: files downloaded from {entry.repo_id}@{revision} do not match the registry "
                 f"and were deleted ({'; '.join(problems)})"
             )
+    _warn_card_changed(entry, revision, snap, card)
     return snap
+
+
+def _warn_card_changed(entry: ModelEntry, revision: str, snap: Path, card: list[str]) -> None:
+    """Say that a card differs from the pinned one (edited on the Hub since): it is kept, not deleted."""
+    if card:
+        import warnings
+
+        from irnet_hub.errors import IrnetWarning
+
+        warnings.warn(f"model {entry.name!r}: {'; '.join(card)} against the registry pin for "
+                      f"{entry.repo_id}@{revision} (the card was probably edited on the Hub since); kept "
+                      f"as it is in {snap}: it is not read to predict, and every file that is matches",
+                      IrnetWarning, stacklevel=3)
 
 
 def _lock_path(cache_dir: Path, entry: ModelEntry, revision: str) -> Path:
@@ -270,7 +284,9 @@ def pull(
         if snap is not None:
             hashes = expected or _manifest_hashes(snap)
             problems = compare_files(snap, hashes) if hashes else ["manifest.json: missing"]
+            problems, card = split_card_problems(problems)
             if not problems:
+                _warn_card_changed(entry, rev, snap, card)
                 return snap
             # Incomplete (interrupted) or corrupted: the bad files go, then the Hub is asked again.
             notes = _purge(snap, [p for p in problems if "mismatch" in p], cache)
