@@ -24,6 +24,8 @@ from irnet_hub.preprocessing import fill_missing, fit_scaler
 
 
 SCHEDULES = ("constant", "cosine")
+# In a run's checkpoint folder: the best epoch so far (its validation MAE, number and weights).
+BEST_EPOCH_FILE = "best_epoch.npz"
 TRANSFORMS = ("none", "log", "log1p")
 
 
@@ -128,7 +130,8 @@ def fit(
     transfer source's). ``init(model)`` may set weights of the built prediction model before
     fitting. ``checkpoint_dir`` makes the run resumable (Keras ``BackupAndRestore``: a run cut
     off loses at most the epoch in progress); ``log_path`` appends one CSV row per epoch.
-    ``deadline`` (a ``time.time()`` value) shortens the schedule after epoch 2 so that the run,
+    The best epoch so far is kept there too (``best_epoch.npz``), so that a resumed run still
+    returns it when it lies before the cut. ``deadline`` (a ``time.time()`` value) shortens the schedule after epoch 2 so that the run,
     the cosine tail included, ends in time. ``callbacks`` are extra Keras callbacks, run after
     the loop's own at every epoch.
     """
@@ -178,6 +181,9 @@ def fit(
     state: dict[str, Any] = {"total": config.epochs, "best": math.inf, "best_epoch": -1, "weights": None,
                              "rows": [], "t0": time.time()}  # fmt: skip
     log_file = Path(log_path) if log_path is not None else None
+    best_file = Path(checkpoint_dir) / BEST_EPOCH_FILE if checkpoint_dir is not None else None
+    if best_file is not None and best_file.is_file():  # resuming: the best epoch may lie before the cut
+        state.update(_read_best(best_file))
 
     class Loop(keras.callbacks.Callback):
         """Learning-rate schedule, best-epoch selection, patience, deadline, log and progress bar."""
@@ -198,6 +204,8 @@ def fit(
             val_mae = float(np.mean(np.abs(pred - y_val)))
             if val_mae < state["best"]:
                 state.update(best=val_mae, best_epoch=epoch, weights=model.get_weights())
+                if best_file is not None:
+                    _write_best(best_file, state)
             row = {"epoch": epoch, "loss": logs.get("loss"), "val_mae": val_mae, "lr": state["lr"], "seconds": dt}
             state["rows"].append(row)
             if log_file is not None:
@@ -241,3 +249,22 @@ def fit(
             **{k: scaler[k] for k in ("feature_min", "feature_max") if k in scaler}}  # fmt: skip
     return FitResult(model, history, n_epochs, state["best_epoch"] + 1, time.time() - state["t0"],
                      len(Xtr) / max(float(steady.mean()), 1e-9) if n_epochs else 0.0, used)
+
+
+def _write_best(path: Path, state: dict[str, Any]) -> None:
+    """The best epoch so far, written whole or not at all (a kill mid-write keeps the previous one)."""
+    import os
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("wb") as fh:
+        np.savez(fh, best=state["best"], best_epoch=state["best_epoch"],
+                 **{f"w{i}": w for i, w in enumerate(state["weights"])})  # fmt: skip
+    os.replace(tmp, path)
+
+
+def _read_best(path: Path) -> dict[str, Any]:
+    with np.load(path) as saved:
+        n = sum(1 for k in saved.files if k.startswith("w"))
+        return {"best": float(saved["best"]), "best_epoch": int(saved["best_epoch"]),
+                "weights": [saved[f"w{i}"] for i in range(n)]}

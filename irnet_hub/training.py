@@ -181,8 +181,9 @@ def train(
         scaler["feature_std"] = np.sqrt(source.feature_variance).tolist()
         normalization = (source.feature_mean, source.feature_variance)
     log_path = out / artifact.LOG_FILE
-    if not resume and log_path.is_file():  # a fresh run's log starts empty (fit appends to it)
-        log_path.unlink()
+    if not resume:  # a fresh run starts empty: its log (fit appends to it) and no backup of a killed run,
+        log_path.unlink(missing_ok=True)  # which Keras would otherwise restore without being asked
+        shutil.rmtree(out / "checkpoint" / "backup", ignore_errors=True)
     (out / "checkpoint").mkdir(parents=True, exist_ok=True)
     fitted = fit(
         ftrain.X, ftrain.y, fval.X, fval.y, config, scaler=scaler, normalization=normalization,

@@ -84,3 +84,36 @@ def test_the_train_step_is_traced_once(xy, monkeypatch):
     monkeypatch.setattr(keras.Model, "train_step", lambda self, data: traces.append(1) or real(self, data))
     fit(X, y, Xv, yv, TrainConfig(architecture="16BAx2-1", members=2, epochs=2, batch_size=64, patience=None))
     assert len(traces) == 1
+
+
+def test_a_resumed_run_keeps_a_best_epoch_from_before_the_cut(xy, tmp_path):
+    """The best epoch so far lives in the checkpoint folder: a run killed after its best epoch and
+    resumed returns that epoch's weights, even when every epoch after the cut is worse."""
+    import keras
+
+    from irnet_hub.preprocessing import feature_fill_mean, fill_missing
+
+    Xtr, ytr, Xva, yva = xy
+    cfg = TrainConfig(architecture="32BARx2-1", epochs=6, batch_size=64, learning_rate=3e-3, patience=None)
+    ckpt, log = tmp_path / "ckpt", tmp_path / "log.csv"
+
+    class Kill(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 2:
+                raise KeyboardInterrupt
+
+    class Spoil(keras.callbacks.Callback):  # every epoch after the cut starts from ruined weights
+        def on_epoch_begin(self, epoch, logs=None):
+            self.model.set_weights([w + 50.0 for w in self.model.get_weights()])
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(Xtr, ytr, Xva, yva, cfg, checkpoint_dir=ckpt, log_path=log, callbacks=[Kill()])
+    before = pd.read_csv(log)["val_mae"]
+    assert len(before) == 3 and (ckpt / "best_epoch.npz").is_file()
+    res = fit(Xtr, ytr, Xva, yva, cfg, checkpoint_dir=ckpt, log_path=log, callbacks=[Spoil()])
+    after = pd.read_csv(log)["val_mae"]
+    assert len(after) == 6 and after.iloc[3:].min() > before.min()  # the spoiled epochs are all worse
+    assert res.best_epoch == before.idxmin() + 1
+    pred = res.model.predict(fill_missing(Xva, feature_fill_mean(Xtr)), verbose=0)[:, 0]
+    assert_f32_close(np.mean(np.abs(pred - yva)), before.min())
+    assert not ckpt.exists()  # a finished run leaves no resume state

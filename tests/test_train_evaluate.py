@@ -133,6 +133,28 @@ def test_resume_continues_from_checkpoint(bulk, tmp_path):
     assert info["hyperparameters"]["epochs_run"] == 3
 
 
+def test_a_fresh_run_does_not_pick_up_a_killed_runs_backup(bulk, tmp_path):
+    """Without --resume, a backup left by a killed run in the same folder is discarded: Keras would
+    otherwise restore it silently and the new run would start at the old run's epoch."""
+    import keras
+
+    from irnet_hub.training import train
+
+    out = tmp_path / "again"
+
+    class Interrupt(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 2:
+                raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(bulk[0].head(300), out, architecture="32BARx2-1", epochs=5, patience=50, progress=False,
+              callbacks=[Interrupt()])
+    info = train(bulk[0].head(300), out, architecture="32BARx2-1", epochs=5, patience=50, progress=False)
+    assert list(pd.read_csv(out / artifact.LOG_FILE).epoch) == [0, 1, 2, 3, 4]
+    assert info["hyperparameters"]["epochs_run"] == 5
+
+
 def test_baseline_random_forest(bulk):
     from irnet_hub.random_forest import baseline
 
