@@ -241,6 +241,21 @@ def test_a_transfer_models_card_names_its_base_model():
     assert "base_model" not in card_data(local).to_dict()  # a local file is no Hub id
 
 
+def test_a_model_trained_further_from_its_own_weights_is_no_transfer():
+    """A zoo model continued from its previously shipped weights names no base_model (that would be
+    itself) and its card says it was continued, not transferred."""
+    from irnet_hub.publish.card import card_data, render_card
+
+    record = {"name": "oqmd-bandgap", "target": {"name": "band gap", "unit": "eV"},
+              "hyperparameters": {"init_from": "oqmd-bandgap", "learning_rate": 1e-3, "epochs_max": 90,
+                                  "epochs_run": 90, "schedule": "linear warm-up 3 epochs, then cosine decay"},
+              "metrics": {"val": {"mae": 0.05, "rmse": 0.1, "r2": 0.9, "n": 2}}}
+    assert "base_model" not in card_data(record).to_dict()
+    text = render_card(record)
+    assert "continued from the weights of the previously shipped `oqmd-bandgap`" in text
+    assert "transfer learning" not in text
+
+
 def test_card_names_the_hub_dataset_id_where_the_split_is_on_the_hub(hub_servable_dir, monkeypatch):
     import dataclasses
 

@@ -104,8 +104,23 @@ def card_data(info: ModelRecord | Mapping[str, Any], *, license: str | None = No
         metrics=[t for _, t, _ in _METRICS],
         model_name=repo_id or record.name,
         eval_results=results or None,
-        **({"base_model": base} if (base := _base_model(record.hyperparameters.extras.get("init_from"))) else {}),
+        **({"base_model": base} if (base := _base_model(record.hyperparameters.extras.get("init_from")))
+           and not _continues_itself(record) else {}),  # the Hub's base_model names another model
     )
+
+
+def _continues_itself(record: ModelRecord) -> bool:
+    """Whether the model was trained further from the weights of an earlier version of itself."""
+    return bool(record.name) and str(record.hyperparameters.extras.get("init_from") or "") == record.name
+
+
+def _start_text(record: ModelRecord) -> str:
+    init_from = record.hyperparameters.extras.get("init_from")
+    if not init_from:
+        return ""
+    if _continues_itself(record):
+        return f"; continued from the weights of the previously shipped `{init_from}` (a second warm-up + cosine cycle)"
+    return f"; started from `{init_from}` (transfer learning)"
 
 
 def _base_model(init_from: Any) -> str | None:
@@ -247,7 +262,7 @@ def _body(record: ModelRecord, anchors: Mapping[str, Any], repo_id: str | None) 
             f"{_or_unknown(hp.batch_size)}, loss {(hp.loss or 'mae').upper()} (on the standardized "
             f"{_transform_text(record)}target); {_or_unknown(hp.epochs_run)} of {_or_unknown(hp.epochs_max)} epochs run, "
             f"weights of the epoch with the best validation MAE (epoch {_or_unknown(hp.extras.get('best_epoch'))})"
-            + (f"; started from `{hp.extras['init_from']}` (transfer learning)" if hp.extras.get("init_from") else "")
+            + _start_text(record)
         )
     elif hp.to_dict():
         add(
