@@ -131,8 +131,8 @@ def fit(
     fitting. ``checkpoint_dir`` makes the run resumable (Keras ``BackupAndRestore``: a run cut
     off loses at most the epoch in progress); ``log_path`` appends one CSV row per epoch.
     The best epoch so far is kept there too (``best_epoch.npz``), so that a resumed run still
-    returns it when it lies before the cut. ``deadline`` (a ``time.time()`` value) shortens the schedule after epoch 2 so that the run,
-    the cosine tail included, ends in time. ``callbacks`` are extra Keras callbacks, run after
+    returns it when it lies before the cut. ``deadline`` (a ``time.time()`` value) shortens the
+    schedule after epoch 2 so that the run, the cosine tail included, ends in time. ``callbacks`` are extra Keras callbacks, run after
     the loop's own at every epoch.
     """
     from irnet_hub.extras import require
