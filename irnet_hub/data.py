@@ -54,12 +54,7 @@ class Dataset:
     @property
     def source(self) -> str:
         """Where the splits are published: the Hub dataset id if there is one, else the folder's URL."""
-        if self.hf_dataset:
-            return self.hf_dataset
-        rel = self.folder[len("crabnet/"):] if self.folder.startswith("crabnet/") else self.folder
-        for ours, theirs in _UPSTREAM_RENAMES.items():
-            rel = rel.replace(ours, theirs)
-        return CRABNET_TREE + rel
+        return self.hf_dataset or CRABNET_TREE + _upstream_path(self.folder)
 
 
 _OQMD = ("OQMD", "Kirklin et al., npj Comput. Mater. 1, 15010 (2015); split: Wang et al., npj Comput. Mater. 7, 77 (2021)")
@@ -103,10 +98,15 @@ def source_url(relpath: str) -> str:
         return AVIARY_RAW + "matbench_phonons.json.gz"
     if not rel.startswith("crabnet/"):
         raise InvalidInputError(relpath, "no public source is known for this file")
-    rel = rel[len("crabnet/"):]
+    return CRABNET_RAW + _upstream_path(rel)
+
+
+def _upstream_path(rel: str) -> str:
+    """A ``crabnet/...`` path of the data folder as the CrabNet repository's ``data/`` names it."""
+    rel = rel.removeprefix("crabnet/")
     for ours, theirs in _UPSTREAM_RENAMES.items():
         rel = rel.replace(ours, theirs)
-    return CRABNET_RAW + rel
+    return rel
 
 
 @lru_cache(maxsize=1)

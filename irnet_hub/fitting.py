@@ -253,14 +253,12 @@ def fit(
 
 def _write_best(path: Path, state: dict[str, Any]) -> None:
     """The best epoch so far, written whole or not at all (a kill mid-write keeps the previous one)."""
-    import os
+    from irnet_hub.files import atomic_path
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("wb") as fh:
-        np.savez(fh, best=state["best"], best_epoch=state["best_epoch"],
+    with atomic_path(path) as tmp:
+        np.savez(tmp, best=state["best"], best_epoch=state["best_epoch"],
                  **{f"w{i}": w for i, w in enumerate(state["weights"])})  # fmt: skip
-    os.replace(tmp, path)
 
 
 def _read_best(path: Path) -> dict[str, Any]:
