@@ -67,6 +67,44 @@ _VORONOI_GROUPS = {
 }
 
 
+def _nearest_neighbor_distances(structure: Structure, start: float = 4.0, limit: float = 13.0) -> np.ndarray | None:
+    """Each site's distance to its nearest neighbor (periodic images included), or None beyond ``limit`` Å."""
+    radius = start
+    while True:
+        centers, _, _, distances = structure.get_neighbor_list(radius)
+        nearest = np.full(len(structure), np.inf)
+        np.minimum.at(nearest, centers, distances)
+        if np.isfinite(nearest).all():
+            return nearest
+        if radius >= limit:
+            return None
+        radius = min(2 * radius, limit)
+
+
+def _max_packing_efficiency():
+    """matminer's MaximumPackingEfficiency, computed without a tessellation per site.
+
+    matminer tessellates each site on its own (``get_voronoi_polyhedra(strc, i)``),
+    which was 55 % of the time to featurize a Matbench phonons structure
+    (7.1 of 13.1 s for 25 structures). The largest atom at a site reaches the
+    nearest face of its Voronoi cell, and pymatgen defines a face's distance
+    as half the distance to the neighbor across it, so the radius is half the
+    nearest-neighbor distance. Same formula, same numbers (0 relative
+    difference on 300 phonons structures; tests/test_featurize_structure.py
+    checks it against matminer), about 40x less time for this group.
+    """
+    from matminer.featurizers.structure import MaximumPackingEfficiency
+
+    class NearestNeighborPackingEfficiency(MaximumPackingEfficiency):
+        def featurize(self, strc):
+            nearest = _nearest_neighbor_distances(strc)
+            if nearest is None:  # nothing within VoronoiNN's 13 Å cutoff: let matminer decide
+                return super().featurize(strc)
+            return [4.0 / 3.0 * np.pi * np.power(nearest / 2, 3).sum() / strc.volume]
+
+    return NearestNeighborPackingEfficiency()
+
+
 @lru_cache(maxsize=1)
 def _groups() -> tuple[tuple[str, Any], ...]:
     """The matminer featurizers, one per feature group, in output order.
@@ -83,7 +121,6 @@ def _groups() -> tuple[tuple[str, Any], ...]:
     )
     from matminer.featurizers.structure import (
         ChemicalOrdering,
-        MaximumPackingEfficiency,
         SiteStatsFingerprint,
         StructuralHeterogeneity,
         StructureComposition,
@@ -93,7 +130,7 @@ def _groups() -> tuple[tuple[str, Any], ...]:
         ("coordination number", SiteStatsFingerprint.from_preset("CoordinationNumber_ward-prb-2017")),
         ("structural heterogeneity", StructuralHeterogeneity()),
         ("chemical ordering", ChemicalOrdering()),
-        ("maximum packing efficiency", MaximumPackingEfficiency()),
+        ("maximum packing efficiency", _max_packing_efficiency()),
         (
             "local property difference",
             SiteStatsFingerprint.from_preset("LocalPropertyDifference_ward-prb-2017"),
