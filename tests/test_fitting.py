@@ -107,13 +107,42 @@ def test_a_resumed_run_keeps_a_best_epoch_from_before_the_cut(xy, tmp_path):
             self.model.set_weights([w + 50.0 for w in self.model.get_weights()])
 
     with pytest.raises(KeyboardInterrupt):
-        fit(Xtr, ytr, Xva, yva, cfg, checkpoint_dir=ckpt, log_path=log, callbacks=[Kill()])
+        fit(Xtr, ytr, Xva, yva, cfg, checkpoint_dir=ckpt, log_path=log, callbacks=[Kill()], backup_every_s=0)
     before = pd.read_csv(log)["val_mae"]
     assert len(before) == 3 and (ckpt / "best_epoch.npz").is_file()
-    res = fit(Xtr, ytr, Xva, yva, cfg, checkpoint_dir=ckpt, log_path=log, callbacks=[Spoil()])
+    res = fit(Xtr, ytr, Xva, yva, cfg, checkpoint_dir=ckpt, log_path=log, callbacks=[Spoil()], backup_every_s=0)
     after = pd.read_csv(log)["val_mae"]
     assert len(after) == 6 and after.iloc[3:].min() > before.min()  # the spoiled epochs are all worse
     assert res.best_epoch == before.idxmin() + 1
     pred = res.model.predict(fill_missing(Xva, feature_fill_mean(Xtr)), verbose=0)[:, 0]
     assert_f32_close(np.mean(np.abs(pred - yva)), before.min())
     assert not ckpt.exists()  # a finished run leaves no resume state
+
+
+def test_backups_wait_for_their_interval_and_a_resume_drops_the_epochs_after_the_last(xy, tmp_path):
+    """An epoch is backed up once backup_every_s has passed since the last backup (a backup every epoch
+    was most of the time of a small run). A run cut off after an epoch that was not backed up resumes
+    from the last backup, and its log keeps each epoch once."""
+    import time
+
+    import keras
+
+    Xtr, ytr, Xva, yva = xy
+    cfg = TrainConfig(architecture="32BARx2-1", epochs=6, batch_size=64, patience=None)
+    ckpt, log = tmp_path / "ckpt", tmp_path / "log.csv"
+
+    class SlowThenKill(keras.callbacks.Callback):  # runs after the backup callback at each epoch's end
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 0:
+                time.sleep(3.0)  # so epoch 1 is due for a backup; epoch 2 (a tiny network, < 1 s) is not
+            if epoch == 2:
+                raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(Xtr, ytr, Xva, yva, cfg, checkpoint_dir=ckpt, log_path=log, callbacks=[SlowThenKill()],
+            backup_every_s=2.5)
+    assert list(pd.read_csv(log)["epoch"]) == [0, 1, 2]
+    res = fit(Xtr, ytr, Xva, yva, cfg, checkpoint_dir=ckpt, log_path=log, backup_every_s=2.5)
+    assert res.epochs_run == 4  # epochs 2..5: the backup was of epoch 1
+    assert list(pd.read_csv(log)["epoch"]) == [0, 1, 2, 3, 4, 5]
+    assert not ckpt.exists()

@@ -124,10 +124,11 @@ def test_resume_continues_from_checkpoint(bulk, tmp_path):
 
     with pytest.raises(KeyboardInterrupt):  # the public callbacks hook, as a user's monitor would stop a run
         train(bulk[0].head(300), out, architecture="32BARx2-1", epochs=6, patience=50, progress=False,
-              callbacks=[Interrupt()])
+              callbacks=[Interrupt()], backup_every_s=0)
     assert (out / "checkpoint" / "backup").is_dir()
     assert len(pd.read_csv(out / artifact.LOG_FILE)) == 3
-    info = train(bulk[0].head(300), out, architecture="32BARx2-1", epochs=6, patience=50, progress=False, resume=True)
+    info = train(bulk[0].head(300), out, architecture="32BARx2-1", epochs=6, patience=50, progress=False, resume=True,
+                 backup_every_s=0)
     log = pd.read_csv(out / artifact.LOG_FILE)
     assert list(log.epoch) == [0, 1, 2, 3, 4, 5]  # epochs 3..5 appended, not 0..5 again
     assert info["hyperparameters"]["epochs_run"] == 3
@@ -149,7 +150,7 @@ def test_a_fresh_run_does_not_pick_up_a_killed_runs_backup(bulk, tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         train(bulk[0].head(300), out, architecture="32BARx2-1", epochs=5, patience=50, progress=False,
-              callbacks=[Interrupt()])
+              callbacks=[Interrupt()], backup_every_s=0)
     info = train(bulk[0].head(300), out, architecture="32BARx2-1", epochs=5, patience=50, progress=False)
     assert list(pd.read_csv(out / artifact.LOG_FILE).epoch) == [0, 1, 2, 3, 4]
     assert info["hyperparameters"]["epochs_run"] == 5
@@ -265,7 +266,7 @@ def test_resume_is_refused_on_a_finished_model_or_other_data(bulk, tmp_path):
 
     from irnet_hub.training import train
 
-    kw = dict(architecture="32BARx2-1", epochs=4, patience=50, progress=False)
+    kw = dict(architecture="32BARx2-1", epochs=4, patience=50, progress=False, backup_every_s=0)
     done = tmp_path / "done"
     train(bulk[0].head(200), done, **kw)
     assert not (done / "checkpoint").exists()  # resume state is not left in a finished model
