@@ -8,33 +8,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from irnet_hub import artifact
 from irnet_hub.errors import InvalidInputError
 from irnet_hub.metrics import plot_results, regression_metrics
-from irnet_hub.preprocessing import fill_missing
 from irnet_hub.tables import load_table
-
-
-def predict_outputs(model_dir: str | Path, X: np.ndarray, *, verify: bool = True) -> np.ndarray:
-    """All outputs of a model directory's network on raw features (stock Keras), shape (n, 1) or (n, 1 + k).
-
-    Column 0 is the prediction (an ensemble's mean); the other columns of an ensemble are its members.
-    The folder is checked first (:func:`irnet_hub.integrity.check_model_dir`) unless ``verify=False``
-    (a caller that checked it); non-finite outputs raise :class:`~irnet_hub.errors.IntegrityError`.
-    """
-    from irnet_hub.output_rules import check_finite
-
-    record = artifact.read_record(model_dir).require("scaler", source=str(model_dir))
-    model = artifact.load_keras_model(model_dir, verify=verify)
-    Xf = fill_missing(X, np.asarray(record.scaler.feature_mean))
-    out = np.asarray(model.predict(Xf, batch_size=4096, verbose=0)).reshape(len(Xf), -1)
-    check_finite(out, str(model_dir))
-    return out
-
-
-def predict_features(model_dir: str | Path, X: np.ndarray, *, verify: bool = True) -> np.ndarray:
-    """Predictions (column 0) of a model directory's network on raw features (stock Keras)."""
-    return predict_outputs(model_dir, X, verify=verify)[:, 0]
 
 
 # The metrics a record keeps per split.
@@ -87,4 +63,4 @@ def score(predictor: Any, table: Any, *, plots_dir: str | Path | None = None) ->
     return out
 
 
-__all__ = ["evaluate", "score", "predict_features", "predict_outputs", "METRIC_KEYS", "SCORED_OUTPUTS"]
+__all__ = ["evaluate", "score", "METRIC_KEYS", "SCORED_OUTPUTS"]

@@ -203,12 +203,12 @@ def package(name: str, runs: Path, servables: Path, *, register: bool = False, f
         artifact.save_model_dir(model, mdir, record)
         (chosen_dir / "history.csv").is_file() and (mdir / artifact.LOG_FILE).write_bytes(
             (chosen_dir / "history.csv").read_bytes())
-        # Std scale on validation and calibration on test, from the model directory's own network.
-        from irnet_hub.evaluation import predict_outputs
+        # Std scale on validation and calibration on test, from the outputs `irnet predict` computes.
         from irnet_hub.metrics import calibration_metrics
+        from irnet_hub.predictor import Predictor
 
-        val_out = predict_outputs(mdir, feats(split.val))
-        test_out = predict_outputs(mdir, feats(split.test))
+        outputs = Predictor.from_dir(mdir).predict_outputs
+        val_out, test_out = outputs(feats(split.val)), outputs(feats(split.test))
         yva, yte = split.val["target"].to_numpy(float), split.test["target"].to_numpy(float)
         if members >= 3:
             record.std_scale = calibrate_std_scale(val_out[:, 1:], yva)
