@@ -42,11 +42,13 @@ def test_train_under_other_backend_and_load_with_tensorflow(backend, data_dir, t
     # identically to the NumPy forward pass used for prediction.
     import numpy as np
 
-    from irnet_hub.evaluation import predict_features
+    from irnet_hub import artifact
     from irnet_hub.featurize.composition import featurize_compositions
     from irnet_hub.predictor import Predictor
+    from irnet_hub.preprocessing import fill_missing
 
     X = featurize_compositions(["NaCl", "Fe2O3", "SiC", "LiCoO2"], errors="raise").features
-    keras_pred = predict_features(tmp_path / "m", X)
+    X = fill_missing(X, np.asarray(artifact.read_record(tmp_path / "m").scaler.feature_mean))
+    keras_pred = artifact.load_keras_model(tmp_path / "m").predict(X, verbose=0)[:, 0]
     numpy_pred = Predictor.from_dir(tmp_path / "m").predict(["NaCl", "Fe2O3", "SiC", "LiCoO2"])["prediction"].to_numpy()
     np.testing.assert_allclose(keras_pred, numpy_pred, rtol=1e-4, atol=1e-3)

@@ -75,17 +75,15 @@ def test_model_directory_is_self_describing(trained):
 def test_stock_keras_roundtrip_identical(trained, bulk):
     import keras
 
-    from irnet_hub.evaluation import predict_features
     from irnet_hub.featurize.composition import featurize_compositions
+    from irnet_hub.preprocessing import fill_missing
 
     out, _ = trained
     X = featurize_compositions(list(bulk[2].formula[:300]), errors="raise").features
-    stock = keras.saving.load_model(str(out), safe_mode=True)  # no custom objects needed
-    ours = predict_features(out, X)
-    from irnet_hub.preprocessing import fill_missing
-
     Xf = fill_missing(X, np.asarray(artifact.read_info(out)["scaler"]["feature_mean"]))
-    np.testing.assert_array_equal(stock.predict(Xf, batch_size=4096, verbose=0).ravel(), ours)
+    stock = keras.saving.load_model(str(out), safe_mode=True)  # no custom objects needed
+    ours = artifact.load_keras_model(out)  # checked first, then the same stock loader
+    np.testing.assert_array_equal(stock.predict(Xf, batch_size=4096, verbose=0), ours.predict(Xf, batch_size=4096, verbose=0))
 
 
 def test_refuses_to_overwrite_and_bad_architecture(trained, bulk, tmp_path):
