@@ -31,7 +31,7 @@ def _train(shear, out, **kw):
     tr, va = shear
     kw.setdefault("featurizer", BULK_FEATURES)
     return train(tr, out, val_data=va, batch_size=256, patience=50, target_name="shear modulus", unit="GPa",
-                 seed=0, progress=False, **kw)
+                 seed=0, progress=False, compare_random_forest=False, **kw)  # no forest: not what is tested
 
 
 def test_init_from_starts_at_the_source_weights(shear, tmp_path):
