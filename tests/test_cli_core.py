@@ -115,19 +115,7 @@ def test_help_teaches():
     assert "irnet-17" in r.stdout and "--patience" in r.stdout
 
 
-def test_cli_train_with_a_zoo_recipe_and_members(small_csvs, tmp_path):
-    """--recipe takes the zoo's settings (explicit options override them); --val adds the RandomForest line."""
-    model = tmp_path / "recipe-model"
-    r = irnet("train", str(small_csvs / "train.csv"), "--val", str(small_csvs / "val.csv"), "-o", str(model),
-              "--recipe", "mp-bulk-modulus", "-a", "irnet-17/16", "--epochs", "3", "--unit", "GPa",
-              "--target-name", "bulk modulus")  # fmt: skip
-    assert r.returncode == 0, r.stderr
-    assert "RandomForest on the same features" in r.stdout and "validation MAE" in r.stdout
-    record = json.loads((model / "irnet.json").read_text())
-    assert record["ensemble_size"] == 3 and record["architecture"] == "irnet-17/16"  # the recipe's members
-    assert record["featurizer"]["name"] == "magpie145+oliynyk"  # and its featurizer
-    assert record["hyperparameters"]["epochs_max"] == 3 and record["hyperparameters"].get("early_stopping_patience") is None
-    assert record["scaler"]["target_transform"] == "log"  # the recipe fits log(bulk modulus)
-
+def test_cli_train_refuses_an_unknown_recipe(small_csvs, tmp_path):
+    """A recipe's settings on the user's data are checked on README's `--recipe` example (tests/test_readme.py)."""
     r = irnet("train", str(small_csvs / "train.csv"), "-o", str(tmp_path / "x"), "--recipe", "no-such-recipe")
     assert r.returncode == 2 and "no-such-recipe" in r.stderr and "Traceback" not in r.stderr

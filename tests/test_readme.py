@@ -16,6 +16,7 @@ reason; a new block that is neither run nor listed fails
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -136,6 +137,12 @@ def test_readme_block_runs(lang, code, workspace, small_model, data_dir):
     if "--output predictions.csv" in code:
         out = pd.read_csv(workspace / "predictions.csv")
         assert len(out) == 20 and "skipped row 20 'Xx2O3'" in r.stderr
+    if "--recipe mp-bulk-modulus" in code:  # the recipe's members, featurizer and transform; --epochs overrides
+        record = json.loads((workspace / "my-ensemble" / "irnet.json").read_text())
+        assert record["ensemble_size"] == 3 and record["featurizer"]["name"] == "magpie145+oliynyk"
+        assert record["hyperparameters"]["epochs_max"] == 10 and record["scaler"]["target_transform"] == "log"
+        assert record["hyperparameters"].get("early_stopping_patience") is None  # the recipe's cosine schedule
+        assert "RandomForest on the same features" in r.stdout and "validation MAE" in r.stdout
     if "irnet_hub.evaluate(" in code:
         assert re.search(r"test MAE \d+\.\d GPa on 200 compounds", r.stdout)
     if "irnet screen" in code:
