@@ -10,7 +10,7 @@ SERVE_BIN  := $(SERVE_VENV)/bin
 export IRNET_DATA_DIR ?= $(abspath ../shared/data)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: run test install install-test install-serve serve clean bench docs
+.PHONY: run test test-main test-serve test-main-variant test-serve-variant install install-test install-serve serve clean bench docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -64,13 +64,25 @@ TEST_CACHE := $(CURDIR)/.test-cache
 
 ## make test: the whole test suite (what CI runs): tests/serving in .venv-serve, the rest in .venv,
 ## then the float32_paths tests again under other kernels
+# The serving pass runs beside the main pass (and its variant beside the main variant): it is one
+# process that mostly waits on sockets and timeouts (60 s wall for about 30 s of CPU), so the two
+# cores are kept busy; --output-sync keeps each pass's report in one piece.
 test: export IRNET_CACHE_DIR = $(TEST_CACHE)/features
 test:
 	$(MAKE) --no-print-directory -j2 install-test install-serve
 	rm -rf $(TEST_CACHE)
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-main test-serve
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-main-variant test-serve-variant
+
+# The four passes of make test (each also runs on its own).
+test-main test-serve test-main-variant test-serve-variant: export IRNET_CACHE_DIR = $(TEST_CACHE)/features
+test-main:
 	$(PYTEST_MAIN)
+test-serve:
 	$(PYTEST_SERVE)
+test-main-variant:
 	$(FLOAT_VARIANT) $(PYTEST_MAIN) -m float32_paths
+test-serve-variant:
 	$(FLOAT_VARIANT) $(PYTEST_SERVE) -m float32_paths
 
 ## make docs: the API reference from the docstrings (pdoc) in docs/api/, its links checked

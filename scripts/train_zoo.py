@@ -10,7 +10,7 @@ only parses arguments for `zoo.run_recipe`); wall times
 per recipe on 2 cores are in benchmarks/RESULTS_zoo_cpu.md (each run < ~60
 min). Each (width, fold) goes to runs/NAME/wW-fK/ (model.keras, history.csv,
 result.json). Runs are resumable: rerun the same command and a run that was
-cut off continues from its last finished epoch (Keras BackupAndRestore);
+cut off continues from its last backed-up epoch (Keras BackupAndRestore, at most every 30 s);
 finished steps are skipped. Then `python scripts/package_zoo.py NAME` picks
 the width with the best validation MAE and writes servables/NAME.
 

@@ -220,7 +220,7 @@ def run_recipe(
 
     ``overrides`` replace Job settings (epochs, lr, batch_size, members, transform); None
     values are ignored. ``init_from`` (default: the recipe's) starts each run from a
-    transfer source. A run cut off resumes from its last finished epoch when called again.
+    transfer source. A run cut off resumes from its last backup (at most 30 s old) when called again.
     """
     recipe = get_recipe(name)
     run = Path(runs) / recipe.name
