@@ -183,7 +183,8 @@ def random_forest_reference(recipe: Recipe, fold: int, run: Path) -> dict[str, A
     Xva, Xte, Xtr = (fill_like_training(Xtr, X) for X in (Xva, Xte, Xtr))
     grid = grid_for(len(ytr))
     rf, params, tried, _ = search_grid(Xtr, ytr, Xva, yva, grid=grid)
-    result = {"job": {"kind": "rf", "recipe": recipe.name, "fold": fold}, "val_mae": min(r["val_mae"] for r in tried),
+    result = {"job": {"kind": "rf", "recipe": recipe.name, "fold": fold, "featurizer": recipe.featurizer},
+              "val_mae": min(r["val_mae"] for r in tried),
               "params": params, "test_mae": float(np.mean(np.abs(rf.predict(Xte) - yte))), "grid": grid,
               "seconds": time.time() - t0}  # fmt: skip
     run.mkdir(parents=True, exist_ok=True)
