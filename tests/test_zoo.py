@@ -57,7 +57,7 @@ def test_split_record_rebuilds_the_same_rows(data_dir, monkeypatch):
 
 
 @pytest.mark.slow
-def test_train_zoo_then_package_a_small_ensemble(tmp_path, data_dir):
+def test_train_zoo_then_package_a_small_ensemble(tmp_path, data_dir, monkeypatch, capsys):
     """Two epochs of the bulk-modulus recipe at width /16; resumable run folder; a servable that verifies."""
     env = {"IRNET_DATA_DIR": str(data_dir), "PATH": str(Path(sys.executable).parent), "TF_CPP_MIN_LOG_LEVEL": "3"}
     runs = tmp_path / "runs"
@@ -71,20 +71,31 @@ def test_train_zoo_then_package_a_small_ensemble(tmp_path, data_dir):
     assert "done, skipped" in again.stdout  # finished steps are not redone
 
     # Issue 19's quality gate: a 2-epoch model does not replace the shipped one (11.98 GPa) unless forced.
+    # package_zoo.py runs in this process (as `python scripts/package_zoo.py ...` would, argv and all):
+    # TensorFlow is imported once, not once per call.
+    import runpy
     import shutil
 
     out = tmp_path / "servables"
     shipped = shutil.copytree(REPO / "servables" / "mp-bulk-modulus", out / "mp-bulk-modulus")
     before = {p.name: p.read_bytes() for p in shipped.iterdir() if p.is_file()}
-    package_cmd = [sys.executable, str(REPO / "scripts" / "package_zoo.py"), "mp-bulk-modulus", "--runs", str(runs),
-                   "--out", str(out)]
-    refused = subprocess.run(package_cmd, env=env, capture_output=True, text=True)
-    assert refused.returncode != 0 and "Traceback" not in refused.stderr
-    assert "worse than the" in refused.stderr and "servable it would replace" in refused.stderr
-    assert "--force" in refused.stderr and "w16-f0" in refused.stderr  # names the run it refused
+    monkeypatch.setenv("IRNET_DATA_DIR", str(data_dir))
+
+    def package_zoo(*extra: str) -> None:
+        monkeypatch.setattr(sys, "argv", ["package_zoo.py", "mp-bulk-modulus", "--runs", str(runs), "--out", str(out),
+                                          *extra])  # fmt: skip
+        runpy.run_path(str(REPO / "scripts" / "package_zoo.py"), run_name="__main__")
+
+    with pytest.raises(SystemExit) as refused:  # the script's own exit with a message, not another exception
+        package_zoo()
+    message = str(refused.value.code)
+    assert message.startswith("package_zoo.py: ")  # printed on stderr, exit status 1
+    assert "worse than the" in message and "servable it would replace" in message
+    assert "--force" in message and "w16-f0" in message  # names the run it refused
     assert {p.name: p.read_bytes() for p in shipped.iterdir() if p.is_file()} == before  # nothing written
-    forced = subprocess.run([*package_cmd, "--force"], check=True, env=env, capture_output=True, text=True)
-    assert "packaged with --force although" in forced.stdout
+    capsys.readouterr()
+    package_zoo("--force")
+    assert "packaged with --force although" in capsys.readouterr().out
     from irnet_hub import artifact
     from irnet_hub.predictor import Predictor
 
