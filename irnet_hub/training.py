@@ -407,4 +407,3 @@ def _check_resume(out: Path, run: dict[str, Any], resume: bool) -> None:
 
 def _describe(data: Any) -> str:
     return "<DataFrame>" if isinstance(data, pd.DataFrame) else str(data)
-

@@ -89,9 +89,9 @@ def _max_packing_efficiency():
     (7.1 of 13.1 s for 25 structures). The largest atom at a site reaches the
     nearest face of its Voronoi cell, and pymatgen defines a face's distance
     as half the distance to the neighbor across it, so the radius is half the
-    nearest-neighbor distance. Same formula, same numbers (0 relative
-    difference on 300 phonons structures; tests/test_featurize_structure.py
-    checks it against matminer), about 40x less time for this group.
+    nearest-neighbor distance. Same formula, same numbers (at most 1.7e-15
+    relative difference on 300 phonons structures; tests/test_featurize_structure.py
+    checks it against matminer), 79.3 s -> 0.09 s for this group on those 300.
     """
     from matminer.featurizers.structure import MaximumPackingEfficiency
 
