@@ -14,6 +14,13 @@ def data_dir() -> Path:
     return Path(os.environ.get("IRNET_DATA_DIR", REPO.parent / "shared" / "data"))
 
 
+def report(text: str, results_file: str, write: bool = True) -> None:
+    """Print a benchmark's results and, unless ``write`` is false, write them to benchmarks/``results_file``."""
+    print(text)
+    if write:
+        (REPO / "benchmarks" / results_file).write_text(text, encoding="utf-8")
+
+
 def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():

@@ -14,9 +14,8 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import time
-from pathlib import Path
 
-from _machine import cpu_model, data_dir
+from _machine import cpu_model, data_dir, report
 
 
 def main() -> None:
@@ -61,10 +60,7 @@ def main() -> None:
         "--structure-timeout S` (default 60 s) bound it per structure; the server refuses cells over 500 sites.",
         "",
     ]
-    text = "\n".join(lines)
-    print(text)
-    if not args.no_write:
-        Path(__file__).with_name("RESULTS_structure_cells.md").write_text(text, encoding="utf-8")
+    report("\n".join(lines), "RESULTS_structure_cells.md", write=not args.no_write)
 
 
 if __name__ == "__main__":

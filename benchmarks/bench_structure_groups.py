@@ -18,9 +18,8 @@ import datetime as dt
 import random
 import time
 import warnings
-from pathlib import Path
 
-from _machine import cpu_model, data_dir
+from _machine import cpu_model, data_dir, report
 
 
 def main() -> None:
@@ -68,10 +67,7 @@ def main() -> None:
         f"from matminer's by at most {worst:.2g} (relative).",
         "",
     ]
-    text = "\n".join(lines)
-    print(text)
-    if not args.no_write:
-        Path(__file__).with_name("RESULTS_structure_groups.md").write_text(text, encoding="utf-8")
+    report("\n".join(lines), "RESULTS_structure_groups.md", write=not args.no_write)
 
 
 if __name__ == "__main__":

@@ -52,7 +52,7 @@ def main() -> None:
             if extra != "magpie-only":
                 data = {part: (np.hstack([X, embedding_features(getattr(split, part)["formula"].tolist(), extra)]), y)
                         for part, (X, y) in magpie.items()}
-            job = zoo.Job.from_recipe(recipe, 0, width, epochs=args.epochs, kind="ablation",
+            job = zoo.Job.from_recipe(recipe, 0, width, epochs=args.epochs, kind="ablation", device=zoo.device_name(),
                                       featurizer="magpie145" if extra == "magpie-only" else f"magpie145+{extra}",
                                       extras={"extra": extra, "n_features": int(data["train"][0].shape[1])})  # fmt: skip
             t0 = time.time()

@@ -15,6 +15,7 @@
 from irnet_hub.zoo.jobs import (
     Job,
     calibrate_std_scale,
+    device_name,
     fill_like_training,
     fit_ensemble,
     load_transfer_model,
@@ -37,6 +38,6 @@ from irnet_hub.zoo.splits import (
 
 __all__ = [
     "MATBENCH_SEED", "RECIPES", "SPLIT_SEED", "Job", "Recipe", "Split", "build_split", "calibrate_std_scale",
-    "exclude_split_of", "fill_like_training", "fit_ensemble", "get_recipe", "load_transfer_model", "package",
+    "device_name", "exclude_split_of", "fill_like_training", "fit_ensemble", "get_recipe", "load_transfer_model", "package",
     "random_forest_reference", "rebuild_split", "run_recipe", "split_features", "split_record", "train_and_score",
 ]  # fmt: skip

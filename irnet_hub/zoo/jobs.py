@@ -239,7 +239,7 @@ def run_recipe(
                 log(f"{out}: done, skipped")
                 continue
             data = data or split_features(split, recipe.featurizer)
-            job = Job.from_recipe(recipe, fold, w, init_from=init_from, device=_device(), **(overrides or {}))
+            job = Job.from_recipe(recipe, fold, w, init_from=init_from, device=device_name(), **(overrides or {}))
             t0 = time.time()
             res = train_and_score(data, job, out, checkpoint_dir=str(out / "checkpoint"), init_model=init_model,
                                   log=lambda m, o=out: log(f"{o.name}: {m}"))  # fmt: skip
@@ -254,7 +254,8 @@ def run_recipe(
     return results
 
 
-def _device() -> str:
+def device_name() -> str:
+    """What a zoo job records as its device: this machine's CPU cores and the Keras backend."""
     import keras
 
     return f"CPU ({os.cpu_count()} cores, Keras {keras.backend.backend()})"
