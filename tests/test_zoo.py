@@ -142,6 +142,29 @@ def test_scripts_need_no_path_hacks_or_stubs():
         assert "sys.path" not in text and "_stub" not in text, f"{script.name} reaches around the installed package"
 
 
+def test_a_random_forest_reference_is_refitted_when_the_recipe_changed_its_featurizer(tmp_path, monkeypatch):
+    """run/rf-f0.json is reused only if it was fitted on the recipe's featurizer; a stale one is kept aside."""
+    from irnet_hub import random_forest, zoo
+
+    recipe = zoo.get_recipe("mp-bulk-modulus")  # magpie145+oliynyk
+    current = {"job": {"kind": "rf", "recipe": recipe.name, "fold": 0, "featurizer": recipe.featurizer},
+               "val_mae": 13.0, "test_mae": 13.5, "params": {}}  # fmt: skip
+    (tmp_path / "rf-f0.json").write_text(json.dumps(current))
+    assert zoo.random_forest_reference(recipe, 0, tmp_path) == current
+
+    stale = {**current, "job": {**current["job"], "featurizer": "magpie145"}}
+    (tmp_path / "rf-f0.json").write_text(json.dumps(stale))
+
+    def refit(*args, **kwargs):
+        raise RuntimeError("refitted")
+
+    monkeypatch.setattr(random_forest, "search_grid", refit)
+    with pytest.raises(RuntimeError, match="refitted"):
+        zoo.random_forest_reference(recipe, 0, tmp_path)
+    assert json.loads((tmp_path / "rf-f0-magpie145.json").read_text()) == stale
+    assert not (tmp_path / "rf-f0.json").exists()
+
+
 def test_a_random_forest_reference_is_attached_to_its_own_servable_only(tmp_path):
     """scripts/attach_random_forest.py: the RF fitted on a servable's split goes into its record and card;
     one fitted for another recipe is refused, and nothing is written."""

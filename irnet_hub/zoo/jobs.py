@@ -171,10 +171,19 @@ def train_and_score(
 
 
 def random_forest_reference(recipe: Recipe, fold: int, run: Path) -> dict[str, Any]:
-    """The RandomForest reference on the same split and features (``run/rf-fK.json``, computed once)."""
+    """The RandomForest reference on the same split and features (``run/rf-fK.json``, computed once).
+
+    A file is reused only if it names the recipe's current featurizer: a recipe that changed its
+    descriptors since (e.g. Magpie -> Magpie + Oliynyk) gets a new forest, and the old file is kept
+    as ``rf-fK-<featurizer>.json``. Files from before the field was recorded count as stale.
+    """
     path = run / f"rf-f{fold}.json"
     if path.is_file():
-        return json.loads(path.read_text())
+        earlier = json.loads(path.read_text())
+        fitted_on = earlier.get("job", {}).get("featurizer")
+        if fitted_on == recipe.featurizer:
+            return earlier
+        path.rename(run / f"rf-f{fold}-{fitted_on or 'unrecorded'}.json")
     from irnet_hub.random_forest import grid_for, search_grid
 
     t0 = time.time()
