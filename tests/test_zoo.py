@@ -154,6 +154,7 @@ def test_a_random_forest_reference_is_refitted_when_the_recipe_changed_its_featu
 
     stale = {**current, "job": {**current["job"], "featurizer": "magpie145"}}
     (tmp_path / "rf-f0.json").write_text(json.dumps(stale))
+    (tmp_path / "rf-f0-magpie145.json").write_text("set aside earlier")  # not overwritten
 
     def refit(*args, **kwargs):
         raise RuntimeError("refitted")
@@ -161,7 +162,8 @@ def test_a_random_forest_reference_is_refitted_when_the_recipe_changed_its_featu
     monkeypatch.setattr(random_forest, "search_grid", refit)
     with pytest.raises(RuntimeError, match="refitted"):
         zoo.random_forest_reference(recipe, 0, tmp_path)
-    assert json.loads((tmp_path / "rf-f0-magpie145.json").read_text()) == stale
+    assert json.loads((tmp_path / "rf-f0-magpie145-2.json").read_text()) == stale
+    assert (tmp_path / "rf-f0-magpie145.json").read_text() == "set aside earlier"
     assert not (tmp_path / "rf-f0.json").exists()
 
 

@@ -183,7 +183,12 @@ def random_forest_reference(recipe: Recipe, fold: int, run: Path) -> dict[str, A
         fitted_on = earlier.get("job", {}).get("featurizer")
         if fitted_on == recipe.featurizer:
             return earlier
-        path.rename(run / f"rf-f{fold}-{fitted_on or 'unrecorded'}.json")
+        aside = run / f"rf-f{fold}-{fitted_on or 'unrecorded'}.json"
+        for n in range(2, 100):  # never over an earlier file set aside
+            if not aside.exists():
+                break
+            aside = run / f"rf-f{fold}-{fitted_on or 'unrecorded'}-{n}.json"
+        path.rename(aside)
     from irnet_hub.random_forest import grid_for, search_grid
 
     t0 = time.time()
