@@ -9,6 +9,7 @@ fold of a recipe into ``runs/NAME/wW-fK/`` (``model.keras``, ``history.csv``,
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import os
 import time
@@ -183,12 +184,9 @@ def random_forest_reference(recipe: Recipe, fold: int, run: Path) -> dict[str, A
         fitted_on = earlier.get("job", {}).get("featurizer")
         if fitted_on == recipe.featurizer:
             return earlier
-        aside = run / f"rf-f{fold}-{fitted_on or 'unrecorded'}.json"
-        for n in range(2, 100):  # never over an earlier file set aside
-            if not aside.exists():
-                break
-            aside = run / f"rf-f{fold}-{fitted_on or 'unrecorded'}-{n}.json"
-        path.rename(aside)
+        stem = run / f"rf-f{fold}-{fitted_on or 'unrecorded'}"
+        names = (Path(f"{stem}{'' if n == 1 else f'-{n}'}.json") for n in itertools.count(1))
+        path.rename(next(p for p in names if not p.exists()))  # never over an earlier file set aside
     from irnet_hub.random_forest import grid_for, search_grid
 
     t0 = time.time()
